@@ -1,1 +1,15 @@
-//! x
+//! # uraiden
+//!
+//! µRaiden-style unidirectional token payment channels: the Solidity contract and its test
+//! token, an embedded revm chain to run them on, EIP-712 balance proofs, and a plain-Rust
+//! reference model of the contract that the conformance suite checks the EVM against.
+//!
+//! - [`chain`]: the [`Chain`](chain::Chain) interface and the embedded revm chain.
+//! - [`contract`]: bindings, decoded events and custom errors, a typed client.
+//! - [`proof`]: EIP-712 digests, signing and recovery of balance proofs.
+//! - [`channel`]: channel identity and on-chain info.
+
+pub mod chain;
+pub mod channel;
+pub mod contract;
+pub mod proof;

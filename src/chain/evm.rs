@@ -1,0 +1,184 @@
+//! The embedded chain: revm with an in-memory database, Prague rules, automine.
+
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use revm::{
+    Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext,
+    context::{BlockEnv, CfgEnv, TxEnv, result::{ExecutionResult, Output}},
+    database::{CacheDB, EmptyDB},
+    handler::{MainnetContext, MainnetEvm},
+    primitives::hardfork::SpecId,
+    state::AccountInfo,
+    Database,
+};
+
+use super::{Chain, ChainError, Deployment, Outcome, Receipt};
+
+/// Gas limit of every transaction and call on the embedded chain.
+const GAS_LIMIT: u64 = 30_000_000;
+
+type Db = CacheDB<EmptyDB>;
+
+/// An in-memory EVM chain for tests, benchmarks and the demo.
+///
+/// Gas is metered exactly as on mainnet under the pinned hardfork ([`EvmChain::SPEC`]), but gas
+/// is free (base fee and gas price are zero), so accounts need no ether.
+pub struct EvmChain {
+    evm: MainnetEvm<MainnetContext<Db>>,
+}
+
+impl std::fmt::Debug for EvmChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvmChain")
+            .field("chain_id", &self.chain_id())
+            .field("block_number", &self.block_number())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The saved state of an [`EvmChain`], to go back to with [`EvmChain::revert_to`].
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    db: Db,
+    block: BlockEnv,
+}
+
+impl EvmChain {
+    /// The hardfork whose rules the chain runs.
+    pub const SPEC: SpecId = SpecId::PRAGUE;
+    /// The chain id of a chain made by [`EvmChain::new`] (anvil's default).
+    pub const DEFAULT_CHAIN_ID: u64 = 31_337;
+
+    /// A new chain with id [`EvmChain::DEFAULT_CHAIN_ID`] at block 1.
+    pub fn new() -> Self {
+        Self::with_chain_id(Self::DEFAULT_CHAIN_ID)
+    }
+
+    /// A new chain with the given chain id, at block 1.
+    pub fn with_chain_id(chain_id: u64) -> Self {
+        let mut cfg = CfgEnv::new_with_spec(Self::SPEC);
+        cfg.chain_id = chain_id;
+        let block = BlockEnv { number: U256::from(1), timestamp: U256::from(1), gas_limit: GAS_LIMIT, basefee: 0, ..Default::default() };
+        let evm = Context::mainnet()
+            .with_db(CacheDB::new(EmptyDB::default()))
+            .with_cfg(cfg)
+            .with_block(block)
+            .build_mainnet();
+        Self { evm }
+    }
+
+    /// Saves the whole state (accounts, storage, block number).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot { db: self.evm.ctx.journaled_state.database.clone(), block: self.evm.ctx.block.clone() }
+    }
+
+    /// Goes back to a saved state.
+    pub fn revert_to(&mut self, snapshot: Snapshot) {
+        self.evm.ctx.journaled_state.database = snapshot.db;
+        self.evm.ctx.block = snapshot.block;
+    }
+
+    /// Sets an account's ether balance.
+    pub fn set_balance(&mut self, address: Address, balance: U256) {
+        let db = &mut self.evm.ctx.journaled_state.database;
+        let mut info = db.basic(address).ok().flatten().unwrap_or_default();
+        info.balance = balance;
+        db.insert_account_info(address, info);
+    }
+
+    /// Whether `address` has code.
+    pub fn has_code(&mut self, address: Address) -> bool {
+        let db = &mut self.evm.ctx.journaled_state.database;
+        db.basic(address).ok().flatten().is_some_and(|info: AccountInfo| !info.is_empty_code_hash())
+    }
+
+    fn nonce(&mut self, address: Address) -> u64 {
+        let db = &mut self.evm.ctx.journaled_state.database;
+        db.basic(address).ok().flatten().map_or(0, |info| info.nonce)
+    }
+
+    fn tx(&mut self, from: Address, kind: TxKind, data: Bytes) -> Result<TxEnv, ChainError> {
+        let nonce = self.nonce(from);
+        TxEnv::builder()
+            .caller(from)
+            .kind(kind)
+            .data(data)
+            .nonce(nonce)
+            .gas_limit(GAS_LIMIT)
+            .gas_price(0)
+            .chain_id(Some(self.chain_id()))
+            .build()
+            .map_err(|e| ChainError::InvalidTransaction(format!("{e:?}")))
+    }
+
+    /// Executes and commits a transaction in a new block.
+    fn execute(&mut self, from: Address, kind: TxKind, data: Bytes) -> Result<(Receipt, Option<Address>), ChainError> {
+        let number = self.block_number().checked_add(1).ok_or(ChainError::BlockNumberOverflow)?;
+        self.set_block(number);
+        let tx = self.tx(from, kind, data)?;
+        let result = self
+            .evm
+            .transact_commit(tx)
+            .map_err(|e| ChainError::InvalidTransaction(e.to_string()))?;
+        let gas_used = result.gas().tx_gas_used();
+        let (outcome, logs, created) = match result {
+            ExecutionResult::Success { output: Output::Call(out), logs, .. } => (Outcome::Success(out), logs, None),
+            ExecutionResult::Success { output: Output::Create(out, address), logs, .. } => {
+                (Outcome::Success(out), logs, address)
+            }
+            ExecutionResult::Revert { output, .. } => (Outcome::Revert(output), Vec::new(), None),
+            ExecutionResult::Halt { reason, .. } => (Outcome::Halt(format!("{reason:?}")), Vec::new(), None),
+        };
+        Ok((Receipt { block_number: number, outcome, gas_used, logs }, created))
+    }
+
+    fn set_block(&mut self, number: u64) {
+        let block = &mut self.evm.ctx.block;
+        block.number = U256::from(number);
+        // 12-second slots, as on mainnet.
+        block.timestamp = U256::from(number.saturating_mul(12));
+    }
+}
+
+impl Default for EvmChain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Chain for EvmChain {
+    fn chain_id(&self) -> u64 {
+        self.evm.ctx.cfg.chain_id
+    }
+
+    fn block_number(&self) -> u64 {
+        self.evm.ctx.block.number.saturating_to()
+    }
+
+    fn deploy(&mut self, from: Address, init_code: Bytes) -> Result<Deployment, ChainError> {
+        match self.execute(from, TxKind::Create, init_code)? {
+            (receipt, Some(address)) if receipt.outcome.is_success() => Ok(Deployment { address, receipt }),
+            (receipt, _) => Err(ChainError::DeploymentFailed(receipt.outcome)),
+        }
+    }
+
+    fn transact(&mut self, from: Address, to: Address, data: Bytes) -> Result<Receipt, ChainError> {
+        self.execute(from, TxKind::Call(to), data).map(|(receipt, _)| receipt)
+    }
+
+    fn call(&mut self, from: Address, to: Address, data: Bytes) -> Result<Outcome, ChainError> {
+        let tx = self.tx(from, TxKind::Call(to), data)?;
+        let result = self.evm.transact(tx).map_err(|e| ChainError::InvalidTransaction(e.to_string()))?;
+        // `transact` leaves its state changes in the journal's output; they are dropped here.
+        Ok(match result.result {
+            ExecutionResult::Success { output, .. } => Outcome::Success(output.into_data()),
+            ExecutionResult::Revert { output, .. } => Outcome::Revert(output),
+            ExecutionResult::Halt { reason, .. } => Outcome::Halt(format!("{reason:?}")),
+        })
+    }
+
+    fn mine(&mut self, blocks: u64) -> Result<(), ChainError> {
+        let number = self.block_number().checked_add(blocks).ok_or(ChainError::BlockNumberOverflow)?;
+        self.set_block(number);
+        Ok(())
+    }
+}

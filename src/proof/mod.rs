@@ -1,0 +1,15 @@
+//! Balance proofs and closing agreements off chain: EIP-712 digests, signing and recovery,
+//! byte for byte what the contract computes.
+//!
+//! A sender pays by signing a [`BalanceProof`]; the receiver agrees to a cooperative close by
+//! signing a [`ClosingAgreement`] over the sender's signature. Both are typed data under the
+//! contract's [`ChannelDomain`] (name, version, chain id, contract address), so a proof is only
+//! valid for one channel of one contract on one chain.
+
+mod domain;
+mod signature;
+mod signer;
+
+pub use domain::{BalanceProof, ChannelDomain, ClosingAgreement};
+pub use signature::{Signature, SignatureError, recover};
+pub use signer::Signer;
