@@ -1,0 +1,149 @@
+//! Shared fixture for the integration tests: a chain with the token and the channel contract
+//! deployed, and a few funded actors with keys.
+
+#![allow(dead_code, unreachable_pub)]
+
+use alloy_primitives::{Address, Bytes, U256, aliases::U192};
+use uraiden::{
+    chain::Chain,
+    channel::{ChannelId, ChannelInfo},
+    contract::{ChannelsError, ChannelsEvent, Contracts, Event, Revert, TokenEvent, Tx, TxError},
+    contract::bindings::RaidenMicroTransferChannels as C,
+    proof::Signer,
+};
+
+/// Tokens (in base units) each sender starts with.
+pub const FUNDS: u64 = 1_000;
+pub const CHALLENGE_PERIOD: u32 = 10;
+
+#[derive(Debug)]
+pub struct Fixture<Ch: Chain> {
+    pub chain: Ch,
+    pub c: Contracts,
+    pub deployer: Signer,
+    pub sender: Signer,
+    pub receiver: Signer,
+    pub outsider: Signer,
+}
+
+pub fn u192(v: u64) -> U192 {
+    U192::from(v)
+}
+
+pub fn u256(v: u64) -> U256 {
+    U256::from(v)
+}
+
+impl<Ch: Chain> Fixture<Ch> {
+    pub fn new(mut chain: Ch) -> Self {
+        let deployer = Signer::test_key(0);
+        let sender = Signer::test_key(1);
+        let receiver = Signer::test_key(2);
+        let outsider = Signer::test_key(3);
+        let (c, _) = Contracts::deploy(&mut chain, deployer.address(), u256(1_000_000), CHALLENGE_PERIOD).unwrap();
+        let mut f = Self { chain, c, deployer, sender, receiver, outsider };
+        for who in [f.sender.address(), f.outsider.address()] {
+            f.c.transfer(&mut f.chain, f.deployer.address(), who, u256(FUNDS)).unwrap();
+        }
+        f
+    }
+
+    pub fn balance(&mut self, who: Address) -> u64 {
+        self.c.balance_of(&mut self.chain, who).unwrap().to()
+    }
+
+    /// Balances of sender, receiver, outsider and the contract.
+    pub fn balances(&mut self) -> [u64; 4] {
+        let (s, r, o, c) = (self.sender.address(), self.receiver.address(), self.outsider.address(), self.c.channels);
+        [self.balance(s), self.balance(r), self.balance(o), self.balance(c)]
+    }
+
+    pub fn channel(&self, open_block: u32) -> ChannelId {
+        ChannelId { sender: self.sender.address(), receiver: self.receiver.address(), open_block }
+    }
+
+    pub fn info(&mut self, channel: &ChannelId) -> Result<ChannelInfo, Revert> {
+        self.c.channel_info(&mut self.chain, channel).map_err(|e| e.revert().cloned().expect("a revert"))
+    }
+
+    /// Opens sender -> receiver by ERC20 (approve + create); returns the channel.
+    pub fn open_erc20(&mut self, deposit: u64) -> ChannelId {
+        let (s, r) = (self.sender.address(), self.receiver.address());
+        self.c.approve(&mut self.chain, s, self.c.channels, u256(deposit)).unwrap();
+        let tx = self.c.open_erc20(&mut self.chain, s, r, u192(deposit)).unwrap();
+        self.channel(tx.block_number as u32)
+    }
+
+    /// Opens sender -> receiver by ERC223; returns the channel.
+    pub fn open_erc223(&mut self, deposit: u64) -> ChannelId {
+        let (s, r) = (self.sender.address(), self.receiver.address());
+        let tx = self.c.open_erc223(&mut self.chain, s, r, u256(deposit)).unwrap();
+        self.channel(tx.block_number as u32)
+    }
+
+    /// The sender's balance proof for `balance` in `channel`.
+    pub fn pay(&self, channel: &ChannelId, balance: u64) -> Bytes {
+        let digest = self.c.domain.balance_digest(channel.receiver, channel.open_block, u192(balance));
+        self.sender.sign_digest(digest)
+    }
+
+    /// The receiver's closing signature over a balance proof.
+    pub fn agree(&self, balance_sig: &Bytes) -> Bytes {
+        self.receiver.sign_digest(self.c.domain.closing_digest(balance_sig))
+    }
+
+    /// Everything a bad call must leave unchanged: balances, total supply and channel info.
+    pub fn state(&mut self, channels: &[ChannelId]) -> (Vec<u64>, U256, Vec<Result<ChannelInfo, Revert>>) {
+        let balances = self.balances().to_vec();
+        let supply = self.c.total_supply(&mut self.chain).unwrap();
+        let infos = channels.iter().map(|ch| self.info(ch)).collect();
+        (balances, supply, infos)
+    }
+
+    /// Runs a call that must revert with `expected`, and checks that it changed nothing.
+    pub fn assert_reverts(
+        &mut self,
+        channels: &[ChannelId],
+        expected: impl Into<Revert>,
+        call: impl FnOnce(&mut Self) -> Result<Tx, TxError>,
+    ) {
+        let before = self.state(channels);
+        let result = call(self);
+        let expected = expected.into();
+        match result {
+            Err(TxError::Reverted { revert, .. }) => assert_eq!(revert, expected),
+            other => panic!("expected revert {expected}, got {other:?}"),
+        }
+        assert_eq!(self.state(channels), before, "a reverted call changed state");
+    }
+}
+
+/// The channel contract's events in a transaction, without the token's.
+pub fn channel_events(tx: &Tx) -> Vec<ChannelsEvent> {
+    tx.events.iter().filter_map(|e| match e { Event::Channels(e) => Some(e.clone()), Event::Token(_) => None }).collect()
+}
+
+/// The token transfers in a transaction, as (from, to, value).
+pub fn transfers(tx: &Tx) -> Vec<(Address, Address, u64)> {
+    tx.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Token(TokenEvent::Transfer(t)) => Some((t.from, t.to, t.value.to())),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn settled(ch: &ChannelId, balance: u64) -> ChannelsEvent {
+    ChannelsEvent::ChannelSettled(C::ChannelSettled {
+        _sender: ch.sender,
+        _receiver: ch.receiver,
+        _open_block_number: ch.open_block,
+        _balance: u192(balance),
+    })
+}
+
+pub fn not_found(ch: &ChannelId) -> ChannelsError {
+    ChannelsError::ChannelNotFound(C::ChannelNotFound { key: ch.key() })
+}
+
