@@ -83,3 +83,18 @@ impl From<TokenError> for Revert {
         Revert::Token(error)
     }
 }
+
+impl From<crate::proof::SignatureError> for ChannelsError {
+    /// The custom error the contract reverts with for a rejected signature.
+    fn from(error: crate::proof::SignatureError) -> Self {
+        use super::bindings::RaidenMicroTransferChannels as C;
+        use crate::proof::SignatureError;
+        match error {
+            SignatureError::Length(length) => {
+                ChannelsError::InvalidSignatureLength(C::InvalidSignatureLength { length: U256::from(length) })
+            }
+            SignatureError::HighS(s) => ChannelsError::InvalidSignatureS(C::InvalidSignatureS { s }),
+            SignatureError::Invalid => ChannelsError::InvalidSignature(C::InvalidSignature {}),
+        }
+    }
+}
