@@ -8,7 +8,7 @@
 //!
 //! The compiler is `$SOLC` if set (a native solc), else `scripts/solc`, the solc-js wrapper; if
 //! its npm packages are missing they are installed with `npm ci` first. Compiler settings
-//! (optimizer, runs, EVM version, remappings) are read from `foundry.toml`, so forge and the
+//! (optimizer, runs, EVM version, metadata hash, remappings) are read from `foundry.toml`, so forge and the
 //! crate compile the same bytecode.
 
 use std::{
@@ -20,17 +20,12 @@ use std::{
 
 use foundry_compilers::{
     ProjectBuilder, ProjectPathsConfig,
-    artifacts::{EvmVersion, Remapping, Settings, SettingsMetadata, BytecodeHash},
+    artifacts::{BytecodeHash, EvmVersion, Remapping, Settings, SettingsMetadata},
     compilers::solc::{Solc, SolcCompiler, SolcLanguage, SolcSettings},
 };
 
 /// Contracts the crate binds to, as (source file under contracts/, contract name).
-const CONTRACTS: &[&str] = &[
-    "RaidenMicroTransferChannels",
-    "ERC223Token",
-    "CallbackToken",
-    "ReentrantReceiver",
-];
+const CONTRACTS: &[&str] = &["RaidenMicroTransferChannels", "ERC223Token", "CallbackToken", "ReentrantReceiver"];
 
 fn main() {
     let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
@@ -48,8 +43,8 @@ fn main() {
 fn build(root: &Path, out_dir: &Path) -> Result<(), String> {
     let config = FoundryConfig::read(&root.join("foundry.toml"))?;
     let solc_path = solc_command(root)?;
-    let solc = Solc::new(&solc_path)
-        .map_err(|e| format!("{} does not answer as solc --version: {e}", solc_path.display()))?;
+    let solc =
+        Solc::new(&solc_path).map_err(|e| format!("{} does not answer as solc --version: {e}", solc_path.display()))?;
 
     let paths = ProjectPathsConfig::builder()
         .root(root)
@@ -66,7 +61,7 @@ fn build(root: &Path, out_dir: &Path) -> Result<(), String> {
     settings.optimizer.enabled = Some(config.optimizer);
     settings.optimizer.runs = Some(config.optimizer_runs);
     settings.evm_version = Some(config.evm_version()?);
-    settings.metadata = Some(SettingsMetadata::new(BytecodeHash::None, false));
+    settings.metadata = Some(SettingsMetadata::new(config.bytecode_hash()?, config.cbor_metadata));
     let project = ProjectBuilder::<SolcCompiler>::default()
         .paths(paths)
         .settings(SolcSettings { settings, ..Default::default() })
@@ -79,9 +74,7 @@ fn build(root: &Path, out_dir: &Path) -> Result<(), String> {
         return Err(format!("{output}"));
     }
     for name in CONTRACTS {
-        let artifact = output
-            .find_first(name)
-            .ok_or_else(|| format!("no artifact for contract {name}"))?;
+        let artifact = output.find_first(name).ok_or_else(|| format!("no artifact for contract {name}"))?;
         let json = serde_json::to_string(artifact).map_err(|e| format!("{name}: {e}"))?;
         fs::write(out_dir.join(format!("{name}.json")), json).map_err(|e| format!("{name}: {e}"))?;
     }
@@ -114,6 +107,8 @@ struct FoundryConfig {
     evm_version: String,
     #[serde(default)]
     remappings: Vec<String>,
+    bytecode_hash: String,
+    cbor_metadata: bool,
 }
 
 impl FoundryConfig {
@@ -133,6 +128,10 @@ impl FoundryConfig {
 
     fn evm_version(&self) -> Result<EvmVersion, String> {
         EvmVersion::from_str(&self.evm_version).map_err(|e| format!("foundry.toml evm_version: {e}"))
+    }
+
+    fn bytecode_hash(&self) -> Result<BytecodeHash, String> {
+        BytecodeHash::from_str(&self.bytecode_hash).map_err(|e| format!("foundry.toml bytecode_hash: {e}"))
     }
 
     fn remappings(&self) -> Result<Vec<Remapping>, String> {

@@ -8,8 +8,10 @@
 //! - [`contract`]: bindings, decoded events and custom errors, a typed client.
 //! - [`proof`]: EIP-712 digests, signing and recovery of balance proofs.
 //! - [`channel`]: channel identity and on-chain info.
+//! - [`cli`]: the `uraiden` command line.
 
 pub mod chain;
 pub mod channel;
+pub mod cli;
 pub mod contract;
 pub mod proof;

@@ -1,1 +1,7 @@
-fn main(){}
+//! The `uraiden` command line.
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    uraiden::cli::Cli::parse().run()
+}

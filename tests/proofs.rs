@@ -16,13 +16,25 @@ use uraiden::{
 const N: U256 = U256::from_be_slice(&hex!("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"));
 
 /// What the contract's `verifyBalanceProof` says, as a Rust result.
-fn contract_verdict(f: &mut Fixture<EvmChain>, receiver: Address, open_block: u32, balance: U192, sig: &Bytes) -> Result<Address, Revert> {
+fn contract_verdict(
+    f: &mut Fixture<EvmChain>,
+    receiver: Address,
+    open_block: u32,
+    balance: U192,
+    sig: &Bytes,
+) -> Result<Address, Revert> {
     f.c.verify_balance_proof(&mut f.chain, receiver, open_block, balance, sig.clone())
         .map_err(|e| e.revert().cloned().expect("a revert"))
 }
 
 /// What Rust says for the same proof.
-fn rust_verdict(f: &Fixture<EvmChain>, receiver: Address, open_block: u32, balance: U192, sig: &Bytes) -> Result<Address, Revert> {
+fn rust_verdict(
+    f: &Fixture<EvmChain>,
+    receiver: Address,
+    open_block: u32,
+    balance: U192,
+    sig: &Bytes,
+) -> Result<Address, Revert> {
     let digest = f.c.domain.balance_digest(receiver, open_block, balance);
     proof::recover(digest, sig).map_err(|e| Revert::Channels(e.into()))
 }

@@ -43,10 +43,18 @@ fn a_reentrant_receiver_is_paid_once() {
     let deployer = Signer::test_key(0);
     let sender = Signer::test_key(1);
     let outsider = Signer::test_key(3);
-    let init = [CallbackToken::BYTECODE.as_ref(), &CallbackToken::constructorCall { initialSupply: u256(1_000_000) }.abi_encode()].concat();
+    let init = [
+        CallbackToken::BYTECODE.as_ref(),
+        &CallbackToken::constructorCall { initialSupply: u256(1_000_000) }.abi_encode(),
+    ]
+    .concat();
     let token = chain.deploy(deployer.address(), init.into()).unwrap().address;
     let (c, _) = Contracts::deploy_for_token(&mut chain, deployer.address(), token, CHALLENGE_PERIOD).unwrap();
-    let init = [ReentrantReceiver::BYTECODE.as_ref(), &ReentrantReceiver::constructorCall { _channels: c.channels }.abi_encode()].concat();
+    let init = [
+        ReentrantReceiver::BYTECODE.as_ref(),
+        &ReentrantReceiver::constructorCall { _channels: c.channels }.abi_encode(),
+    ]
+    .concat();
     let attacker = chain.deploy(deployer.address(), init.into()).unwrap().address;
 
     // Two channels to the attacker hold 2 × 30 tokens in the contract: enough to pay twice.
@@ -56,7 +64,8 @@ fn a_reentrant_receiver_is_paid_once() {
     let ch = ChannelId { sender: sender.address(), receiver: attacker, open_block: open.block_number as u32 };
     let sig = sender.sign_digest(c.domain.balance_digest(attacker, ch.open_block, u192(20)));
 
-    let call = ReentrantReceiver::closeAsReceiverCall { openBlockNumber: ch.open_block, balance: u192(20), signature: sig };
+    let call =
+        ReentrantReceiver::closeAsReceiverCall { openBlockNumber: ch.open_block, balance: u192(20), signature: sig };
     let tx = c.send(&mut chain, outsider.address(), attacker, &call).unwrap();
     assert_eq!(transfers(&tx), vec![(c.channels, attacker, 20), (c.channels, sender.address(), 10)]);
     assert_eq!(c.balance_of(&mut chain, attacker).unwrap(), u256(20));
@@ -79,7 +88,10 @@ fn erc223_deposit_beyond_uint192_is_refused() {
     let (c, _) = Contracts::deploy(&mut chain, deployer.address(), supply, CHALLENGE_PERIOD).unwrap();
     let too_big = U256::from(1) << 192;
     let err = c.open_erc223(&mut chain, deployer.address(), receiver, too_big).unwrap_err();
-    assert_eq!(err.revert(), Some(&Revert::Channels(ChannelsError::DepositTooLarge(C::DepositTooLarge { deposit: too_big }))));
+    assert_eq!(
+        err.revert(),
+        Some(&Revert::Channels(ChannelsError::DepositTooLarge(C::DepositTooLarge { deposit: too_big })))
+    );
     assert_eq!(c.balance_of(&mut chain, deployer.address()).unwrap(), supply);
     assert_eq!(c.balance_of(&mut chain, c.channels).unwrap(), U256::ZERO);
     // The largest deposit that fits is taken whole.
@@ -100,7 +112,10 @@ fn top_up_beyond_uint192_is_refused() {
     let tx = c.open_erc223(&mut chain, d, receiver, U256::from(almost)).unwrap();
     let ch = ChannelId { sender: d, receiver, open_block: tx.block_number as u32 };
     let overflow = |added: u64| {
-        Revert::Channels(ChannelsError::DepositOverflow(C::DepositOverflow { deposit: almost, addedDeposit: U192::from(added) }))
+        Revert::Channels(ChannelsError::DepositOverflow(C::DepositOverflow {
+            deposit: almost,
+            addedDeposit: U192::from(added),
+        }))
     };
     let err = c.top_up_erc223(&mut chain, &ch, u256(6)).unwrap_err();
     assert_eq!(err.revert(), Some(&overflow(6)));
@@ -151,7 +166,8 @@ fn open_past_uint32_blocks_is_refused() {
     let mut f = Fixture::new(EvmChain::new());
     let (s, r) = (f.sender.address(), f.receiver.address());
     f.chain.mine(u64::from(u32::MAX) - f.chain.block_number()).unwrap();
-    let expected = ChannelsError::BlockNumberTooLarge(C::BlockNumberTooLarge { blockNumber: U256::from(u64::from(u32::MAX) + 1) });
+    let expected =
+        ChannelsError::BlockNumberTooLarge(C::BlockNumberTooLarge { blockNumber: U256::from(u64::from(u32::MAX) + 1) });
     f.assert_reverts(&[], expected, |f| f.c.open_erc223(&mut f.chain, s, r, u256(10)));
 }
 
@@ -167,7 +183,10 @@ fn proofs_do_not_replay_across_chains_or_contracts() {
     let ch_b = b.open_erc223(30);
     assert_eq!(ch_a, ch_b, "the same channel id on both chains");
     let sig_a = a.pay(&ch_a, 30);
-    assert_ne!(a.c.domain.balance_digest(ch_a.receiver, ch_a.open_block, u192(30)), b.c.domain.balance_digest(ch_b.receiver, ch_b.open_block, u192(30)));
+    assert_ne!(
+        a.c.domain.balance_digest(ch_a.receiver, ch_a.open_block, u192(30)),
+        b.c.domain.balance_digest(ch_b.receiver, ch_b.open_block, u192(30))
+    );
     let r = b.receiver.address();
     // On chain b the proof recovers to someone else, so no channel matches.
     let recovered = b.c.verify_balance_proof(&mut b.chain, r, ch_b.open_block, u192(30), sig_a.clone()).unwrap();
@@ -176,7 +195,8 @@ fn proofs_do_not_replay_across_chains_or_contracts() {
     b.assert_reverts(&[ch_b], not_found(&wrong), |f| f.c.close(&mut f.chain, r, r, ch_b.open_block, u192(30), sig_a));
 
     // A second contract on the same chain: proofs for the first do not work there either.
-    let (other, _) = Contracts::deploy_for_token(&mut a.chain, a.deployer.address(), a.c.token, CHALLENGE_PERIOD).unwrap();
+    let (other, _) =
+        Contracts::deploy_for_token(&mut a.chain, a.deployer.address(), a.c.token, CHALLENGE_PERIOD).unwrap();
     let sig = a.pay(&ch_a, 30);
     let recovered = other.verify_balance_proof(&mut a.chain, r, ch_a.open_block, u192(30), sig).unwrap();
     assert_ne!(recovered, a.sender.address());
@@ -189,7 +209,9 @@ fn high_s_twins_are_refused() {
     let r = f.receiver.address();
     let ch = f.open_erc223(30);
     let sig = f.pay(&ch, 10);
-    let n = U256::from_be_slice(&alloy_primitives::hex!("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"));
+    let n = U256::from_be_slice(&alloy_primitives::hex!(
+        "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141"
+    ));
     let mut twin = sig.to_vec();
     let high_s = n - U256::from_be_slice(&sig[32..64]);
     twin[32..64].copy_from_slice(&high_s.to_be_bytes::<32>());
@@ -216,7 +238,10 @@ fn constructor_checks() {
         other => panic!("expected a reverted deployment, got {other}"),
     };
     let err = Contracts::deploy_for_token(&mut chain, deployer, not_a_contract, 10).unwrap_err();
-    assert_eq!(revert_of(err), Revert::Channels(ChannelsError::TokenHasNoCode(C::TokenHasNoCode { token: not_a_contract })));
+    assert_eq!(
+        revert_of(err),
+        Revert::Channels(ChannelsError::TokenHasNoCode(C::TokenHasNoCode { token: not_a_contract }))
+    );
     let (c, _) = Contracts::deploy(&mut chain, deployer, u256(1), 10).unwrap();
     let err = Contracts::deploy_for_token(&mut chain, deployer, c.token, 0).unwrap_err();
     assert_eq!(revert_of(err), Revert::Channels(ChannelsError::ZeroChallengePeriod(C::ZeroChallengePeriod {})));

@@ -7,7 +7,10 @@ use alloy_primitives::{Address, Bytes, U256};
 use common::*;
 use uraiden::{
     chain::{Chain, EvmChain},
-    contract::{ChannelsError, TokenError, bindings::{ERC223Token as T, RaidenMicroTransferChannels as C}},
+    contract::{
+        ChannelsError, TokenError,
+        bindings::{ERC223Token as T, RaidenMicroTransferChannels as C},
+    },
 };
 
 fn fixture() -> Fixture<EvmChain> {
@@ -34,10 +37,18 @@ fn open_erc20_without_enough_allowance_or_balance() {
     let mut f = fixture();
     let (s, r, cc) = (f.sender.address(), f.receiver.address(), f.c.channels);
     f.c.approve(&mut f.chain, s, cc, u256(9)).unwrap();
-    let expected = TokenError::ERC20InsufficientAllowance(T::ERC20InsufficientAllowance { spender: cc, allowance: u256(9), needed: u256(10) });
+    let expected = TokenError::ERC20InsufficientAllowance(T::ERC20InsufficientAllowance {
+        spender: cc,
+        allowance: u256(9),
+        needed: u256(10),
+    });
     f.assert_reverts(&[], expected, |f| f.c.open_erc20(&mut f.chain, s, r, u192(10)));
     f.c.approve(&mut f.chain, s, cc, u256(FUNDS + 1)).unwrap();
-    let expected = TokenError::ERC20InsufficientBalance(T::ERC20InsufficientBalance { sender: s, balance: u256(FUNDS), needed: u256(FUNDS + 1) });
+    let expected = TokenError::ERC20InsufficientBalance(T::ERC20InsufficientBalance {
+        sender: s,
+        balance: u256(FUNDS),
+        needed: u256(FUNDS + 1),
+    });
     f.assert_reverts(&[], expected, |f| f.c.open_erc20(&mut f.chain, s, r, u192(FUNDS + 1)));
 }
 
@@ -45,7 +56,11 @@ fn open_erc20_without_enough_allowance_or_balance() {
 fn open_erc223_beyond_balance() {
     let mut f = fixture();
     let (s, r) = (f.sender.address(), f.receiver.address());
-    let expected = TokenError::ERC20InsufficientBalance(T::ERC20InsufficientBalance { sender: s, balance: u256(FUNDS), needed: u256(FUNDS + 1) });
+    let expected = TokenError::ERC20InsufficientBalance(T::ERC20InsufficientBalance {
+        sender: s,
+        balance: u256(FUNDS),
+        needed: u256(FUNDS + 1),
+    });
     f.assert_reverts(&[], expected, |f| f.c.open_erc223(&mut f.chain, s, r, u256(FUNDS + 1)));
 }
 
@@ -101,10 +116,13 @@ fn close_with_balance_above_deposit() {
     let ch = f.open_erc223(10);
     let sig = f.pay(&ch, 11);
     let closing = f.agree(&sig);
-    let expected = ChannelsError::BalanceExceedsDeposit(C::BalanceExceedsDeposit { balance: u192(11), deposit: u192(10) });
+    let expected =
+        ChannelsError::BalanceExceedsDeposit(C::BalanceExceedsDeposit { balance: u192(11), deposit: u192(10) });
     f.assert_reverts(&[ch], expected.clone(), |f| f.c.close(&mut f.chain, r, r, ch.open_block, u192(11), sig.clone()));
     f.assert_reverts(&[ch], expected.clone(), |f| f.c.close(&mut f.chain, s, r, ch.open_block, u192(11), sig.clone()));
-    f.assert_reverts(&[ch], expected, |f| f.c.cooperative_close(&mut f.chain, s, r, ch.open_block, u192(11), sig, closing));
+    f.assert_reverts(&[ch], expected, |f| {
+        f.c.cooperative_close(&mut f.chain, s, r, ch.open_block, u192(11), sig, closing)
+    });
 }
 
 #[test]
@@ -155,14 +173,18 @@ fn cooperative_close_signed_by_someone_else() {
     let sig = f.pay(&ch, 4);
     let forged = f.outsider.sign_digest(f.c.domain.closing_digest(&sig));
     let expected = ChannelsError::ClosingSignerNotReceiver(C::ClosingSignerNotReceiver { signer: o, receiver: r });
-    f.assert_reverts(&[ch], expected, |f| f.c.cooperative_close(&mut f.chain, s, r, ch.open_block, u192(4), sig.clone(), forged));
+    f.assert_reverts(&[ch], expected, |f| {
+        f.c.cooperative_close(&mut f.chain, s, r, ch.open_block, u192(4), sig.clone(), forged)
+    });
     // The receiver's agreement to a different balance proof does not transfer either.
     let other_sig = f.pay(&ch, 9);
     let closing_for_other = f.agree(&other_sig);
     let digest = f.c.domain.closing_digest(&sig);
     let signer = uraiden::proof::recover(digest, &closing_for_other).unwrap();
     let expected = ChannelsError::ClosingSignerNotReceiver(C::ClosingSignerNotReceiver { signer, receiver: r });
-    f.assert_reverts(&[ch], expected, |f| f.c.cooperative_close(&mut f.chain, s, r, ch.open_block, u192(4), sig, closing_for_other));
+    f.assert_reverts(&[ch], expected, |f| {
+        f.c.cooperative_close(&mut f.chain, s, r, ch.open_block, u192(4), sig, closing_for_other)
+    });
 }
 
 #[test]
@@ -192,7 +214,9 @@ fn operations_on_a_settled_channel() {
     f.assert_reverts(&[ch], not_found(&ch), |f| f.c.close(&mut f.chain, r, r, ch.open_block, u192(4), sig.clone()));
     f.assert_reverts(&[ch], not_found(&ch), |f| f.c.close(&mut f.chain, s, r, ch.open_block, u192(4), sig.clone()));
     let closing = f.agree(&sig);
-    f.assert_reverts(&[ch], not_found(&ch), |f| f.c.cooperative_close(&mut f.chain, s, r, ch.open_block, u192(4), sig, closing));
+    f.assert_reverts(&[ch], not_found(&ch), |f| {
+        f.c.cooperative_close(&mut f.chain, s, r, ch.open_block, u192(4), sig, closing)
+    });
     f.assert_reverts(&[ch], not_found(&ch), |f| f.c.top_up_erc223(&mut f.chain, &ch, u256(1)));
     f.c.approve(&mut f.chain, s, cc, u256(1)).unwrap();
     f.assert_reverts(&[ch], not_found(&ch), |f| f.c.top_up_erc20(&mut f.chain, &ch, u192(1)));

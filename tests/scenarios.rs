@@ -14,7 +14,11 @@ use uraiden::{
 };
 
 fn created(ch: &uraiden::channel::ChannelId, deposit: u64) -> ChannelsEvent {
-    ChannelsEvent::ChannelCreated(C::ChannelCreated { _sender: ch.sender, _receiver: ch.receiver, _deposit: u192(deposit) })
+    ChannelsEvent::ChannelCreated(C::ChannelCreated {
+        _sender: ch.sender,
+        _receiver: ch.receiver,
+        _deposit: u192(deposit),
+    })
 }
 
 fn topped_up(ch: &uraiden::channel::ChannelId, added: u64, deposit: u64) -> ChannelsEvent {
@@ -70,7 +74,8 @@ pub fn off_chain_payments<Ch: Chain>(mut f: Fixture<Ch>) {
         let sig = f.pay(&ch, balance);
         let onchain = f.c.balance_message_hash(&mut f.chain, ch.receiver, ch.open_block, u192(balance)).unwrap();
         assert_eq!(onchain, f.c.domain.balance_digest(ch.receiver, ch.open_block, u192(balance)));
-        let signer = f.c.verify_balance_proof(&mut f.chain, ch.receiver, ch.open_block, u192(balance), sig.clone()).unwrap();
+        let signer =
+            f.c.verify_balance_proof(&mut f.chain, ch.receiver, ch.open_block, u192(balance), sig.clone()).unwrap();
         assert_eq!(signer, f.sender.address());
         assert_eq!(proof::recover(onchain, &sig).unwrap(), f.sender.address());
     }

@@ -2,13 +2,15 @@
 
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use revm::{
-    Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext,
-    context::{BlockEnv, CfgEnv, TxEnv, result::{ExecutionResult, Output}},
+    Context, Database, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext,
+    context::{
+        BlockEnv, CfgEnv, TxEnv,
+        result::{ExecutionResult, Output},
+    },
     database::{CacheDB, EmptyDB},
     handler::{MainnetContext, MainnetEvm},
     primitives::hardfork::SpecId,
     state::AccountInfo,
-    Database,
 };
 
 use super::{Chain, ChainError, Deployment, Outcome, Receipt};
@@ -57,7 +59,13 @@ impl EvmChain {
     pub fn with_chain_id(chain_id: u64) -> Self {
         let mut cfg = CfgEnv::new_with_spec(Self::SPEC);
         cfg.chain_id = chain_id;
-        let block = BlockEnv { number: U256::from(1), timestamp: U256::from(1), gas_limit: GAS_LIMIT, basefee: 0, ..Default::default() };
+        let block = BlockEnv {
+            number: U256::from(1),
+            timestamp: U256::from(1),
+            gas_limit: GAS_LIMIT,
+            basefee: 0,
+            ..Default::default()
+        };
         let evm = Context::mainnet()
             .with_db(CacheDB::new(EmptyDB::default()))
             .with_cfg(cfg)
@@ -115,10 +123,7 @@ impl EvmChain {
         let number = self.block_number().checked_add(1).ok_or(ChainError::BlockNumberOverflow)?;
         self.set_block(number);
         let tx = self.tx(from, kind, data)?;
-        let result = self
-            .evm
-            .transact_commit(tx)
-            .map_err(|e| ChainError::InvalidTransaction(e.to_string()))?;
+        let result = self.evm.transact_commit(tx).map_err(|e| ChainError::InvalidTransaction(e.to_string()))?;
         let gas_used = result.gas().tx_gas_used();
         let (outcome, logs, created) = match result {
             ExecutionResult::Success { output: Output::Call(out), logs, .. } => (Outcome::Success(out), logs, None),

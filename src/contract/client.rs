@@ -140,7 +140,13 @@ impl Contracts {
     }
 
     /// Sends `call` to `to` from `from` and decodes the outcome.
-    pub fn send<T: SolCall>(&self, chain: &mut impl Chain, from: Address, to: Address, call: &T) -> Result<Tx, TxError> {
+    pub fn send<T: SolCall>(
+        &self,
+        chain: &mut impl Chain,
+        from: Address,
+        to: Address,
+        call: &T,
+    ) -> Result<Tx, TxError> {
         let receipt = chain.transact(from, to, call.abi_encode().into())?;
         self.decode_receipt(receipt)
     }
@@ -164,7 +170,13 @@ impl Contracts {
     // ----- token -----
 
     /// ERC20 `approve(spender, amount)` by `owner`.
-    pub fn approve(&self, chain: &mut impl Chain, owner: Address, spender: Address, amount: U256) -> Result<Tx, TxError> {
+    pub fn approve(
+        &self,
+        chain: &mut impl Chain,
+        owner: Address,
+        spender: Address,
+        amount: U256,
+    ) -> Result<Tx, TxError> {
         self.send(chain, owner, self.token, &ERC223Token::approveCall { spender, value: amount })
     }
 
@@ -204,12 +216,29 @@ impl Contracts {
 
     /// `createChannelERC20(receiver, deposit)` by `sender` (approve first). The channel opens
     /// in the transaction's block: `Tx::block_number`.
-    pub fn open_erc20(&self, chain: &mut impl Chain, sender: Address, receiver: Address, deposit: U192) -> Result<Tx, TxError> {
-        self.send(chain, sender, self.channels, &Channels::createChannelERC20Call { _receiver: receiver, _deposit: deposit })
+    pub fn open_erc20(
+        &self,
+        chain: &mut impl Chain,
+        sender: Address,
+        receiver: Address,
+        deposit: U192,
+    ) -> Result<Tx, TxError> {
+        self.send(
+            chain,
+            sender,
+            self.channels,
+            &Channels::createChannelERC20Call { _receiver: receiver, _deposit: deposit },
+        )
     }
 
     /// Opens a channel by ERC223: `transfer(channels, deposit, receiver)` on the token.
-    pub fn open_erc223(&self, chain: &mut impl Chain, sender: Address, receiver: Address, deposit: U256) -> Result<Tx, TxError> {
+    pub fn open_erc223(
+        &self,
+        chain: &mut impl Chain,
+        sender: Address,
+        receiver: Address,
+        deposit: U256,
+    ) -> Result<Tx, TxError> {
         self.transfer_with_data(chain, sender, self.channels, deposit, open_data(receiver))
     }
 
@@ -225,7 +254,13 @@ impl Contracts {
 
     /// Tops up by ERC223: `transfer(channels, added, receiver ‖ open_block)` on the token.
     pub fn top_up_erc223(&self, chain: &mut impl Chain, channel: &ChannelId, added: U256) -> Result<Tx, TxError> {
-        self.transfer_with_data(chain, channel.sender, self.channels, added, top_up_data(channel.receiver, channel.open_block))
+        self.transfer_with_data(
+            chain,
+            channel.sender,
+            self.channels,
+            added,
+            top_up_data(channel.receiver, channel.open_block),
+        )
     }
 
     /// Calls `tokenFallback` directly (only the token may; anyone else is refused).
@@ -237,7 +272,12 @@ impl Contracts {
         deposit: U256,
         data: Bytes,
     ) -> Result<Tx, TxError> {
-        self.send(chain, caller, self.channels, &Channels::tokenFallbackCall { _sender: sender, _deposit: deposit, _data: data })
+        self.send(
+            chain,
+            caller,
+            self.channels,
+            &Channels::tokenFallbackCall { _sender: sender, _deposit: deposit, _data: data },
+        )
     }
 
     // ----- closing and settling -----
@@ -285,8 +325,19 @@ impl Contracts {
     }
 
     /// `settle(receiver, open_block)` by `caller` (the sender, after the challenge period).
-    pub fn settle(&self, chain: &mut impl Chain, caller: Address, receiver: Address, open_block: u32) -> Result<Tx, TxError> {
-        self.send(chain, caller, self.channels, &Channels::settleCall { _receiver: receiver, _open_block_number: open_block })
+    pub fn settle(
+        &self,
+        chain: &mut impl Chain,
+        caller: Address,
+        receiver: Address,
+        open_block: u32,
+    ) -> Result<Tx, TxError> {
+        self.send(
+            chain,
+            caller,
+            self.channels,
+            &Channels::settleCall { _receiver: receiver, _open_block_number: open_block },
+        )
     }
 
     // ----- views -----
@@ -321,7 +372,12 @@ impl Contracts {
     }
 
     /// `verifyClosingSignature(balance_sig, closing_sig)`: the receiver who signed it.
-    pub fn verify_closing_signature(&self, chain: &mut impl Chain, balance_sig: Bytes, closing_sig: Bytes) -> Result<Address, CallError> {
+    pub fn verify_closing_signature(
+        &self,
+        chain: &mut impl Chain,
+        balance_sig: Bytes,
+        closing_sig: Bytes,
+    ) -> Result<Address, CallError> {
         let call = Channels::verifyClosingSignatureCall { _balance_msg_sig: balance_sig, _closing_sig: closing_sig };
         self.view(chain, self.channels, &call)
     }
@@ -334,18 +390,27 @@ impl Contracts {
         open_block: u32,
         balance: U192,
     ) -> Result<alloy_primitives::B256, CallError> {
-        let call = Channels::balanceMessageHashCall { _receiver: receiver, _open_block_number: open_block, _balance: balance };
+        let call =
+            Channels::balanceMessageHashCall { _receiver: receiver, _open_block_number: open_block, _balance: balance };
         self.view(chain, self.channels, &call)
     }
 
     /// `closingAgreementMessageHash(balance_sig)`.
-    pub fn closing_agreement_message_hash(&self, chain: &mut impl Chain, balance_sig: Bytes) -> Result<alloy_primitives::B256, CallError> {
+    pub fn closing_agreement_message_hash(
+        &self,
+        chain: &mut impl Chain,
+        balance_sig: Bytes,
+    ) -> Result<alloy_primitives::B256, CallError> {
         self.view(chain, self.channels, &Channels::closingAgreementMessageHashCall { _balance_msg_sig: balance_sig })
     }
 
     /// `getKey(sender, receiver, open_block)`.
     pub fn key(&self, chain: &mut impl Chain, channel: &ChannelId) -> Result<alloy_primitives::B256, CallError> {
-        let call = Channels::getKeyCall { _sender: channel.sender, _receiver: channel.receiver, _open_block_number: channel.open_block };
+        let call = Channels::getKeyCall {
+            _sender: channel.sender,
+            _receiver: channel.receiver,
+            _open_block_number: channel.open_block,
+        };
         self.view(chain, self.channels, &call)
     }
 

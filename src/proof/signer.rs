@@ -65,10 +65,8 @@ impl Signer {
 
     /// Signs a 32-byte digest: 65 bytes `r ‖ s ‖ v`, low `s`, `v` 27 or 28.
     pub fn sign_digest(&self, digest: B256) -> Bytes {
-        let (signature, recovery_id) = self
-            .key
-            .sign_prehash_recoverable(digest.as_slice())
-            .expect("signing a 32-byte prehash cannot fail");
+        let (signature, recovery_id) =
+            self.key.sign_prehash_recoverable(digest.as_slice()).expect("signing a 32-byte prehash cannot fail");
         // k256 returns low-s signatures; normalise anyway so the invariant does not rest on it.
         let (signature, recovery_id) = match signature.normalize_s() {
             Some(normalized) => (normalized, k256::ecdsa::RecoveryId::new(!recovery_id.is_y_odd(), false)),

@@ -7,8 +7,8 @@ use alloy_primitives::{Address, Bytes, U256, aliases::U192};
 use uraiden::{
     chain::Chain,
     channel::{ChannelId, ChannelInfo},
-    contract::{ChannelsError, ChannelsEvent, Contracts, Event, Revert, TokenEvent, Tx, TxError},
     contract::bindings::RaidenMicroTransferChannels as C,
+    contract::{ChannelsError, ChannelsEvent, Contracts, Event, Revert, TokenEvent, Tx, TxError},
     proof::Signer,
 };
 
@@ -120,7 +120,13 @@ impl<Ch: Chain> Fixture<Ch> {
 
 /// The channel contract's events in a transaction, without the token's.
 pub fn channel_events(tx: &Tx) -> Vec<ChannelsEvent> {
-    tx.events.iter().filter_map(|e| match e { Event::Channels(e) => Some(e.clone()), Event::Token(_) => None }).collect()
+    tx.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Channels(e) => Some(e.clone()),
+            Event::Token(_) => None,
+        })
+        .collect()
 }
 
 /// The token transfers in a transaction, as (from, to, value).
@@ -146,4 +152,3 @@ pub fn settled(ch: &ChannelId, balance: u64) -> ChannelsEvent {
 pub fn not_found(ch: &ChannelId) -> ChannelsError {
     ChannelsError::ChannelNotFound(C::ChannelNotFound { key: ch.key() })
 }
-
