@@ -7,6 +7,7 @@
 //! - [`chain`]: the [`Chain`](chain::Chain) interface and the embedded revm chain.
 //! - [`contract`]: bindings, decoded events and custom errors, a typed client.
 //! - [`proof`]: EIP-712 digests, signing and recovery of balance proofs.
+//! - [`model`]: the reference model of the contract and its token: the specification.
 //! - [`channel`]: channel identity and on-chain info.
 //! - [`cli`]: the `uraiden` command line.
 
@@ -14,4 +15,5 @@ pub mod chain;
 pub mod channel;
 pub mod cli;
 pub mod contract;
+pub mod model;
 pub mod proof;
