@@ -4,6 +4,7 @@ use alloy_primitives::{Address, Bytes, U256, aliases::U192};
 use alloy_sol_types::{SolCall, SolConstructor};
 
 use super::{
+    Call,
     bindings::{ERC223Token, RaidenMicroTransferChannels as Channels},
     events::{Event, UndecodedLog, decode_logs},
     revert::Revert,
@@ -167,6 +168,13 @@ impl Contracts {
         }
     }
 
+    /// Sends one of the token's or the channel contract's transactions from `from`.
+    pub fn execute(&self, chain: &mut impl Chain, from: Address, call: Call) -> Result<Tx, TxError> {
+        let (to, data) = call.encode(self.token, self.channels);
+        let receipt = chain.transact(from, to, data)?;
+        self.decode_receipt(receipt)
+    }
+
     // ----- token -----
 
     /// ERC20 `approve(spender, amount)` by `owner`.
@@ -177,12 +185,12 @@ impl Contracts {
         spender: Address,
         amount: U256,
     ) -> Result<Tx, TxError> {
-        self.send(chain, owner, self.token, &ERC223Token::approveCall { spender, value: amount })
+        self.execute(chain, owner, Call::Approve { spender, amount })
     }
 
     /// ERC20 `transfer(to, amount)` by `from`.
     pub fn transfer(&self, chain: &mut impl Chain, from: Address, to: Address, amount: U256) -> Result<Tx, TxError> {
-        self.send(chain, from, self.token, &ERC223Token::transfer_0Call { to, value: amount })
+        self.execute(chain, from, Call::Transfer { to, amount })
     }
 
     /// ERC223 `transfer(to, amount, data)` by `from`.
@@ -194,7 +202,7 @@ impl Contracts {
         amount: U256,
         data: Bytes,
     ) -> Result<Tx, TxError> {
-        self.send(chain, from, self.token, &ERC223Token::transfer_1Call { to, value: amount, data })
+        self.execute(chain, from, Call::TransferWithData { to, amount, data })
     }
 
     /// The token balance of `owner`.
@@ -223,12 +231,7 @@ impl Contracts {
         receiver: Address,
         deposit: U192,
     ) -> Result<Tx, TxError> {
-        self.send(
-            chain,
-            sender,
-            self.channels,
-            &Channels::createChannelERC20Call { _receiver: receiver, _deposit: deposit },
-        )
+        self.execute(chain, sender, Call::CreateChannelErc20 { receiver, deposit })
     }
 
     /// Opens a channel by ERC223: `transfer(channels, deposit, receiver)` on the token.
@@ -244,12 +247,8 @@ impl Contracts {
 
     /// `topUpERC20(receiver, open_block, added)` by the channel's sender (approve first).
     pub fn top_up_erc20(&self, chain: &mut impl Chain, channel: &ChannelId, added: U192) -> Result<Tx, TxError> {
-        let call = Channels::topUpERC20Call {
-            _receiver: channel.receiver,
-            _open_block_number: channel.open_block,
-            _added_deposit: added,
-        };
-        self.send(chain, channel.sender, self.channels, &call)
+        let call = Call::TopUpErc20 { receiver: channel.receiver, open_block: channel.open_block, added };
+        self.execute(chain, channel.sender, call)
     }
 
     /// Tops up by ERC223: `transfer(channels, added, receiver ‖ open_block)` on the token.
@@ -272,12 +271,7 @@ impl Contracts {
         deposit: U256,
         data: Bytes,
     ) -> Result<Tx, TxError> {
-        self.send(
-            chain,
-            caller,
-            self.channels,
-            &Channels::tokenFallbackCall { _sender: sender, _deposit: deposit, _data: data },
-        )
+        self.execute(chain, caller, Call::TokenFallback { sender, deposit, data })
     }
 
     // ----- closing and settling -----
@@ -293,13 +287,7 @@ impl Contracts {
         balance: U192,
         balance_sig: Bytes,
     ) -> Result<Tx, TxError> {
-        let call = Channels::close_1Call {
-            _receiver: receiver,
-            _open_block_number: open_block,
-            _balance: balance,
-            _balance_msg_sig: balance_sig,
-        };
-        self.send(chain, caller, self.channels, &call)
+        self.execute(chain, caller, Call::Close { receiver, open_block, balance, balance_sig })
     }
 
     /// Cooperative `close(receiver, open_block, balance, balance_sig, closing_sig)` by anyone.
@@ -314,14 +302,7 @@ impl Contracts {
         balance_sig: Bytes,
         closing_sig: Bytes,
     ) -> Result<Tx, TxError> {
-        let call = Channels::close_0Call {
-            _receiver: receiver,
-            _open_block_number: open_block,
-            _balance: balance,
-            _balance_msg_sig: balance_sig,
-            _closing_sig: closing_sig,
-        };
-        self.send(chain, caller, self.channels, &call)
+        self.execute(chain, caller, Call::CooperativeClose { receiver, open_block, balance, balance_sig, closing_sig })
     }
 
     /// `settle(receiver, open_block)` by `caller` (the sender, after the challenge period).
@@ -332,12 +313,7 @@ impl Contracts {
         receiver: Address,
         open_block: u32,
     ) -> Result<Tx, TxError> {
-        self.send(
-            chain,
-            caller,
-            self.channels,
-            &Channels::settleCall { _receiver: receiver, _open_block_number: open_block },
-        )
+        self.execute(chain, caller, Call::Settle { receiver, open_block })
     }
 
     // ----- views -----

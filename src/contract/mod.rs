@@ -2,10 +2,12 @@
 //! client that works on any [`Chain`](crate::chain::Chain).
 
 pub mod bindings;
+mod call;
 mod client;
 mod events;
 mod revert;
 
+pub use call::Call;
 pub use client::{CallError, Contracts, DeployGas, Tx, TxError, open_data, top_up_data};
 pub use events::{ChannelsEvent, Event, TokenEvent, UndecodedLog, decode_logs};
 pub use revert::{ChannelsError, Revert, TokenError};

@@ -130,10 +130,10 @@ impl Model {
                 let key = self.check_top_up(ChannelId { sender, receiver, open_block }, deposit)?;
                 Ok(Fallback::TopUp { key, added: deposit })
             }
-            length => Err(ChannelsError::InvalidTokenFallbackData(C::InvalidTokenFallbackData {
-                length: U256::from(length),
-            })
-            .into()),
+            length => {
+                Err(ChannelsError::InvalidTokenFallbackData(C::InvalidTokenFallbackData { length: U256::from(length) })
+                    .into())
+            }
         }
     }
 
@@ -207,7 +207,14 @@ impl Model {
     /// `close(receiver, open_block, balance, balance_sig)`: the sender is whoever signed the
     /// proof. The receiver settles at once; the sender starts the challenge period; anyone else
     /// is refused.
-    fn close(&mut self, caller: Address, receiver: Address, open_block: u32, balance: U192, balance_sig: &[u8]) -> TxResult {
+    fn close(
+        &mut self,
+        caller: Address,
+        receiver: Address,
+        open_block: u32,
+        balance: U192,
+        balance_sig: &[u8],
+    ) -> TxResult {
         let sender = self.verify_balance_proof(receiver, open_block, balance, balance_sig)?;
         let id = ChannelId { sender, receiver, open_block };
         let channel = self.closable_channel(&id, balance)?;
@@ -233,7 +240,9 @@ impl Model {
         let sender = self.verify_balance_proof(receiver, open_block, balance, balance_sig)?;
         let signer = self.verify_closing_signature(balance_sig, closing_sig)?;
         if signer != receiver {
-            return Err(ChannelsError::ClosingSignerNotReceiver(C::ClosingSignerNotReceiver { signer, receiver }).into());
+            return Err(
+                ChannelsError::ClosingSignerNotReceiver(C::ClosingSignerNotReceiver { signer, receiver }).into()
+            );
         }
         let channel = self.closable_channel(&ChannelId { sender, receiver, open_block }, balance)?;
         Ok(self.settle_channel(channel, balance))

@@ -7,10 +7,7 @@
 use alloy_primitives::{Address, Bytes, U256};
 
 use super::{Model, types::TxResult};
-use crate::contract::{
-    Event, Revert, TokenError, TokenEvent,
-    bindings::ERC223Token as T,
-};
+use crate::contract::{Event, Revert, TokenError, TokenEvent, bindings::ERC223Token as T};
 
 impl Model {
     /// `balanceOf(owner)`.
