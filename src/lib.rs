@@ -9,11 +9,13 @@
 //! - [`proof`]: EIP-712 digests, signing and recovery of balance proofs.
 //! - [`model`]: the reference model of the contract and its token: the specification.
 //! - [`channel`]: channel identity and on-chain info.
+//! - [`gas`]: gas per channel operation, warm and cold, against the goals.
 //! - [`cli`]: the `uraiden` command line.
 
 pub mod chain;
 pub mod channel;
 pub mod cli;
 pub mod contract;
+pub mod gas;
 pub mod model;
 pub mod proof;

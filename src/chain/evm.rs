@@ -136,6 +136,20 @@ impl EvmChain {
         Ok((Receipt { block_number: number, outcome, gas_used, logs }, created))
     }
 
+    /// A read-only call, with the gas it spent (intrinsic gas included, before refunds).
+    pub fn call_with_gas(&mut self, from: Address, to: Address, data: Bytes) -> Result<(Outcome, u64), ChainError> {
+        let tx = self.tx(from, TxKind::Call(to), data)?;
+        // `transact` executes without committing: the state changes are dropped.
+        let result = self.evm.transact(tx).map_err(|e| ChainError::InvalidTransaction(e.to_string()))?.result;
+        let gas = result.gas().total_gas_spent();
+        let outcome = match result {
+            ExecutionResult::Success { output, .. } => Outcome::Success(output.into_data()),
+            ExecutionResult::Revert { output, .. } => Outcome::Revert(output),
+            ExecutionResult::Halt { reason, .. } => Outcome::Halt(format!("{reason:?}")),
+        };
+        Ok((outcome, gas))
+    }
+
     fn set_block(&mut self, number: u64) {
         let block = &mut self.evm.ctx.block;
         block.number = U256::from(number);
@@ -171,14 +185,7 @@ impl Chain for EvmChain {
     }
 
     fn call(&mut self, from: Address, to: Address, data: Bytes) -> Result<Outcome, ChainError> {
-        let tx = self.tx(from, TxKind::Call(to), data)?;
-        let result = self.evm.transact(tx).map_err(|e| ChainError::InvalidTransaction(e.to_string()))?;
-        // `transact` leaves its state changes in the journal's output; they are dropped here.
-        Ok(match result.result {
-            ExecutionResult::Success { output, .. } => Outcome::Success(output.into_data()),
-            ExecutionResult::Revert { output, .. } => Outcome::Revert(output),
-            ExecutionResult::Halt { reason, .. } => Outcome::Halt(format!("{reason:?}")),
-        })
+        self.call_with_gas(from, to, data).map(|(outcome, _)| outcome)
     }
 
     fn mine(&mut self, blocks: u64) -> Result<(), ChainError> {

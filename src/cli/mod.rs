@@ -16,6 +16,12 @@ pub struct Cli {
 enum Command {
     /// Run the whole channel lifecycle on the embedded chain, printing each step and its gas.
     Demo,
+    /// Measure the gas of every channel operation (warm and cold) against the goals.
+    GasReport {
+        /// Print JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 impl Cli {
@@ -23,6 +29,15 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Demo => demo::run(),
+            Command::GasReport { json } => {
+                let report = crate::gas::GasReport::measure()?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                } else {
+                    print!("{}", report.to_markdown());
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -1,0 +1,241 @@
+//! Gas per channel operation on the embedded chain, next to the goals: `uraiden gas-report`.
+//!
+//! Every operation is measured in a world of its own, so no measurement warms another's state:
+//! - **warm** (steady use): the sender, the receiver and the contract already hold tokens (the
+//!   contract escrows another sender's channel); every ERC20 open or top-up is preceded by an
+//!   `approve` of exactly its amount;
+//! - **cold** (first use): only the sender holds tokens; the contract and the receiver hold none
+//!   until the operation (a close is preceded only by the open it needs).
+
+use alloy_primitives::{Address, Bytes, U256, aliases::U192};
+use anyhow::{Context, ensure};
+use serde::Serialize;
+
+use crate::{
+    chain::{Chain, EvmChain, TX_BASE_GAS},
+    channel::ChannelId,
+    contract::{Call, Contracts, open_data, top_up_data},
+    proof::Signer,
+};
+
+const CHALLENGE_PERIOD: u32 = 10;
+
+/// One operation's gas.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GasRow {
+    /// What was measured.
+    pub operation: &'static str,
+    /// Gas used by the transaction as its receipt reports it (refunds deducted). For a call:
+    /// what the call spent.
+    pub total: u64,
+    /// `total` minus the 21,000 base and the calldata cost (4 per zero byte, 16 per other byte).
+    pub execution: i64,
+    /// The goal (warm only), on `total`, or on `execution` for `verifyBalanceProof`.
+    pub goal: Option<u64>,
+    /// Whether the goal is met (`None` without a goal).
+    pub met: Option<bool>,
+}
+
+/// Gas of every operation, warm and cold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GasReport {
+    /// Steady use.
+    pub warm: Vec<GasRow>,
+    /// First use.
+    pub cold: Vec<GasRow>,
+}
+
+/// The operations, in report order, with their warm goals (`verifyBalanceProof`'s is on
+/// execution gas).
+const OPERATIONS: [(&str, u64); 9] = [
+    ("open, ERC20", 63_000),
+    ("open, ERC223", 63_500),
+    ("top-up, ERC20", 47_000),
+    ("top-up, ERC223", 47_500),
+    ("cooperative close", 61_500),
+    ("receiver close", 55_500),
+    ("uncooperative close", 58_500),
+    ("settle", 49_500),
+    ("verifyBalanceProof (call)", 4_300),
+];
+
+/// The calldata cost of EIP-2028: 4 gas per zero byte, 16 per other byte.
+pub fn calldata_cost(data: &[u8]) -> u64 {
+    data.iter().map(|&b| if b == 0 { 4 } else { 16 }).sum()
+}
+
+struct World {
+    chain: EvmChain,
+    c: Contracts,
+    sender: Signer,
+    receiver: Signer,
+}
+
+impl World {
+    fn new(warm: bool) -> anyhow::Result<Self> {
+        let mut chain = EvmChain::new();
+        let deployer = Signer::test_key(0);
+        let sender = Signer::test_key(1);
+        let receiver = Signer::test_key(2);
+        let other = Signer::test_key(3);
+        let (c, _) = Contracts::deploy(&mut chain, deployer.address(), U256::from(1_000_000u64), CHALLENGE_PERIOD)?;
+        c.transfer(&mut chain, deployer.address(), sender.address(), U256::from(1_000))?;
+        if warm {
+            c.transfer(&mut chain, deployer.address(), receiver.address(), U256::from(1_000))?;
+            c.transfer(&mut chain, deployer.address(), other.address(), U256::from(1_000))?;
+            c.open_erc223(&mut chain, other.address(), receiver.address(), U256::from(500))?;
+        }
+        Ok(Self { chain, c, sender, receiver })
+    }
+
+    /// Sends `call` from `from` and returns its row (without goal).
+    fn measure(&mut self, operation: &'static str, from: Address, call: Call) -> anyhow::Result<GasRow> {
+        let (to, data) = call.encode(self.c.token, self.c.channels);
+        let receipt = self.chain.transact(from, to, data.clone())?;
+        ensure!(receipt.outcome.is_success(), "{operation} failed: {:?}", receipt.outcome);
+        Ok(row(operation, receipt.gas_used, &data))
+    }
+
+    fn open(&mut self) -> anyhow::Result<ChannelId> {
+        let (s, r) = (self.sender.address(), self.receiver.address());
+        let tx = self.c.open_erc223(&mut self.chain, s, r, U256::from(100))?;
+        Ok(ChannelId { sender: s, receiver: r, open_block: u32::try_from(tx.block_number)? })
+    }
+
+    fn proof(&self, ch: &ChannelId, balance: u64) -> Bytes {
+        self.sender.sign_digest(self.c.domain.balance_digest(ch.receiver, ch.open_block, U192::from(balance)))
+    }
+
+    fn approve(&mut self, amount: u64) -> anyhow::Result<()> {
+        self.c.approve(&mut self.chain, self.sender.address(), self.c.channels, U256::from(amount))?;
+        Ok(())
+    }
+}
+
+fn row(operation: &'static str, total: u64, data: &[u8]) -> GasRow {
+    let execution = total as i64 - TX_BASE_GAS as i64 - calldata_cost(data) as i64;
+    GasRow { operation, total, execution, goal: None, met: None }
+}
+
+/// Measures one operation in a fresh world.
+fn measure(operation: &'static str, warm: bool) -> anyhow::Result<GasRow> {
+    let mut w = World::new(warm)?;
+    let (s, r, channels) = (w.sender.address(), w.receiver.address(), w.c.channels);
+    match operation {
+        "open, ERC20" => {
+            w.approve(100)?;
+            w.measure(operation, s, Call::CreateChannelErc20 { receiver: r, deposit: U192::from(100) })
+        }
+        "open, ERC223" => w.measure(
+            operation,
+            s,
+            Call::TransferWithData { to: channels, amount: U256::from(100), data: open_data(r) },
+        ),
+        "top-up, ERC20" => {
+            let ch = w.open()?;
+            w.approve(50)?;
+            w.measure(operation, s, Call::TopUpErc20 { receiver: r, open_block: ch.open_block, added: U192::from(50) })
+        }
+        "top-up, ERC223" => {
+            let ch = w.open()?;
+            let data = top_up_data(r, ch.open_block);
+            w.measure(operation, s, Call::TransferWithData { to: channels, amount: U256::from(50), data })
+        }
+        "cooperative close" => {
+            let ch = w.open()?;
+            let balance_sig = w.proof(&ch, 40);
+            let closing_sig = w.receiver.sign_digest(w.c.domain.closing_digest(&balance_sig));
+            let call = Call::CooperativeClose {
+                receiver: r,
+                open_block: ch.open_block,
+                balance: U192::from(40),
+                balance_sig,
+                closing_sig,
+            };
+            w.measure(operation, s, call)
+        }
+        "receiver close" => {
+            let ch = w.open()?;
+            let balance_sig = w.proof(&ch, 40);
+            w.measure(
+                operation,
+                r,
+                Call::Close { receiver: r, open_block: ch.open_block, balance: U192::from(40), balance_sig },
+            )
+        }
+        "uncooperative close" => {
+            let ch = w.open()?;
+            let balance_sig = w.proof(&ch, 40);
+            w.measure(
+                operation,
+                s,
+                Call::Close { receiver: r, open_block: ch.open_block, balance: U192::from(40), balance_sig },
+            )
+        }
+        "settle" => {
+            let ch = w.open()?;
+            let balance_sig = w.proof(&ch, 40);
+            w.c.close(&mut w.chain, s, r, ch.open_block, U192::from(40), balance_sig)?;
+            w.chain.mine(u64::from(CHALLENGE_PERIOD))?;
+            w.measure(operation, s, Call::Settle { receiver: r, open_block: ch.open_block })
+        }
+        "verifyBalanceProof (call)" => {
+            let ch = w.open()?;
+            let sig = w.proof(&ch, 40);
+            let call = crate::contract::bindings::RaidenMicroTransferChannels::verifyBalanceProofCall {
+                _receiver: r,
+                _open_block_number: ch.open_block,
+                _balance: U192::from(40),
+                _balance_msg_sig: sig,
+            };
+            let data = Bytes::from(alloy_sol_types::SolCall::abi_encode(&call));
+            let (outcome, gas) = w.chain.call_with_gas(r, channels, data.clone())?;
+            ensure!(outcome.is_success(), "verifyBalanceProof failed: {outcome:?}");
+            Ok(row(operation, gas, &data))
+        }
+        other => anyhow::bail!("unknown operation {other}"),
+    }
+}
+
+impl GasReport {
+    /// Measures every operation, warm and cold.
+    pub fn measure() -> anyhow::Result<Self> {
+        let mut warm = Vec::new();
+        let mut cold = Vec::new();
+        for (operation, goal) in OPERATIONS {
+            let mut row = measure(operation, true).with_context(|| format!("warm {operation}"))?;
+            let measured = if operation.starts_with("verifyBalanceProof") { row.execution } else { row.total as i64 };
+            row.goal = Some(goal);
+            row.met = Some(measured <= goal as i64);
+            warm.push(row);
+            cold.push(measure(operation, false).with_context(|| format!("cold {operation}"))?);
+        }
+        Ok(Self { warm, cold })
+    }
+
+    /// The report as Markdown tables.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::from(
+            "Warm (steady use: sender, receiver and contract already hold tokens; exact approvals):\n\n\
+             | operation | total gas | execution gas | goal | met |\n|---|---:|---:|---:|:---:|\n",
+        );
+        for row in &self.warm {
+            let goal = match row.goal {
+                Some(goal) if row.operation.starts_with("verifyBalanceProof") => format!("≤ {goal} (execution)"),
+                Some(goal) => format!("≤ {goal}"),
+                None => String::new(),
+            };
+            let met = match row.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "",
+            };
+            out += &format!("| {} | {} | {} | {} | {} |\n", row.operation, row.total, row.execution, goal, met);
+        }
+        out += "\nCold (first use: only the sender holds tokens):\n\n| operation | total gas | execution gas |\n|---|---:|---:|\n";
+        for row in &self.cold {
+            out += &format!("| {} | {} | {} |\n", row.operation, row.total, row.execution);
+        }
+        out
+    }
+}
