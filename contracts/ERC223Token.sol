@@ -10,9 +10,6 @@ import {IERC223Receiver} from "./interfaces/IERC223Receiver.sol";
 /// @dev The whole initial supply goes to the deployer. Storage is OpenZeppelin ERC20's
 ///      (balances, allowances, total supply, name, symbol).
 contract ERC223Token is ERC20 {
-    /// @notice Emitted by an ERC223 transfer, after the ERC20 Transfer event.
-    event TransferWithData(address indexed from, address indexed to, uint256 value, bytes data);
-
     /// @param initialSupply Tokens (with 18 decimals) credited to the deployer.
     constructor(uint256 initialSupply) ERC20("uRaiden Test Token", "URDN") {
         _mint(msg.sender, initialSupply);
@@ -23,7 +20,6 @@ contract ERC223Token is ERC20 {
     /// @return Always true (failures revert).
     function transfer(address to, uint256 value, bytes calldata data) external returns (bool) {
         _transfer(msg.sender, to, value);
-        emit TransferWithData(msg.sender, to, value, data);
         if (to.code.length != 0) IERC223Receiver(to).tokenFallback(msg.sender, value, data);
         return true;
     }

@@ -3,7 +3,6 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IRaidenMicroTransferChannels} from "./interfaces/IRaidenMicroTransferChannels.sol";
 
@@ -88,8 +87,18 @@ contract RaidenMicroTransferChannels is IRaidenMicroTransferChannels, EIP712 {
     //////////////////////////////////////////////////////////////*/
 
     /// @inheritdoc IRaidenMicroTransferChannels
-    function getKey(address _sender, address _receiver, uint32 _open_block_number) public pure returns (bytes32) {
-        return keccak256(abi.encodePacked(_sender, _receiver, _open_block_number));
+    function getKey(address _sender, address _receiver, uint32 _open_block_number) public pure returns (bytes32 key) {
+        // keccak256(abi.encodePacked(_sender, _receiver, _open_block_number)), hashed in scratch
+        // space: 20 + 20 + 4 bytes at 0x00..0x2c. The write at 0x28 reaches into the free memory
+        // pointer, which is restored.
+        assembly ("memory-safe") {
+            let freeMemoryPointer := mload(0x40)
+            mstore(0x00, shl(96, _sender))
+            mstore(0x14, shl(96, _receiver))
+            mstore(0x28, shl(224, _open_block_number))
+            key := keccak256(0x00, 0x2c)
+            mstore(0x40, freeMemoryPointer)
+        }
     }
 
     /// @inheritdoc IRaidenMicroTransferChannels
@@ -98,12 +107,35 @@ contract RaidenMicroTransferChannels is IRaidenMicroTransferChannels, EIP712 {
         view
         returns (bytes32)
     {
-        return _hashTypedDataV4(keccak256(abi.encode(BALANCE_PROOF_TYPEHASH, _receiver, _open_block_number, _balance)));
+        bytes32 structHash;
+        bytes32 typeHash = BALANCE_PROOF_TYPEHASH;
+        // keccak256(abi.encode(BALANCE_PROOF_TYPEHASH, _receiver, _open_block_number, _balance)),
+        // built in free memory without moving the pointer.
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, typeHash)
+            mstore(add(m, 0x20), _receiver)
+            mstore(add(m, 0x40), _open_block_number)
+            mstore(add(m, 0x60), _balance)
+            structHash := keccak256(m, 0x80)
+        }
+        return _hashTypedDataV4(structHash);
     }
 
     /// @inheritdoc IRaidenMicroTransferChannels
     function closingAgreementMessageHash(bytes calldata _balance_msg_sig) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(CLOSING_AGREEMENT_TYPEHASH, keccak256(_balance_msg_sig))));
+        bytes32 structHash;
+        bytes32 typeHash = CLOSING_AGREEMENT_TYPEHASH;
+        // keccak256(abi.encode(CLOSING_AGREEMENT_TYPEHASH, keccak256(_balance_msg_sig))), built in
+        // free memory without moving the pointer.
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            calldatacopy(m, _balance_msg_sig.offset, _balance_msg_sig.length)
+            mstore(add(m, 0x20), keccak256(m, _balance_msg_sig.length))
+            mstore(m, typeHash)
+            structHash := keccak256(m, 0x40)
+        }
+        return _hashTypedDataV4(structHash);
     }
 
     /// @inheritdoc IRaidenMicroTransferChannels
@@ -145,15 +177,22 @@ contract RaidenMicroTransferChannels is IRaidenMicroTransferChannels, EIP712 {
     function tokenFallback(address _sender, uint256 _deposit, bytes calldata _data) external {
         if (msg.sender != token_address) revert CallerNotToken(msg.sender);
         if (_deposit > type(uint192).max) revert DepositTooLarge(_deposit);
+        if (_data.length != 20 && _data.length != 24) revert InvalidTokenFallbackData(_data.length);
+        // The receiver is the first 20 bytes; a top-up's open block the next 4, big-endian.
+        address receiver;
+        uint32 openBlockNumber;
+        assembly ("memory-safe") {
+            let word := calldataload(_data.offset)
+            receiver := shr(96, word)
+            openBlockNumber := and(shr(64, word), 0xffffffff)
+        }
         // Casting `_deposit` to uint192 is safe: it was range-checked just above.
         if (_data.length == 20) {
             // forge-lint: disable-next-line(unsafe-typecast)
-            _createChannel(_sender, address(bytes20(_data)), uint192(_deposit));
-        } else if (_data.length == 24) {
-            // forge-lint: disable-next-line(unsafe-typecast)
-            _topUp(_sender, address(bytes20(_data[0:20])), uint32(bytes4(_data[20:24])), uint192(_deposit));
+            _createChannel(_sender, receiver, uint192(_deposit));
         } else {
-            revert InvalidTokenFallbackData(_data.length);
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _topUp(_sender, receiver, openBlockNumber, uint192(_deposit));
         }
     }
 
@@ -247,8 +286,12 @@ contract RaidenMicroTransferChannels is IRaidenMicroTransferChannels, EIP712 {
             revert DepositOverflow(channel.deposit, _added_deposit);
         }
 
-        uint192 deposit = channel.deposit + _added_deposit;
-        _channels[key].deposit = deposit;
+        uint192 deposit;
+        unchecked {
+            deposit = channel.deposit + _added_deposit; // cannot overflow: checked just above
+        }
+        // The whole slot is written (settleBlockNumber is 0, checked above): no re-read to mask.
+        _channels[key] = Channel({deposit: deposit, settleBlockNumber: 0});
         emit ChannelToppedUp(_sender, _receiver, _open_block_number, _added_deposit, deposit);
     }
 
@@ -262,12 +305,15 @@ contract RaidenMicroTransferChannels is IRaidenMicroTransferChannels, EIP712 {
         uint192 _balance
     ) internal {
         if (_channel.settleBlockNumber != 0) revert CloseAlreadyRequested(_key);
-        uint256 settleBlockNumber = block.number + challenge_period;
+        uint256 settleBlockNumber;
+        unchecked {
+            settleBlockNumber = block.number + challenge_period; // a uint256 sum of a block number and a uint32
+        }
         if (settleBlockNumber > type(uint32).max) revert SettleBlockTooLarge(settleBlockNumber);
 
         // casting to uint32 is safe: settleBlockNumber was range-checked just above
         // forge-lint: disable-next-line(unsafe-typecast)
-        _channels[_key].settleBlockNumber = uint32(settleBlockNumber);
+        _channels[_key] = Channel({deposit: _channel.deposit, settleBlockNumber: uint32(settleBlockNumber)});
         _closingBalances[_key] = _balance;
         emit ChannelCloseRequested(_sender, _receiver, _open_block_number, _balance);
     }
@@ -289,7 +335,10 @@ contract RaidenMicroTransferChannels is IRaidenMicroTransferChannels, EIP712 {
 
         IERC20 token = IERC20(token_address);
         if (_balance != 0) token.safeTransfer(_receiver, _balance);
-        uint192 refund = _channel.deposit - _balance;
+        uint192 refund;
+        unchecked {
+            refund = _channel.deposit - _balance; // cannot underflow: every caller checked _balance <= deposit
+        }
         if (refund != 0) token.safeTransfer(_sender, refund);
     }
 
@@ -300,16 +349,27 @@ contract RaidenMicroTransferChannels is IRaidenMicroTransferChannels, EIP712 {
     }
 
     /// @dev Recovers the signer of `_digest` from a 65-byte `r ‖ s ‖ v` signature, with v in
-    ///      {27, 28} or {0, 1}; rejects other lengths, high s, and signatures recovering to nobody.
-    function _recover(bytes32 _digest, bytes calldata _signature) internal pure returns (address) {
+    ///      {27, 28} or {0, 1}; rejects other lengths, high s, and signatures recovering to nobody
+    ///      (bad v, r or s zero or out of range: the ecrecover precompile returns nothing).
+    function _recover(bytes32 _digest, bytes calldata _signature) internal view returns (address signer) {
         if (_signature.length != 65) revert InvalidSignatureLength(_signature.length);
-        bytes32 r = bytes32(_signature[0:32]);
         bytes32 s = bytes32(_signature[32:64]);
-        uint8 v = uint8(_signature[64]);
         if (uint256(s) > HALF_CURVE_ORDER) revert InvalidSignatureS(s);
-        if (v < 27) v += 27;
-        (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(_digest, v, r, s);
-        if (error != ECDSA.RecoverError.NoError) revert InvalidSignature();
-        return signer;
+        // ecrecover(digest, v, r, s) through the precompile at address 1, in scratch space
+        // 0x00..0x80; the free memory pointer (0x40) and the zero slot (0x60) are restored.
+        assembly ("memory-safe") {
+            let freeMemoryPointer := mload(0x40)
+            let v := byte(0, calldataload(add(_signature.offset, 0x40)))
+            if lt(v, 27) { v := add(v, 27) }
+            mstore(0x00, _digest)
+            mstore(0x20, v)
+            calldatacopy(0x40, _signature.offset, 0x40)
+            let ok := staticcall(gas(), 0x01, 0x00, 0x80, 0x00, 0x20)
+            // On failure the precompile returns no data and 0x00 still holds the digest.
+            signer := mul(mload(0x00), and(ok, eq(returndatasize(), 0x20)))
+            mstore(0x40, freeMemoryPointer)
+            mstore(0x60, 0)
+        }
+        if (signer == address(0)) revert InvalidSignature();
     }
 }

@@ -28,7 +28,7 @@ impl Model {
         match call {
             Call::Approve { spender, amount } => self.approve(caller, spender, amount),
             Call::Transfer { to, amount } => self.transfer(caller, to, amount),
-            Call::TransferWithData { to, amount, data } => self.transfer_with_data(caller, to, amount, data),
+            Call::TransferWithData { to, amount, data } => self.transfer_with_data(caller, to, amount, &data),
             Call::CreateChannelErc20 { receiver, deposit } => self.create_channel_erc20(caller, receiver, deposit),
             Call::TopUpErc20 { receiver, open_block, added } => self.top_up_erc20(caller, receiver, open_block, added),
             Call::TokenFallback { sender, deposit, data } => {

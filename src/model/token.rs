@@ -41,15 +41,14 @@ impl Model {
     /// ERC223 `transfer(to, amount, data)` by `from`: moves the tokens, then, if `to` is the
     /// channel contract, calls its `tokenFallback(from, amount, data)`; if that reverts, so
     /// does the transfer. Other recipients are accounts (or contracts that accept).
-    pub(super) fn transfer_with_data(&mut self, from: Address, to: Address, amount: U256, data: Bytes) -> TxResult {
+    pub(super) fn transfer_with_data(&mut self, from: Address, to: Address, amount: U256, data: &Bytes) -> TxResult {
         self.check_transfer(from, to, amount)?;
         let fallback = if to == self.config.channels {
-            Some(self.check_token_fallback(self.config.token, from, amount, &data)?)
+            Some(self.check_token_fallback(self.config.token, from, amount, data)?)
         } else {
             None
         };
         let mut events = vec![self.apply_transfer(from, to, amount)];
-        events.push(Event::Token(TokenEvent::TransferWithData(T::TransferWithData { from, to, value: amount, data })));
         if let Some(fallback) = fallback {
             events.push(self.apply_token_fallback(fallback));
         }
