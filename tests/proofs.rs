@@ -153,3 +153,43 @@ proptest! {
         prop_assert_eq!(closing, f.c.domain.closing_digest(&sig));
     }
 }
+
+/// The receiver's fast path agrees with the contract: recovery gives the contract's verdict,
+/// verification against a cached key accepts the sender's proofs and refuses everyone else's,
+/// and a proof with a flipped `v` (still the sender's `(r, s)`) is made contract-ready by
+/// `canonical`.
+#[test]
+fn proof_verifier_agrees_with_the_contract() {
+    use uraiden::proof::{ProofVerifier, VerifyError};
+    let mut f = Fixture::new(EvmChain::new());
+    let ch = f.open_erc223(50);
+    let (s, r) = (f.sender.address(), f.receiver.address());
+    let mut verifier = ProofVerifier::new();
+    for balance in 1..=5u64 {
+        let sig = f.pay(&ch, balance);
+        let digest = f.c.domain.balance_digest(r, ch.open_block, u192(balance));
+        assert_eq!(verifier.recover(digest, &sig).unwrap().0, contract_verdict(&mut f, r, ch.open_block, u192(balance), &sig).unwrap());
+        verifier.verify_known(s, digest, &sig).unwrap();
+        // Someone else's signature is refused, on the first proof and on later ones.
+        let forged = f.outsider.sign_digest(digest);
+        assert_eq!(verifier.verify_known(s, digest, &forged), Err(VerifyError::NotSender));
+        assert_eq!(ProofVerifier::new().verify_first(s, digest, &forged), Err(VerifyError::WrongSigner(f.outsider.address())));
+        // A proof for another balance does not verify for this one.
+        let other = f.pay(&ch, balance + 100);
+        assert_eq!(verifier.verify_known(s, digest, &other), Err(VerifyError::NotSender));
+    }
+    assert_eq!(verifier.cached_senders(), 1);
+
+    let sig = f.pay(&ch, 9);
+    let digest = f.c.domain.balance_digest(r, ch.open_block, u192(9));
+    let mut flipped = sig.to_vec();
+    flipped[64] = if sig[64] == 27 { 28 } else { 27 };
+    let flipped = Bytes::from(flipped);
+    verifier.verify_known(s, digest, &flipped).unwrap();
+    assert_ne!(contract_verdict(&mut f, r, ch.open_block, u192(9), &flipped), Ok(s), "the contract reads the flipped v");
+    let canonical = verifier.canonical(s, digest, &flipped).unwrap();
+    assert_eq!(canonical, sig);
+    assert_eq!(contract_verdict(&mut f, r, ch.open_block, u192(9), &canonical), Ok(s));
+    // Malformed signatures are refused as the contract refuses them.
+    assert_eq!(verifier.verify_known(s, digest, &sig[..64]), Err(VerifyError::Signature(proof::SignatureError::Length(64))));
+}

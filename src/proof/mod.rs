@@ -9,7 +9,9 @@
 mod domain;
 mod signature;
 mod signer;
+mod verify;
 
 pub use domain::{BalanceProof, ChannelDomain, ClosingAgreement};
 pub use signature::{Signature, SignatureError, recover};
-pub use signer::Signer;
+pub use signer::{KeyError, Signer};
+pub use verify::{ProofVerifier, VerifyError, address_of};
