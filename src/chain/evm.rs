@@ -44,6 +44,18 @@ pub struct Snapshot {
     block: BlockEnv,
 }
 
+impl Snapshot {
+    /// The saved accounts and storage, for running the same state on a bare revm.
+    pub fn database(&self) -> &CacheDB<EmptyDB> {
+        &self.db
+    }
+
+    /// The saved block environment.
+    pub fn block(&self) -> &BlockEnv {
+        &self.block
+    }
+}
+
 impl EvmChain {
     /// The hardfork whose rules the chain runs.
     pub const SPEC: SpecId = SpecId::PRAGUE;
