@@ -168,12 +168,18 @@ fn proof_verifier_agrees_with_the_contract() {
     for balance in 1..=5u64 {
         let sig = f.pay(&ch, balance);
         let digest = f.c.domain.balance_digest(r, ch.open_block, u192(balance));
-        assert_eq!(verifier.recover(digest, &sig).unwrap().0, contract_verdict(&mut f, r, ch.open_block, u192(balance), &sig).unwrap());
+        assert_eq!(
+            verifier.recover(digest, &sig).unwrap().0,
+            contract_verdict(&mut f, r, ch.open_block, u192(balance), &sig).unwrap()
+        );
         verifier.verify_known(s, digest, &sig).unwrap();
         // Someone else's signature is refused, on the first proof and on later ones.
         let forged = f.outsider.sign_digest(digest);
         assert_eq!(verifier.verify_known(s, digest, &forged), Err(VerifyError::NotSender));
-        assert_eq!(ProofVerifier::new().verify_first(s, digest, &forged), Err(VerifyError::WrongSigner(f.outsider.address())));
+        assert_eq!(
+            ProofVerifier::new().verify_first(s, digest, &forged),
+            Err(VerifyError::WrongSigner(f.outsider.address()))
+        );
         // A proof for another balance does not verify for this one.
         let other = f.pay(&ch, balance + 100);
         assert_eq!(verifier.verify_known(s, digest, &other), Err(VerifyError::NotSender));
@@ -186,10 +192,17 @@ fn proof_verifier_agrees_with_the_contract() {
     flipped[64] = if sig[64] == 27 { 28 } else { 27 };
     let flipped = Bytes::from(flipped);
     verifier.verify_known(s, digest, &flipped).unwrap();
-    assert_ne!(contract_verdict(&mut f, r, ch.open_block, u192(9), &flipped), Ok(s), "the contract reads the flipped v");
+    assert_ne!(
+        contract_verdict(&mut f, r, ch.open_block, u192(9), &flipped),
+        Ok(s),
+        "the contract reads the flipped v"
+    );
     let canonical = verifier.canonical(s, digest, &flipped).unwrap();
     assert_eq!(canonical, sig);
     assert_eq!(contract_verdict(&mut f, r, ch.open_block, u192(9), &canonical), Ok(s));
     // Malformed signatures are refused as the contract refuses them.
-    assert_eq!(verifier.verify_known(s, digest, &sig[..64]), Err(VerifyError::Signature(proof::SignatureError::Length(64))));
+    assert_eq!(
+        verifier.verify_known(s, digest, &sig[..64]),
+        Err(VerifyError::Signature(proof::SignatureError::Length(64)))
+    );
 }
