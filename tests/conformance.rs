@@ -9,7 +9,6 @@
 use std::{collections::BTreeMap, fmt, sync::OnceLock};
 
 use alloy_primitives::{Address, Bytes, U256, aliases::U192};
-use alloy_sol_types::SolConstructor;
 use proptest::prelude::*;
 use uraiden::{
     chain::{Chain, EvmChain, Snapshot},
@@ -17,7 +16,7 @@ use uraiden::{
     contract::{
         Call, Contracts, Revert, TxError,
         bindings::{CallbackToken, ReentrantReceiver},
-        open_data, top_up_data,
+        init_code, open_data, top_up_data,
     },
     model::{Config, Model, TxResult, check_invariants},
     proof::{ChannelDomain, Signer},
@@ -242,18 +241,15 @@ fn genesis() -> &'static Genesis {
         let mut chain = EvmChain::new();
         let deployer = Signer::test_key(100);
         let supply = U256::from(1) << 200;
-        let init =
-            [CallbackToken::BYTECODE.as_ref(), &CallbackToken::constructorCall { initialSupply: supply }.abi_encode()]
-                .concat();
-        let token = chain.deploy(deployer.address(), init.into()).unwrap().address;
+        let init = init_code(&CallbackToken::BYTECODE, &CallbackToken::constructorCall { initialSupply: supply });
+        let token = chain.deploy(deployer.address(), init).unwrap().address;
         let (contracts, _) =
             Contracts::deploy_for_token(&mut chain, deployer.address(), token, CHALLENGE_PERIOD).unwrap();
-        let init = [
-            ReentrantReceiver::BYTECODE.as_ref(),
-            &ReentrantReceiver::constructorCall { _channels: contracts.channels }.abi_encode(),
-        ]
-        .concat();
-        let attacker = chain.deploy(deployer.address(), init.into()).unwrap().address;
+        let init = init_code(
+            &ReentrantReceiver::BYTECODE,
+            &ReentrantReceiver::constructorCall { _channels: contracts.channels },
+        );
+        let attacker = chain.deploy(deployer.address(), init).unwrap().address;
         let actors = Actors {
             senders: (0..SENDERS as u64).map(|i| Signer::test_key(101 + i)).collect(),
             receiver_keys: (0..RECEIVERS as u64).map(|i| Signer::test_key(111 + i)).collect(),

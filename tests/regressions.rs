@@ -3,7 +3,6 @@
 mod common;
 
 use alloy_primitives::{Address, B256, Bytes, U256, aliases::U192};
-use alloy_sol_types::SolConstructor;
 use common::*;
 use uraiden::{
     chain::{Chain, ChainError, EvmChain, Outcome},
@@ -11,6 +10,7 @@ use uraiden::{
     contract::{
         ChannelsError, Contracts, Revert,
         bindings::{CallbackToken, RaidenMicroTransferChannels as C, ReentrantReceiver},
+        init_code,
     },
     proof::{self, Signer},
 };
@@ -43,19 +43,11 @@ fn a_reentrant_receiver_is_paid_once() {
     let deployer = Signer::test_key(0);
     let sender = Signer::test_key(1);
     let outsider = Signer::test_key(3);
-    let init = [
-        CallbackToken::BYTECODE.as_ref(),
-        &CallbackToken::constructorCall { initialSupply: u256(1_000_000) }.abi_encode(),
-    ]
-    .concat();
-    let token = chain.deploy(deployer.address(), init.into()).unwrap().address;
+    let init = init_code(&CallbackToken::BYTECODE, &CallbackToken::constructorCall { initialSupply: u256(1_000_000) });
+    let token = chain.deploy(deployer.address(), init).unwrap().address;
     let (c, _) = Contracts::deploy_for_token(&mut chain, deployer.address(), token, CHALLENGE_PERIOD).unwrap();
-    let init = [
-        ReentrantReceiver::BYTECODE.as_ref(),
-        &ReentrantReceiver::constructorCall { _channels: c.channels }.abi_encode(),
-    ]
-    .concat();
-    let attacker = chain.deploy(deployer.address(), init.into()).unwrap().address;
+    let init = init_code(&ReentrantReceiver::BYTECODE, &ReentrantReceiver::constructorCall { _channels: c.channels });
+    let attacker = chain.deploy(deployer.address(), init).unwrap().address;
 
     // Two channels to the attacker hold 2 × 30 tokens in the contract: enough to pay twice.
     c.transfer(&mut chain, deployer.address(), sender.address(), u256(100)).unwrap();

@@ -108,12 +108,8 @@ impl Contracts {
         initial_supply: U256,
         challenge_period: u32,
     ) -> Result<(Self, DeployGas), ChainError> {
-        let init = [
-            ERC223Token::BYTECODE.as_ref(),
-            &ERC223Token::constructorCall { initialSupply: initial_supply }.abi_encode(),
-        ]
-        .concat();
-        let token = chain.deploy(deployer, init.into())?;
+        let init = init_code(&ERC223Token::BYTECODE, &ERC223Token::constructorCall { initialSupply: initial_supply });
+        let token = chain.deploy(deployer, init)?;
         let (contracts, channels_gas) = Self::deploy_for_token(chain, deployer, token.address, challenge_period)?;
         Ok((contracts, DeployGas { token: Some(token.receipt.gas_used), channels: channels_gas }))
     }
@@ -125,12 +121,11 @@ impl Contracts {
         token: Address,
         challenge_period: u32,
     ) -> Result<(Self, u64), ChainError> {
-        let init = [
-            Channels::BYTECODE.as_ref(),
-            &Channels::constructorCall { _token: token, _challenge_period: challenge_period }.abi_encode(),
-        ]
-        .concat();
-        let deployment = chain.deploy(deployer, init.into())?;
+        let init = init_code(
+            &Channels::BYTECODE,
+            &Channels::constructorCall { _token: token, _challenge_period: challenge_period },
+        );
+        let deployment = chain.deploy(deployer, init)?;
         let domain = ChannelDomain::new(chain.chain_id(), deployment.address);
         Ok((Self { token, channels: deployment.address, domain }, deployment.receipt.gas_used))
     }
@@ -394,6 +389,11 @@ impl Contracts {
     pub fn challenge_period(&self, chain: &mut impl Chain) -> Result<u32, CallError> {
         self.view(chain, self.channels, &Channels::challenge_periodCall {})
     }
+}
+
+/// Creation code followed by the ABI-encoded constructor arguments: what `Chain::deploy` takes.
+pub fn init_code<T: SolConstructor>(bytecode: &[u8], constructor: &T) -> Bytes {
+    [bytecode, &constructor.abi_encode()].concat().into()
 }
 
 /// ERC223 data that opens a channel to `receiver`: its 20 bytes.

@@ -8,6 +8,6 @@ mod events;
 mod revert;
 
 pub use call::Call;
-pub use client::{CallError, Contracts, DeployGas, Tx, TxError, open_data, top_up_data};
+pub use client::{CallError, Contracts, DeployGas, Tx, TxError, init_code, open_data, top_up_data};
 pub use events::{ChannelsEvent, Event, TokenEvent, UndecodedLog, decode_logs};
 pub use revert::{ChannelsError, Revert, TokenError};
