@@ -2,7 +2,7 @@
 //! balances and channel state asserted at each step.
 //!
 //! Each scenario is a generic function over the chain; `scenario_tests!` instantiates all of
-//! them for a chain.
+//! them for a chain: the embedded revm chain, and a real anvil node through JSON-RPC.
 
 mod common;
 
@@ -233,3 +233,4 @@ macro_rules! scenario_tests {
 }
 
 scenario_tests!(evm, Fixture::new(uraiden::chain::EvmChain::new()));
+scenario_tests!(anvil, Fixture::new(anvil_chain()));

@@ -1,12 +1,15 @@
 //! The chain interface: deploy, transact, call and mine, independent of which chain runs them.
 //!
-//! [`EvmChain`] is the embedded revm chain. Everything above this module (the contract
+//! [`EvmChain`] is the embedded revm chain; [`RpcChain`] is a JSON-RPC node (anvil, a
+//! testnet). Everything above this module (the contract
 //! bindings, the scenarios, the property tests) is written against the [`Chain`] trait, so a
 //! JSON-RPC node can stand behind the same interface.
 
 mod evm;
+mod rpc;
 
 pub use evm::{EvmChain, Snapshot};
+pub use rpc::RpcChain;
 
 use alloy_primitives::{Address, Bytes, Log};
 

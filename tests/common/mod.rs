@@ -152,3 +152,11 @@ pub fn settled(ch: &ChannelId, balance: u64) -> ChannelsEvent {
 pub fn not_found(ch: &ChannelId) -> ChannelsError {
     ChannelsError::ChannelNotFound(C::ChannelNotFound { key: ch.key() })
 }
+
+/// A fresh anvil (from the pinned npm package) on a free loopback port, with the fixture's
+/// test keys funded; it stops when the chain is dropped.
+pub fn anvil_chain() -> uraiden::chain::RpcChain {
+    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/anvil");
+    let signers: Vec<Signer> = (0..4).map(Signer::test_key).collect();
+    uraiden::chain::RpcChain::spawn_anvil(&binary, &signers).expect("starting anvil (npm ci installs it)")
+}
