@@ -2,6 +2,13 @@
 
 use clap::Parser;
 
-fn main() -> anyhow::Result<()> {
-    uraiden::cli::Cli::parse().run()
+fn main() -> std::process::ExitCode {
+    match uraiden::cli::Cli::parse().run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line naming the cause, outermost context first.
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

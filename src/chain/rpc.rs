@@ -81,6 +81,15 @@ impl RpcChain {
         Ok(chain)
     }
 
+    /// Whether `address` has code on the latest block.
+    pub fn has_code(&self, address: Address) -> Result<bool, ChainError> {
+        let code = self
+            .runtime
+            .block_on(async { self.provider.get_code_at(address).await })
+            .map_err(|e| node_error("eth_getCode", e))?;
+        Ok(!code.is_empty())
+    }
+
     /// The endpoint of the anvil this chain started, if it did.
     pub fn anvil_endpoint(&self) -> Option<String> {
         self.anvil.as_ref().map(AnvilInstance::endpoint)

@@ -1,6 +1,9 @@
 //! The `uraiden` command line.
 
+mod channel;
 mod demo;
+mod deploy;
+mod key;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +19,10 @@ pub struct Cli {
 enum Command {
     /// Run the whole channel lifecycle on the embedded chain, printing each step and its gas.
     Demo,
+    /// Open, top up, inspect, pay, agree, close and settle channels on a node.
+    Channel(channel::ChannelArgs),
+    /// Deploy the channel contract (and the test token, without --token) to a node.
+    Deploy(deploy::DeployArgs),
     /// Measure the gas of every channel operation (warm and cold) against the goals.
     GasReport {
         /// Print JSON instead of Markdown.
@@ -29,6 +36,8 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         match self.command {
             Command::Demo => demo::run(),
+            Command::Deploy(args) => deploy::run(args),
+            Command::Channel(args) => channel::run(args),
             Command::GasReport { json } => {
                 let report = crate::gas::GasReport::measure()?;
                 if json {
