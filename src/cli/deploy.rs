@@ -45,6 +45,8 @@ pub(crate) struct DeploymentRecord {
     pub(crate) channels: Address,
     /// The block the channel contract was deployed in.
     pub(crate) block: u64,
+    /// The block the test token was deployed in (absent with `--token`).
+    pub(crate) token_block: Option<u64>,
     pub(crate) challenge_period: u32,
     pub(crate) deployer: Address,
     /// Gas used by the token's deployment (absent with `--token`).
@@ -80,15 +82,9 @@ pub(crate) fn run(args: DeployArgs) -> anyhow::Result<()> {
         ensure_code(&chain, token, "--token")?;
     }
 
-    let (contracts, token_gas, channels_gas) = match args.token {
-        Some(token) => {
-            let (c, gas) = Contracts::deploy_for_token(&mut chain, deployer, token, args.challenge_period)?;
-            (c, None, gas)
-        }
-        None => {
-            let (c, gas) = Contracts::deploy(&mut chain, deployer, args.initial_supply, args.challenge_period)?;
-            (c, gas.token, gas.channels)
-        }
+    let (contracts, gas) = match args.token {
+        Some(token) => Contracts::deploy_for_token(&mut chain, deployer, token, args.challenge_period)?,
+        None => Contracts::deploy(&mut chain, deployer, args.initial_supply, args.challenge_period)?,
     };
     ensure_code(&chain, contracts.token, "the token")?;
     ensure_code(&chain, contracts.channels, "the channel contract")?;
@@ -96,11 +92,12 @@ pub(crate) fn run(args: DeployArgs) -> anyhow::Result<()> {
         chain_id,
         token: contracts.token,
         channels: contracts.channels,
-        block: chain.block_number(),
+        block: gas.channels_block,
+        token_block: gas.token_block,
         challenge_period: args.challenge_period,
         deployer,
-        token_gas,
-        channels_gas,
+        token_gas: gas.token,
+        channels_gas: gas.channels,
     };
     std::fs::create_dir_all(&args.deployments_dir)
         .with_context(|| format!("creating {}", args.deployments_dir.display()))?;
@@ -113,11 +110,13 @@ pub(crate) fn run(args: DeployArgs) -> anyhow::Result<()> {
     } else {
         println!("chain id          {chain_id}");
         println!("deployer          {deployer}");
-        match token_gas {
-            Some(gas) => println!("token             {} (test token, gas {gas})", record.token),
-            None => println!("token             {} (existing)", record.token),
+        match (record.token_gas, record.token_block) {
+            (Some(gas), Some(block)) => {
+                println!("token             {} (test token, block {block}, gas {gas})", record.token)
+            }
+            _ => println!("token             {} (existing)", record.token),
         }
-        println!("channel contract  {} (block {}, gas {channels_gas})", record.channels, record.block);
+        println!("channel contract  {} (block {}, gas {})", record.channels, record.block, record.channels_gas);
         println!("challenge period  {} blocks", record.challenge_period);
         println!("recorded in       {}", path.display());
     }

@@ -90,13 +90,17 @@ pub struct Contracts {
     pub domain: ChannelDomain,
 }
 
-/// Gas used by the deployment transactions.
+/// Gas used by the deployment transactions, and their blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeployGas {
     /// Deploying the token; `None` when an existing token was used.
     pub token: Option<u64>,
     /// Deploying the channel contract.
     pub channels: u64,
+    /// The block the token was deployed in; `None` when an existing token was used.
+    pub token_block: Option<u64>,
+    /// The block the channel contract was deployed in.
+    pub channels_block: u64,
 }
 
 impl Contracts {
@@ -110,24 +114,35 @@ impl Contracts {
     ) -> Result<(Self, DeployGas), ChainError> {
         let init = init_code(&ERC223Token::BYTECODE, &ERC223Token::constructorCall { initialSupply: initial_supply });
         let token = chain.deploy(deployer, init)?;
-        let (contracts, channels_gas) = Self::deploy_for_token(chain, deployer, token.address, challenge_period)?;
-        Ok((contracts, DeployGas { token: Some(token.receipt.gas_used), channels: channels_gas }))
+        let (contracts, channels) = Self::deploy_for_token(chain, deployer, token.address, challenge_period)?;
+        let gas = DeployGas {
+            token: Some(token.receipt.gas_used),
+            token_block: Some(token.receipt.block_number),
+            ..channels
+        };
+        Ok((contracts, gas))
     }
 
-    /// Deploys a channel contract for an existing `token`; returns it and the gas used.
+    /// Deploys a channel contract for an existing `token`.
     pub fn deploy_for_token(
         chain: &mut impl Chain,
         deployer: Address,
         token: Address,
         challenge_period: u32,
-    ) -> Result<(Self, u64), ChainError> {
+    ) -> Result<(Self, DeployGas), ChainError> {
         let init = init_code(
             &Channels::BYTECODE,
             &Channels::constructorCall { _token: token, _challenge_period: challenge_period },
         );
         let deployment = chain.deploy(deployer, init)?;
         let domain = ChannelDomain::new(chain.chain_id(), deployment.address);
-        Ok((Self { token, channels: deployment.address, domain }, deployment.receipt.gas_used))
+        let gas = DeployGas {
+            token: None,
+            channels: deployment.receipt.gas_used,
+            token_block: None,
+            channels_block: deployment.receipt.block_number,
+        };
+        Ok((Self { token, channels: deployment.address, domain }, gas))
     }
 
     /// Contracts already deployed at these addresses on `chain_id`.
