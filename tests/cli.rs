@@ -150,21 +150,20 @@ fn deploy_and_two_lifecycles_from_the_command_line() {
         ],
     );
     let s_text = s.to_string();
-    let out = cli.ok(
-        None,
-        &[
-            "channel",
-            "--private-key-file",
-            key_file.to_str().unwrap(),
-            "info",
-            "--sender",
-            &s_text,
-            "--receiver",
-            &r_text,
-            "--open-block",
-            &open,
-        ],
-    );
+    let key_path = key_file.to_str().unwrap();
+    let info = [
+        "channel",
+        "--private-key-file",
+        key_path,
+        "info",
+        "--sender",
+        &s_text,
+        "--receiver",
+        &r_text,
+        "--open-block",
+        &open,
+    ];
+    let out = cli.ok(None, &info);
     assert!(out.contains("closing: balance 20"), "{out}");
 
     let before = chain.block_number();
@@ -183,21 +182,7 @@ fn deploy_and_two_lifecycles_from_the_command_line() {
     assert_eq!(c.balance_of(&mut chain, s).unwrap(), U256::from(950));
     assert_eq!(c.balance_of(&mut chain, r).unwrap(), U256::from(50));
     assert_eq!(c.balance_of(&mut chain, channels).unwrap(), U256::ZERO);
-    let gone = cli.run(
-        None,
-        &[
-            "channel",
-            "--private-key-file",
-            key_file.to_str().unwrap(),
-            "info",
-            "--sender",
-            &s_text,
-            "--receiver",
-            &r_text,
-            "--open-block",
-            &open,
-        ],
-    );
+    let gone = cli.run(None, &info);
     assert!(!gone.ok && gone.stderr.contains("ChannelNotFound"), "{}", gone.stderr);
 }
 
