@@ -59,7 +59,7 @@ fn main() {
     let (c, _) = Contracts::deploy(&mut chain, deployer.address(), U256::from(1_000_000u64), 10).unwrap();
     c.transfer(&mut chain, deployer.address(), Signer::test_key(1).address(), U256::from(10_000)).unwrap();
     let snapshot = chain.snapshot();
-    let txs = workload(&c, chain.block_number());
+    let txs = workload(&c, chain.block_number().unwrap());
     let encoded: Vec<(Address, Address, Bytes)> = txs
         .iter()
         .map(|(from, call)| {

@@ -34,6 +34,8 @@ pub struct GasRow {
     pub goal: Option<u64>,
     /// Whether the goal is met (`None` without a goal).
     pub met: Option<bool>,
+    /// Whether the goal is on execution gas rather than total gas.
+    pub goal_on_execution: bool,
 }
 
 /// Gas of every operation, warm and cold.
@@ -45,19 +47,66 @@ pub struct GasReport {
     pub cold: Vec<GasRow>,
 }
 
-/// The operations, in report order, with their warm goals (`verifyBalanceProof`'s is on
-/// execution gas).
-const OPERATIONS: [(&str, u64); 9] = [
-    ("open, ERC20", 63_000),
-    ("open, ERC223", 63_500),
-    ("top-up, ERC20", 47_000),
-    ("top-up, ERC223", 47_500),
-    ("cooperative close", 61_500),
-    ("receiver close", 55_500),
-    ("uncooperative close", 58_500),
-    ("settle", 49_500),
-    ("verifyBalanceProof (call)", 4_300),
-];
+/// The measured operations, in report order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Operation {
+    OpenErc20,
+    OpenErc223,
+    TopUpErc20,
+    TopUpErc223,
+    CooperativeClose,
+    ReceiverClose,
+    UncooperativeClose,
+    Settle,
+    VerifyBalanceProof,
+}
+
+impl Operation {
+    const ALL: [Operation; 9] = [
+        Operation::OpenErc20,
+        Operation::OpenErc223,
+        Operation::TopUpErc20,
+        Operation::TopUpErc223,
+        Operation::CooperativeClose,
+        Operation::ReceiverClose,
+        Operation::UncooperativeClose,
+        Operation::Settle,
+        Operation::VerifyBalanceProof,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Operation::OpenErc20 => "open, ERC20",
+            Operation::OpenErc223 => "open, ERC223",
+            Operation::TopUpErc20 => "top-up, ERC20",
+            Operation::TopUpErc223 => "top-up, ERC223",
+            Operation::CooperativeClose => "cooperative close",
+            Operation::ReceiverClose => "receiver close",
+            Operation::UncooperativeClose => "uncooperative close",
+            Operation::Settle => "settle",
+            Operation::VerifyBalanceProof => "verifyBalanceProof (call)",
+        }
+    }
+
+    /// The warm goal: on total gas, or on execution gas for the `verifyBalanceProof` call.
+    fn goal(self) -> u64 {
+        match self {
+            Operation::OpenErc20 => 63_000,
+            Operation::OpenErc223 => 63_500,
+            Operation::TopUpErc20 => 47_000,
+            Operation::TopUpErc223 => 47_500,
+            Operation::CooperativeClose => 61_500,
+            Operation::ReceiverClose => 55_500,
+            Operation::UncooperativeClose => 58_500,
+            Operation::Settle => 49_500,
+            Operation::VerifyBalanceProof => 4_300,
+        }
+    }
+
+    fn goal_on_execution(self) -> bool {
+        self == Operation::VerifyBalanceProof
+    }
+}
 
 /// The calldata cost of EIP-2028: 4 gas per zero byte, 16 per other byte.
 pub fn calldata_cost(data: &[u8]) -> u64 {
@@ -114,34 +163,35 @@ impl World {
 
 fn row(operation: &'static str, total: u64, data: &[u8]) -> GasRow {
     let execution = total as i64 - TX_BASE_GAS as i64 - calldata_cost(data) as i64;
-    GasRow { operation, total, execution, goal: None, met: None }
+    GasRow { operation, total, execution, goal: None, met: None, goal_on_execution: false }
 }
 
 /// Measures one operation in a fresh world.
-fn measure(operation: &'static str, warm: bool) -> anyhow::Result<GasRow> {
+fn measure(op: Operation, warm: bool) -> anyhow::Result<GasRow> {
     let mut w = World::new(warm)?;
     let (s, r, channels) = (w.sender.address(), w.receiver.address(), w.c.channels);
-    match operation {
-        "open, ERC20" => {
+    let operation = op.label();
+    match op {
+        Operation::OpenErc20 => {
             w.approve(100)?;
             w.measure(operation, s, Call::CreateChannelErc20 { receiver: r, deposit: U192::from(100) })
         }
-        "open, ERC223" => w.measure(
+        Operation::OpenErc223 => w.measure(
             operation,
             s,
             Call::TransferWithData { to: channels, amount: U256::from(100), data: open_data(r) },
         ),
-        "top-up, ERC20" => {
+        Operation::TopUpErc20 => {
             let ch = w.open()?;
             w.approve(50)?;
             w.measure(operation, s, Call::TopUpErc20 { receiver: r, open_block: ch.open_block, added: U192::from(50) })
         }
-        "top-up, ERC223" => {
+        Operation::TopUpErc223 => {
             let ch = w.open()?;
             let data = top_up_data(r, ch.open_block);
             w.measure(operation, s, Call::TransferWithData { to: channels, amount: U256::from(50), data })
         }
-        "cooperative close" => {
+        Operation::CooperativeClose => {
             let ch = w.open()?;
             let balance_sig = w.proof(&ch, 40);
             let closing_sig = w.receiver.sign_digest(w.c.domain.closing_digest(&balance_sig));
@@ -154,7 +204,7 @@ fn measure(operation: &'static str, warm: bool) -> anyhow::Result<GasRow> {
             };
             w.measure(operation, s, call)
         }
-        "receiver close" => {
+        Operation::ReceiverClose => {
             let ch = w.open()?;
             let balance_sig = w.proof(&ch, 40);
             w.measure(
@@ -163,7 +213,7 @@ fn measure(operation: &'static str, warm: bool) -> anyhow::Result<GasRow> {
                 Call::Close { receiver: r, open_block: ch.open_block, balance: U192::from(40), balance_sig },
             )
         }
-        "uncooperative close" => {
+        Operation::UncooperativeClose => {
             let ch = w.open()?;
             let balance_sig = w.proof(&ch, 40);
             w.measure(
@@ -172,14 +222,14 @@ fn measure(operation: &'static str, warm: bool) -> anyhow::Result<GasRow> {
                 Call::Close { receiver: r, open_block: ch.open_block, balance: U192::from(40), balance_sig },
             )
         }
-        "settle" => {
+        Operation::Settle => {
             let ch = w.open()?;
             let balance_sig = w.proof(&ch, 40);
             w.c.close(&mut w.chain, s, r, ch.open_block, U192::from(40), balance_sig)?;
             w.chain.mine(u64::from(CHALLENGE_PERIOD))?;
             w.measure(operation, s, Call::Settle { receiver: r, open_block: ch.open_block })
         }
-        "verifyBalanceProof (call)" => {
+        Operation::VerifyBalanceProof => {
             let ch = w.open()?;
             let sig = w.proof(&ch, 40);
             let call = crate::contract::bindings::RaidenMicroTransferChannels::verifyBalanceProofCall {
@@ -193,7 +243,6 @@ fn measure(operation: &'static str, warm: bool) -> anyhow::Result<GasRow> {
             ensure!(outcome.is_success(), "verifyBalanceProof failed: {outcome:?}");
             Ok(row(operation, gas, &data))
         }
-        other => anyhow::bail!("unknown operation {other}"),
     }
 }
 
@@ -202,13 +251,14 @@ impl GasReport {
     pub fn measure() -> anyhow::Result<Self> {
         let mut warm = Vec::new();
         let mut cold = Vec::new();
-        for (operation, goal) in OPERATIONS {
-            let mut row = measure(operation, true).with_context(|| format!("warm {operation}"))?;
-            let measured = if operation.starts_with("verifyBalanceProof") { row.execution } else { row.total as i64 };
-            row.goal = Some(goal);
-            row.met = Some(measured <= goal as i64);
+        for op in Operation::ALL {
+            let mut row = measure(op, true).with_context(|| format!("warm {}", op.label()))?;
+            let measured = if op.goal_on_execution() { row.execution } else { row.total as i64 };
+            row.goal = Some(op.goal());
+            row.goal_on_execution = op.goal_on_execution();
+            row.met = Some(measured <= op.goal() as i64);
             warm.push(row);
-            cold.push(measure(operation, false).with_context(|| format!("cold {operation}"))?);
+            cold.push(measure(op, false).with_context(|| format!("cold {}", op.label()))?);
         }
         Ok(Self { warm, cold })
     }
@@ -221,7 +271,7 @@ impl GasReport {
         );
         for row in &self.warm {
             let goal = match row.goal {
-                Some(goal) if row.operation.starts_with("verifyBalanceProof") => format!("≤ {goal} (execution)"),
+                Some(goal) if row.goal_on_execution => format!("≤ {goal} (execution)"),
                 Some(goal) => format!("≤ {goal}"),
                 None => String::new(),
             };

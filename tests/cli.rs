@@ -166,7 +166,7 @@ fn deploy_and_two_lifecycles_from_the_command_line() {
     let out = cli.ok(None, &info);
     assert!(out.contains("closing: balance 20"), "{out}");
 
-    let before = chain.block_number();
+    let before = chain.block_number().unwrap();
     let early = cli.run(Some(1), &["channel", "settle", "--receiver", &r_text, "--open-block", &open]);
     assert!(!early.ok);
     assert_eq!(early.stderr.lines().count(), 1, "one line: {}", early.stderr);
@@ -175,7 +175,7 @@ fn deploy_and_two_lifecycles_from_the_command_line() {
         "{}",
         early.stderr
     );
-    assert_eq!(chain.block_number(), before, "nothing was sent");
+    assert_eq!(chain.block_number().unwrap(), before, "nothing was sent");
 
     chain.mine(5).unwrap();
     cli.ok(Some(1), &["channel", "settle", "--receiver", &r_text, "--open-block", &open]);

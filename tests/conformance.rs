@@ -265,7 +265,7 @@ fn genesis() -> &'static Genesis {
             channels: contracts.channels,
             challenge_period: CHALLENGE_PERIOD,
         };
-        let mut model = Model::new(config, actors.deployer.address(), supply, chain.block_number());
+        let mut model = Model::new(config, actors.deployer.address(), supply, chain.block_number().unwrap());
         // Senders hold 2^194 (enough to reach the uint192 limits); the outsider a little.
         let mut funding: Vec<(Address, U256)> =
             actors.senders.iter().map(|s| (s.address(), U256::from(1) << 194)).collect();
@@ -561,7 +561,7 @@ impl World {
 
     /// Model and EVM agree on every balance, the supply and every channel; invariants hold.
     fn check(&mut self) -> Result<(), TestCaseError> {
-        prop_assert_eq!(self.chain.block_number(), self.model.block_number, "block number");
+        prop_assert_eq!(self.chain.block_number().unwrap(), self.model.block_number, "block number");
         for account in self.accounts.clone() {
             let evm = self.c.balance_of(&mut self.chain, account).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(evm, self.model.balance_of(account), "balance of {}", account);

@@ -145,7 +145,7 @@ fn settle_block_beyond_uint32_is_refused() {
     let sig = sender.sign_digest(c.domain.balance_digest(receiver, ch.open_block, u192(5)));
     // The request runs in block n = open + 1, so the settle block is n + 2^32 - 11 > 2^32 - 1 once n > 10.
     chain.mine(20).unwrap();
-    let settle_block = U256::from(chain.block_number() + 1) + U256::from(u32::MAX - 10);
+    let settle_block = U256::from(chain.block_number().unwrap() + 1) + U256::from(u32::MAX - 10);
     let err = c.close(&mut chain, sender.address(), receiver, ch.open_block, u192(5), sig).unwrap_err();
     let expected = ChannelsError::SettleBlockTooLarge(C::SettleBlockTooLarge { settleBlockNumber: settle_block });
     assert_eq!(err.revert(), Some(&Revert::Channels(expected)));
@@ -157,7 +157,7 @@ fn settle_block_beyond_uint32_is_refused() {
 fn open_past_uint32_blocks_is_refused() {
     let mut f = Fixture::new(EvmChain::new());
     let (s, r) = (f.sender.address(), f.receiver.address());
-    f.chain.mine(u64::from(u32::MAX) - f.chain.block_number()).unwrap();
+    f.chain.mine(u64::from(u32::MAX) - f.chain.block_number().unwrap()).unwrap();
     let expected =
         ChannelsError::BlockNumberTooLarge(C::BlockNumberTooLarge { blockNumber: U256::from(u64::from(u32::MAX) + 1) });
     f.assert_reverts(&[], expected, |f| f.c.open_erc223(&mut f.chain, s, r, u256(10)));

@@ -160,7 +160,7 @@ pub fn uncooperative_close_then_settle<Ch: Chain>(mut f: Fixture<Ch>) {
     let tx = f.c.close(&mut f.chain, s, r, ch.open_block, u192(8), sig).unwrap();
     let settle_block = tx.block_number + u64::from(CHALLENGE_PERIOD);
     // The next transaction runs in block_number + 1: mine so that it runs in settle_block itself.
-    let gap = settle_block - 1 - f.chain.block_number();
+    let gap = settle_block - 1 - f.chain.block_number().unwrap();
     f.chain.mine(gap).unwrap();
     let too_early = uraiden::contract::ChannelsError::ChallengePeriodNotOver(C::ChallengePeriodNotOver {
         settleBlockNumber: settle_block as u32,

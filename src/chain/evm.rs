@@ -10,7 +10,6 @@ use revm::{
     database::{CacheDB, EmptyDB},
     handler::{MainnetContext, MainnetEvm},
     primitives::hardfork::SpecId,
-    state::AccountInfo,
 };
 
 use super::{Chain, ChainError, Deployment, Outcome, Receipt};
@@ -32,7 +31,7 @@ impl std::fmt::Debug for EvmChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EvmChain")
             .field("chain_id", &self.chain_id())
-            .field("block_number", &self.block_number())
+            .field("block_number", &self.latest_block())
             .finish_non_exhaustive()
     }
 }
@@ -97,20 +96,6 @@ impl EvmChain {
         self.evm.ctx.block = snapshot.block;
     }
 
-    /// Sets an account's ether balance.
-    pub fn set_balance(&mut self, address: Address, balance: U256) {
-        let db = &mut self.evm.ctx.journaled_state.database;
-        let mut info = db.basic(address).ok().flatten().unwrap_or_default();
-        info.balance = balance;
-        db.insert_account_info(address, info);
-    }
-
-    /// Whether `address` has code.
-    pub fn has_code(&mut self, address: Address) -> bool {
-        let db = &mut self.evm.ctx.journaled_state.database;
-        db.basic(address).ok().flatten().is_some_and(|info: AccountInfo| !info.is_empty_code_hash())
-    }
-
     fn nonce(&mut self, address: Address) -> u64 {
         let db = &mut self.evm.ctx.journaled_state.database;
         db.basic(address).ok().flatten().map_or(0, |info| info.nonce)
@@ -132,7 +117,7 @@ impl EvmChain {
 
     /// Executes and commits a transaction in a new block.
     fn execute(&mut self, from: Address, kind: TxKind, data: Bytes) -> Result<(Receipt, Option<Address>), ChainError> {
-        let number = self.block_number().checked_add(1).ok_or(ChainError::BlockNumberOverflow)?;
+        let number = self.latest_block().checked_add(1).ok_or(ChainError::BlockNumberOverflow)?;
         self.set_block(number);
         let tx = self.tx(from, kind, data)?;
         let result = self.evm.transact_commit(tx).map_err(|e| ChainError::InvalidTransaction(e.to_string()))?;
@@ -162,6 +147,11 @@ impl EvmChain {
         Ok((outcome, gas))
     }
 
+    /// The latest mined block (infallible here, unlike on a node).
+    fn latest_block(&self) -> u64 {
+        self.evm.ctx.block.number.saturating_to()
+    }
+
     fn set_block(&mut self, number: u64) {
         let block = &mut self.evm.ctx.block;
         block.number = U256::from(number);
@@ -181,8 +171,8 @@ impl Chain for EvmChain {
         self.evm.ctx.cfg.chain_id
     }
 
-    fn block_number(&self) -> u64 {
-        self.evm.ctx.block.number.saturating_to()
+    fn block_number(&self) -> Result<u64, ChainError> {
+        Ok(self.latest_block())
     }
 
     fn deploy(&mut self, from: Address, init_code: Bytes) -> Result<Deployment, ChainError> {
@@ -201,7 +191,7 @@ impl Chain for EvmChain {
     }
 
     fn mine(&mut self, blocks: u64) -> Result<(), ChainError> {
-        let number = self.block_number().checked_add(blocks).ok_or(ChainError::BlockNumberOverflow)?;
+        let number = self.latest_block().checked_add(blocks).ok_or(ChainError::BlockNumberOverflow)?;
         self.set_block(number);
         Ok(())
     }

@@ -26,7 +26,7 @@ pub trait Chain {
     fn chain_id(&self) -> u64;
 
     /// The number of the latest mined block.
-    fn block_number(&self) -> u64;
+    fn block_number(&self) -> Result<u64, ChainError>;
 
     /// Deploys `init_code` (creation bytecode followed by ABI-encoded constructor arguments)
     /// from `from`.

@@ -154,10 +154,8 @@ impl Chain for RpcChain {
         self.chain_id
     }
 
-    fn block_number(&self) -> u64 {
-        // The trait gives no way to fail here; a node that cannot answer reads as block 0 and
-        // the next transaction reports the error.
-        self.runtime.block_on(self.provider.get_block_number()).unwrap_or(0)
+    fn block_number(&self) -> Result<u64, ChainError> {
+        self.runtime.block_on(self.provider.get_block_number()).map_err(|e| node_error("eth_blockNumber", e))
     }
 
     fn deploy(&mut self, from: Address, init_code: Bytes) -> Result<Deployment, ChainError> {

@@ -73,8 +73,8 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let tx = c.close(&mut chain, s, r, ch.open_block, u192(6), sig)?;
     step("sender requests close at balance 6 (challenge period starts)", &tx);
     let info = c.channel_info(&mut chain, &ch)?;
-    chain.mine(u64::from(info.settle_block) - chain.block_number())?;
-    println!("  mined to block {}, the end of the challenge period", chain.block_number());
+    chain.mine(u64::from(info.settle_block) - chain.block_number()?)?;
+    println!("  mined to block {}, the end of the challenge period", chain.block_number()?);
     step("sender settles", &c.settle(&mut chain, s, r, ch.open_block)?);
 
     println!("\nbalances at the end");

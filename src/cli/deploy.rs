@@ -71,13 +71,13 @@ impl DeploymentRecord {
 }
 
 pub(crate) fn run(args: DeployArgs) -> anyhow::Result<()> {
+    if args.challenge_period == 0 {
+        bail!("--challenge-period must be at least 1 block");
+    }
     let signer = args.key.signer()?;
     let deployer = signer.address();
     let mut chain = RpcChain::connect(&args.rpc_url, std::slice::from_ref(&signer))?;
     let chain_id = chain.chain_id();
-    if args.challenge_period == 0 {
-        bail!("--challenge-period must be at least 1 block");
-    }
     if let Some(token) = args.token {
         ensure_code(&chain, token, "--token")?;
     }
