@@ -10,6 +10,7 @@
 //! - [`model`]: the reference model of the contract and its token: the specification.
 //! - [`channel`]: channel identity and on-chain info.
 //! - [`gas`]: gas per channel operation, warm and cold, against the goals.
+//! - [`receiver`]: the receiver's channel manager (chain following, store, payments, disputes).
 //! - [`cli`]: the `uraiden` command line.
 
 pub mod chain;
@@ -19,3 +20,4 @@ pub mod contract;
 pub mod gas;
 pub mod model;
 pub mod proof;
+pub mod receiver;

@@ -6,9 +6,11 @@
 //! JSON-RPC node can stand behind the same interface.
 
 mod evm;
+mod node;
 mod rpc;
 
 pub use evm::{EvmChain, Snapshot};
+pub use node::{BlockRef, Node, NodeError};
 pub use rpc::RpcChain;
 
 use alloy_primitives::{Address, Bytes, Log};

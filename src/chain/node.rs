@@ -1,0 +1,137 @@
+//! An async JSON-RPC node for the off-chain half (the receiver's manager, the sender's client):
+//! alloy's provider, with typed contract views and the node's failures sorted into "the node
+//! refused" and "the node could not be reached".
+//!
+//! [`RpcChain`](super::RpcChain) is the synchronous [`Chain`](super::Chain) over the same kind of
+//! node, for the conformance suite and the command line; this one is for tokio servers and
+//! never blocks.
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    network::{EthereumWallet, TransactionBuilder},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::{Filter, Log, TransactionRequest},
+    signers::local::PrivateKeySigner,
+    transports::{RpcError, TransportErrorKind},
+};
+use alloy_primitives::{Address, B256, Bytes};
+use alloy_sol_types::SolCall;
+
+use crate::{contract::Revert, proof::Signer};
+
+/// Why a node request failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// The node could not be reached, or its answer could not be read.
+    #[error("node unreachable: {0}")]
+    Unreachable(String),
+    /// The node answered with an error (a range too large, an unknown method, a bad request).
+    #[error("node refused: {0}")]
+    Refused(String),
+    /// The call reverted with this error.
+    #[error("reverted: {0}")]
+    Reverted(Revert),
+    /// The node does not have what was asked for (a block beyond its head).
+    #[error("the node has no {0}")]
+    Missing(String),
+}
+
+impl From<RpcError<TransportErrorKind>> for NodeError {
+    fn from(error: RpcError<TransportErrorKind>) -> Self {
+        match &error {
+            RpcError::ErrorResp(payload) => match payload.as_revert_data() {
+                Some(data) => NodeError::Reverted(Revert::decode(&data)),
+                None => NodeError::Refused(format!("{} (code {})", payload.message, payload.code)),
+            },
+            _ => NodeError::Unreachable(error.to_string()),
+        }
+    }
+}
+
+/// A block's identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockRef {
+    /// Its number.
+    pub number: u64,
+    /// Its hash.
+    pub hash: B256,
+    /// Its parent's hash.
+    pub parent: B256,
+}
+
+/// An async connection to a JSON-RPC node, optionally signing for one account.
+#[derive(Clone)]
+pub struct Node {
+    provider: DynProvider,
+    chain_id: u64,
+    account: Option<Address>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("chain_id", &self.chain_id).field("account", &self.account).finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Connects to the node at `url` over HTTP; transactions are signed locally by `signer`.
+    pub async fn connect(url: &str, signer: Option<&Signer>) -> Result<Self, NodeError> {
+        let url = url.parse().map_err(|_| NodeError::Unreachable("the RPC URL does not parse".into()))?;
+        let provider = match signer {
+            Some(signer) => {
+                let wallet = EthereumWallet::from(PrivateKeySigner::from_signing_key(signer.signing_key().clone()));
+                ProviderBuilder::new().wallet(wallet).connect_http(url).erased()
+            }
+            None => ProviderBuilder::new().connect_http(url).erased(),
+        };
+        let chain_id = provider.get_chain_id().await?;
+        Ok(Self { provider, chain_id, account: signer.map(Signer::address) })
+    }
+
+    /// alloy's provider, for what this type does not cover.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The account transactions are signed for, if any.
+    pub fn account(&self) -> Option<Address> {
+        self.account
+    }
+
+    /// The latest block number.
+    pub async fn head(&self) -> Result<u64, NodeError> {
+        Ok(self.provider.get_block_number().await?)
+    }
+
+    /// Block `number`'s hash and parent hash.
+    pub async fn block(&self, number: u64) -> Result<BlockRef, NodeError> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .await?
+            .ok_or_else(|| NodeError::Missing(format!("block {number}")))?;
+        Ok(BlockRef { number, hash: block.header.hash, parent: block.header.parent_hash })
+    }
+
+    /// Calls the view `call` of `to` on the latest block.
+    pub async fn view<C: SolCall>(&self, to: Address, call: &C) -> Result<C::Return, NodeError> {
+        let request = TransactionRequest::default().with_to(to).with_input(Bytes::from(call.abi_encode()));
+        let output = self.provider.call(request).await?;
+        C::abi_decode_returns(&output).map_err(|e| NodeError::Refused(format!("undecodable answer: {e}")))
+    }
+
+    /// The logs matching `filter`.
+    pub async fn logs(&self, filter: &Filter) -> Result<Vec<Log>, NodeError> {
+        Ok(self.provider.get_logs(filter).await?)
+    }
+
+    /// The ether balance of `who`, in wei.
+    pub async fn ether(&self, who: Address) -> Result<alloy_primitives::U256, NodeError> {
+        Ok(self.provider.get_balance(who).await?)
+    }
+}

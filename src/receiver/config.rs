@@ -1,0 +1,84 @@
+//! How a channel manager is set up.
+
+use std::time::Duration;
+
+use alloy_primitives::Address;
+
+use crate::proof::Signer;
+
+/// What the receiver does when a sender asks to close with a balance that is not below the
+/// receiver's last proof.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ClosePolicy {
+    /// Close at once with the last proof, so the receiver is paid now rather than after the
+    /// challenge period. Only when the request equals the last proof: if the sender claims
+    /// more, closing with the receiver's smaller proof would lose the difference, so the
+    /// manager waits for the settlement instead.
+    #[default]
+    AtOnce,
+    /// Wait for the sender's settlement.
+    AfterChallenge,
+}
+
+/// How the receiver's close transactions are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxPolicy {
+    /// How long a transaction may stay unmined before it is re-sent with higher fees.
+    pub stuck_after: Duration,
+    /// Fee increase of each re-send, in percent (nodes want at least 10).
+    pub fee_bump_percent: u64,
+    /// How many times a stuck transaction is re-sent.
+    pub max_resends: u32,
+    /// Gas one close transaction is budgeted at, for the low-funds warning.
+    pub close_gas: u64,
+}
+
+impl Default for TxPolicy {
+    fn default() -> Self {
+        Self { stuck_after: Duration::from_secs(30), fee_bump_percent: 25, max_resends: 5, close_gas: 120_000 }
+    }
+}
+
+/// The configuration of a [`ChannelManager`](super::ChannelManager).
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    /// The node's JSON-RPC URL.
+    pub rpc_url: String,
+    /// The channel contract.
+    pub contract: Address,
+    /// The block the contract was deployed in: logs are read from there.
+    pub deployment_block: u64,
+    /// The receiver's key: it signs closing agreements and close transactions.
+    pub receiver: Signer,
+    /// `sqlite://PATH` or `postgres://…`.
+    pub store_url: String,
+    /// Blocks an event needs (its own included) before its deposit can be spent.
+    pub confirmations: u64,
+    /// How often the node is asked for new blocks.
+    pub poll_interval: Duration,
+    /// The longest block range asked of `eth_getLogs` (halved while the node refuses).
+    pub max_log_range: u64,
+    /// What to do with a close request that is not below the last proof.
+    pub close_policy: ClosePolicy,
+    /// How close transactions are sent.
+    pub tx: TxPolicy,
+}
+
+impl ManagerConfig {
+    /// A configuration with the defaults: 5 confirmations, a poll every second, log ranges of
+    /// up to 10,000 blocks, close at once.
+    pub fn new(rpc_url: impl Into<String>, contract: Address, receiver: Signer, store_url: impl Into<String>) -> Self {
+        Self {
+            rpc_url: rpc_url.into(),
+            contract,
+            deployment_block: 0,
+            receiver,
+            store_url: store_url.into(),
+            confirmations: 5,
+            poll_interval: Duration::from_secs(1),
+            max_log_range: 10_000,
+            close_policy: ClosePolicy::default(),
+            tx: TxPolicy::default(),
+        }
+    }
+}

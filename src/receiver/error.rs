@@ -1,0 +1,170 @@
+//! The receiver's errors: why a payment or a close was refused, and what stops the manager.
+
+use alloy_primitives::{Address, Bytes, aliases::U192};
+
+use crate::proof::VerifyError;
+
+/// Why a payment was refused. Each carries what an honest client needs to recover; a refused
+/// payment changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentError {
+    /// No channel from this sender opened in this block is known to the receiver.
+    #[error("no channel from {sender} opened in block {open_block}")]
+    UnknownChannel {
+        /// The sender named by the payment.
+        sender: Address,
+        /// The open block named by the payment.
+        open_block: u32,
+    },
+    /// The channel's opening is not confirmed yet.
+    #[error("the channel needs {missing} more confirmation(s)")]
+    Unconfirmed {
+        /// Blocks still to be mined before it can be spent.
+        missing: u64,
+    },
+    /// The channel is closing (a close request, or a signed cooperative close): no more payments.
+    #[error("the channel is closing")]
+    Closing,
+    /// The channel was settled.
+    #[error("the channel is settled")]
+    Settled,
+    /// The balance proof is not the sender's signature of this balance, as the contract sees it.
+    #[error("invalid balance proof: {0}")]
+    InvalidProof(VerifyError),
+    /// The new balance is not the last registered balance plus the price. The last registered
+    /// balance and its proof (the sender's own signature) let an honest client resynchronise.
+    #[error("the balance should be {expected} (last registered {last_balance} plus the price)")]
+    AmountMismatch {
+        /// The balance that would have been accepted.
+        expected: U192,
+        /// The last registered balance.
+        last_balance: U192,
+        /// The sender's proof of it (`None` while nothing was paid).
+        last_signature: Option<Bytes>,
+    },
+    /// The new balance is above the confirmed deposit: top up first.
+    #[error("the balance {balance} exceeds the confirmed deposit {deposit}")]
+    InsufficientFunds {
+        /// The balance asked for.
+        balance: U192,
+        /// The confirmed deposit.
+        deposit: U192,
+    },
+    /// The receiver cannot take payments now (a reorg deeper than the confirmations, a store
+    /// failure, a shutdown). The payment was not registered.
+    #[error("payments are suspended: {0}")]
+    Unavailable(String),
+}
+
+impl PaymentError {
+    /// A short, stable name for the reason (metrics, logs, wire formats).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PaymentError::UnknownChannel { .. } => "channel_not_found",
+            PaymentError::Unconfirmed { .. } => "insufficient_confirmations",
+            PaymentError::Closing | PaymentError::Settled => "channel_closing",
+            PaymentError::InvalidProof(_) => "invalid_signature",
+            PaymentError::AmountMismatch { .. } => "amount_mismatch",
+            PaymentError::InsufficientFunds { .. } => "balance_exceeds_deposit",
+            PaymentError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// Why the receiver refused to sign a cooperative close.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CloseError {
+    /// No such channel is known (or its opening is not confirmed).
+    #[error("no confirmed channel from {sender} opened in block {open_block}")]
+    UnknownChannel {
+        /// The sender.
+        sender: Address,
+        /// The open block.
+        open_block: u32,
+    },
+    /// The channel is settled.
+    #[error("the channel is settled")]
+    Settled,
+    /// Nothing was paid: there is no proof to close with.
+    #[error("nothing was paid on this channel")]
+    NothingPaid,
+    /// The balance or the signature is not the last registered one.
+    #[error("the balance and signature are not the last registered payment")]
+    NotLatest,
+    /// The receiver cannot act now.
+    #[error("closing is suspended: {0}")]
+    Unavailable(String),
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store URL is not `sqlite://PATH` or `postgres://…`.
+    #[error("unsupported store URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    /// Another process holds the SQLite file.
+    #[error("the store {0} is in use by another process")]
+    Locked(String),
+    /// The state file can be read by other users.
+    #[error("the store {path} is readable by other users (mode {mode:o}); chmod 600 it")]
+    Permissions {
+        /// The file.
+        path: String,
+        /// Its mode.
+        mode: u32,
+    },
+    /// The store belongs to another chain, contract or receiver.
+    #[error("the store was made for {what} {stored}, not {configured}")]
+    Mismatch {
+        /// `chain id`, `contract` or `receiver`.
+        what: &'static str,
+        /// What the store holds.
+        stored: String,
+        /// What the configuration says.
+        configured: String,
+    },
+    /// A stored value does not decode.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// Opening or migrating the database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// File system error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+/// Why the manager could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The node failed (after retries).
+    #[error("node: {0}")]
+    Node(String),
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A reorg replaced a block the manager had already confirmed.
+    #[error(
+        "reorg deeper than the confirmations: block {block} was {stored} and is now {now}; \
+         payments are stopped (raise the confirmations and resync)"
+    )]
+    DeepReorg {
+        /// The confirmed block that changed.
+        block: u64,
+        /// Its hash as applied.
+        stored: alloy_primitives::B256,
+        /// Its hash on the node now.
+        now: alloy_primitives::B256,
+    },
+}

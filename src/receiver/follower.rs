@@ -1,0 +1,326 @@
+//! Following the chain: the contract's four events for this receiver, confirmed blocks applied
+//! durably, unconfirmed ones re-read at every poll, reorgs detected.
+//!
+//! At every poll, with `head` the latest block and N the confirmations:
+//! 1. the block of the cursor (the last confirmed block applied) must still have the hash that
+//!    was applied; otherwise a reorg deeper than N replaced confirmed history, and payments stop;
+//! 2. the blocks from the cursor to `head - N + 1` are confirmed: their logs are read in ranges
+//!    (halved while the node refuses a range) and applied with the new cursor in one
+//!    transaction, each log once (keyed by block hash and log index);
+//! 3. the blocks after that are unconfirmed: their headers and logs are read again, checked
+//!    to link to the cursor and to each other, and replace the pending events wholesale. So a
+//!    reorg of unconfirmed blocks is rolled back and re-read by construction; the hashes of the
+//!    previous poll's window tell that it happened.
+//!
+//! A close request seen in either part (on first sighting, not after N confirmations) is
+//! answered at once when the receiver holds a higher proof.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use alloy::rpc::types::{Filter, Log};
+use alloy_primitives::{B256, U256};
+use alloy_sol_types::SolEventInterface;
+
+use super::{
+    config::ClosePolicy,
+    error::ManagerError,
+    manager::{Inner, LowFunds},
+    rules::{CloseAction, on_close_request},
+    store::{Cursor, unix_now},
+    types::{ChainEvent, ChainUpdate},
+};
+use crate::{
+    chain::{BlockRef, NodeError},
+    channel::ChannelId,
+    contract::ChannelsEvent,
+};
+
+/// The longest wait between polls while the node fails.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Polls between two checks of the receiver's ether.
+const FUNDS_CHECK_EVERY: u64 = 20;
+
+/// Why a poll ended early.
+#[derive(Debug)]
+enum PollError {
+    /// The node failed: try again later.
+    Node(NodeError),
+    /// The node's answers did not fit together (a reorg while reading): read again.
+    Inconsistent(String),
+    /// Confirmed history changed: stop.
+    Fatal(ManagerError),
+    /// The store failed: try again later.
+    Store(super::error::StoreError),
+}
+
+impl From<NodeError> for PollError {
+    fn from(error: NodeError) -> Self {
+        PollError::Node(error)
+    }
+}
+
+impl From<super::error::StoreError> for PollError {
+    fn from(error: super::error::StoreError) -> Self {
+        PollError::Store(error)
+    }
+}
+
+pub(crate) struct Follower {
+    inner: Arc<Inner>,
+    /// The unconfirmed blocks of the last poll.
+    window: Vec<BlockRef>,
+    /// Close requests the receiver decided to leave to the sender's settlement.
+    answered: HashMap<ChannelId, B256>,
+    polls: u64,
+}
+
+impl Follower {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        Self { inner, window: Vec::new(), answered: HashMap::new(), polls: 0 }
+    }
+
+    /// Polls until stopped: at the configured interval while the node answers, backing off
+    /// (doubling up to 30 s) while it fails. A reorg deeper than the confirmations stops
+    /// payments for good.
+    pub(crate) async fn run(mut self) {
+        let interval = self.inner.config.poll_interval;
+        let mut wait = interval;
+        loop {
+            match self.poll().await {
+                Ok(()) => {
+                    wait = interval;
+                    self.inner.status.send_modify(|s| {
+                        s.node_reachable = true;
+                        s.last_error = None;
+                    });
+                }
+                Err(PollError::Fatal(error)) => {
+                    let reason = error.to_string();
+                    tracing::error!(%reason, "payments stopped");
+                    self.inner.state.write().expect("state lock").halted = Some(reason.clone());
+                    self.inner.status.send_modify(|s| s.halted = Some(reason));
+                    return;
+                }
+                Err(PollError::Inconsistent(why)) => {
+                    tracing::info!(%why, "the chain changed while it was read; reading again");
+                    wait = interval;
+                }
+                Err(PollError::Node(error)) => {
+                    tracing::warn!(%error, retry_in = ?wait, "node unreachable; payments on confirmed channels continue");
+                    self.inner.status.send_modify(|s| {
+                        s.node_reachable = false;
+                        s.last_error = Some(error.to_string());
+                    });
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                }
+                Err(PollError::Store(error)) => {
+                    tracing::error!(%error, "store failed while applying the chain");
+                    self.inner.status.send_modify(|s| s.last_error = Some(format!("store: {error}")));
+                    wait = (wait * 2).min(MAX_BACKOFF);
+                }
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn poll(&mut self) -> Result<(), PollError> {
+        let head = self.inner.node.head().await?;
+        let confirmations = self.inner.config.confirmations;
+        let mut cursor = self.inner.state.read().expect("state lock").cursor;
+        if let Some(c) = cursor {
+            let now = self.inner.node.block(c.block).await?.hash;
+            if now != c.hash {
+                return Err(PollError::Fatal(ManagerError::DeepReorg { block: c.block, stored: c.hash, now }));
+            }
+        }
+        let start = cursor.map_or(self.inner.config.deployment_block, |c| c.block + 1);
+        let mut applied = Vec::new();
+        if let Some(last_confirmed) = (head + 1).checked_sub(confirmations) {
+            let mut from = start;
+            while from <= last_confirmed {
+                let to = last_confirmed.min(from.saturating_add(self.inner.config.max_log_range - 1));
+                let (logs, to) = self.logs(from, to).await?;
+                let end = self.inner.node.block(to).await?;
+                let events = self.decode(&logs)?;
+                let new_cursor = Cursor { block: to, hash: end.hash };
+                let fresh = self.inner.store.apply_confirmed(&events, new_cursor).await?;
+                self.apply_to_state(&fresh, new_cursor);
+                applied.extend(fresh);
+                cursor = Some(new_cursor);
+                from = to + 1;
+            }
+        }
+        let pending = self.read_unconfirmed(cursor, head).await?;
+        {
+            let mut state = self.inner.state.write().expect("state lock");
+            state.head = head;
+            state.set_pending(pending.clone());
+        }
+        self.inner.status.send_modify(|s| {
+            s.head = head;
+            s.synced_block = cursor.map(|c| c.block);
+        });
+        self.answer_close_requests(applied.iter().chain(&pending)).await;
+        self.polls += 1;
+        if self.polls % FUNDS_CHECK_EVERY == 1 {
+            self.check_funds().await;
+        }
+        Ok(())
+    }
+
+    /// Reads the blocks after `cursor` up to `head` (all unconfirmed) and their events; checks
+    /// that they link up and notes a reorg if the window changed under blocks seen before.
+    async fn read_unconfirmed(&mut self, cursor: Option<Cursor>, head: u64) -> Result<Vec<ChainEvent>, PollError> {
+        let from = cursor.map_or(self.inner.config.deployment_block, |c| c.block + 1);
+        if from > head {
+            self.window.clear();
+            return Ok(Vec::new());
+        }
+        let mut window = Vec::with_capacity((head - from + 1) as usize);
+        for number in from..=head {
+            window.push(self.inner.node.block(number).await?);
+        }
+        let mut parent = cursor.map(|c| c.hash);
+        for block in &window {
+            if parent.is_some_and(|p| p != block.parent) {
+                return Err(PollError::Inconsistent(format!(
+                    "block {} does not extend the block before it",
+                    block.number
+                )));
+            }
+            parent = Some(block.hash);
+        }
+        let (logs, _) = self.logs(from, head).await?;
+        for log in &logs {
+            let expected = log.block_number.and_then(|n| window.get((n - from) as usize)).map(|b| b.hash);
+            if log.block_hash.is_none() || log.block_hash != expected {
+                return Err(PollError::Inconsistent("a log of a block that is no longer on the chain".into()));
+            }
+        }
+        let replaced = self
+            .window
+            .iter()
+            .filter(|old| window.iter().any(|new| new.number == old.number && new.hash != old.hash))
+            .count();
+        if replaced > 0 {
+            tracing::warn!(depth = replaced, "reorg of unconfirmed blocks: pending events re-read");
+            self.inner.status.send_modify(|s| s.reorgs += 1);
+        }
+        self.window = window;
+        self.decode(&logs)
+    }
+
+    /// The contract's logs for this receiver in `from..=to`, halving the range while the node
+    /// refuses it. Returns the logs and the last block they cover.
+    async fn logs(&self, from: u64, to: u64) -> Result<(Vec<Log>, u64), PollError> {
+        let mut to = to;
+        loop {
+            let filter = Filter::new()
+                .address(self.inner.identity.contract)
+                .topic2(self.inner.identity.receiver.into_word())
+                .from_block(from)
+                .to_block(to);
+            match self.inner.node.logs(&filter).await {
+                Ok(logs) => return Ok((logs, to)),
+                Err(NodeError::Refused(why)) if to > from => {
+                    tracing::debug!(%why, from, to, "log range refused; halving it");
+                    to = from + (to - from) / 2;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// The logs as channel events; logs of other events (none today) are skipped.
+    fn decode(&self, logs: &[Log]) -> Result<Vec<ChainEvent>, PollError> {
+        let receiver = self.inner.identity.receiver;
+        let mut events = Vec::with_capacity(logs.len());
+        for log in logs {
+            let (Some(block), Some(block_hash), Some(log_index)) = (log.block_number, log.block_hash, log.log_index)
+            else {
+                return Err(PollError::Inconsistent("a log without its block".into()));
+            };
+            let event = ChannelsEvent::decode_log(&log.inner)
+                .map_err(|e| PollError::Node(NodeError::Refused(format!("undecodable log: {e}"))))?
+                .data;
+            let id = |sender, open_block| ChannelId { sender, receiver, open_block };
+            let update = match event {
+                ChannelsEvent::ChannelCreated(e) => {
+                    let Ok(open_block) = u32::try_from(block) else { continue };
+                    ChainUpdate::Opened { id: id(e._sender, open_block), deposit: e._deposit }
+                }
+                ChannelsEvent::ChannelToppedUp(e) => ChainUpdate::ToppedUp {
+                    id: id(e._sender, e._open_block_number),
+                    added: e._added_deposit,
+                    deposit: e._deposit,
+                },
+                ChannelsEvent::ChannelCloseRequested(e) => ChainUpdate::CloseRequested {
+                    id: id(e._sender, e._open_block_number),
+                    balance: e._balance,
+                    settle_block: block + u64::from(self.inner.challenge_period),
+                },
+                ChannelsEvent::ChannelSettled(e) => {
+                    ChainUpdate::Settled { id: id(e._sender, e._open_block_number), balance: e._balance }
+                }
+                _ => continue,
+            };
+            events.push(ChainEvent { block, block_hash, log_index, update });
+        }
+        Ok(events)
+    }
+
+    /// Mirrors freshly applied confirmed events in the in-memory records.
+    fn apply_to_state(&self, applied: &[ChainEvent], cursor: Cursor) {
+        let now = unix_now();
+        let mut state = self.inner.state.write().expect("state lock");
+        for event in applied {
+            match event.update {
+                ChainUpdate::Opened { id, deposit } => {
+                    state.records.entry(id).or_insert_with(|| super::types::ChannelRecord::opened(id, deposit, now));
+                }
+                update => {
+                    if let Some(record) = state.records.get_mut(&update.channel()) {
+                        record.apply(&update, now);
+                    } else {
+                        tracing::warn!(channel = %update.channel(), "event for a channel never opened here");
+                    }
+                }
+            }
+        }
+        state.cursor = Some(cursor);
+    }
+
+    /// Answers each close request not answered yet: a request below the receiver's last proof
+    /// is disputed at once; an equal one is closed at once under [`ClosePolicy::AtOnce`].
+    async fn answer_close_requests<'a>(&mut self, events: impl Iterator<Item = &'a ChainEvent>) {
+        let at_once = self.inner.config.close_policy == ClosePolicy::AtOnce;
+        let requests: Vec<(ChannelId, alloy_primitives::aliases::U192, B256)> = events
+            .filter_map(|e| match e.update {
+                ChainUpdate::CloseRequested { id, balance, .. } => Some((id, balance, e.block_hash)),
+                _ => None,
+            })
+            .collect();
+        for (id, requested, block_hash) in requests {
+            let Some(record) = self.inner.state.read().expect("state lock").records.get(&id).cloned() else { continue };
+            if on_close_request(requested, record.balance, at_once) == CloseAction::CloseNow {
+                self.inner.closer.spawn_close(self.inner.store.clone(), record);
+            } else if self.answered.insert(id, block_hash) != Some(block_hash) {
+                tracing::info!(channel = %id, %requested, ours = %record.balance, "close request accepted; waiting for the settlement");
+            }
+        }
+    }
+
+    /// Warns (log and status) when the receiver cannot pay for one close transaction.
+    async fn check_funds(&self) {
+        let receiver = self.inner.identity.receiver;
+        let (Ok(balance), Ok(fees)) = (self.inner.node.ether(receiver).await, self.inner.closer.fees().await) else {
+            return;
+        };
+        let needed = U256::from(fees.max_fee_per_gas) * U256::from(self.inner.config.tx.close_gas);
+        let low = (balance < needed).then_some(LowFunds { balance, needed });
+        if let Some(low) = &low {
+            tracing::warn!(balance = %low.balance, needed = %low.needed, "the receiver cannot pay for a close transaction: fund it");
+        }
+        self.inner.status.send_modify(|s| s.low_funds = low);
+    }
+}

@@ -1,0 +1,420 @@
+//! The channel manager: the receiver's one entry point. It starts the chain follower and the
+//! payment writer, and answers payments, cooperative closes and listings.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+};
+
+use alloy_primitives::{Address, Bytes, aliases::U192};
+use serde::Serialize;
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    task::JoinHandle,
+};
+
+use super::{
+    config::ManagerConfig,
+    disputes::{CloseOutcome, Closer},
+    error::{CloseError, ManagerError, PaymentError},
+    follower::Follower,
+    rules::{State, check_amount},
+    store::{PaymentWrite, Store, StoreIdentity},
+    types::{ChannelRecord, ChannelView, Payment},
+};
+use crate::{
+    chain::{Node, NodeError},
+    channel::ChannelId,
+    contract::bindings::RaidenMicroTransferChannels as C,
+    proof::{ChannelDomain, ProofVerifier},
+};
+
+/// Payments committed together at most (one transaction, one fsync).
+const MAX_BATCH: usize = 512;
+/// Independent proof verifiers (each with its own key cache), so that checks run in parallel.
+const VERIFIER_SHARDS: usize = 16;
+
+/// How far the manager has followed the chain, and whether it can take payments.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncStatus {
+    /// The latest block seen.
+    pub head: u64,
+    /// The last confirmed block applied.
+    pub synced_block: Option<u64>,
+    /// Whether the last poll reached the node.
+    pub node_reachable: bool,
+    /// The last node error, while it lasts.
+    pub last_error: Option<String>,
+    /// Why payments are stopped, if they are (a reorg deeper than the confirmations).
+    pub halted: Option<String>,
+    /// The receiver's ether, when it is below what one close transaction costs at current fees.
+    pub low_funds: Option<LowFunds>,
+    /// Reorgs of unconfirmed blocks seen so far.
+    pub reorgs: u64,
+}
+
+impl SyncStatus {
+    /// Whether the manager has caught up with the node and can take payments on new channels.
+    pub fn ready(&self) -> bool {
+        self.node_reachable && self.halted.is_none() && self.synced_block.is_some()
+    }
+}
+
+/// The receiver cannot afford a close transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LowFunds {
+    /// Its ether, in wei.
+    pub balance: alloy_primitives::U256,
+    /// What one close transaction costs at current fees, in wei.
+    pub needed: alloy_primitives::U256,
+}
+
+/// A payment waiting for the writer.
+struct Job {
+    write: PaymentWrite,
+    price: U192,
+    reply: oneshot::Sender<Result<Payment, PaymentError>>,
+}
+
+pub(crate) struct Inner {
+    pub config: ManagerConfig,
+    pub identity: StoreIdentity,
+    pub domain: ChannelDomain,
+    pub token: Address,
+    pub challenge_period: u32,
+    pub store: Store,
+    pub node: Node,
+    pub state: RwLock<State>,
+    pub status: watch::Sender<SyncStatus>,
+    pub closer: Closer,
+    verifiers: Box<[Mutex<ProofVerifier>]>,
+    jobs: mpsc::Sender<Job>,
+}
+
+/// The receiver's channel manager. Cheap to clone; every clone is the same manager.
+#[derive(Clone)]
+pub struct ChannelManager {
+    inner: Arc<Inner>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for ChannelManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelManager").field("identity", &self.inner.identity).finish_non_exhaustive()
+    }
+}
+
+impl ChannelManager {
+    /// Connects to the node, opens the store (refusing one made for another chain, contract or
+    /// receiver), loads the channels, and starts following the chain and writing payments.
+    pub async fn start(config: ManagerConfig) -> Result<Self, ManagerError> {
+        if config.confirmations == 0 {
+            return Err(ManagerError::Config("confirmations must be at least 1".into()));
+        }
+        let receiver = config.receiver.address();
+        let node = Node::connect(&config.rpc_url, Some(&config.receiver)).await.map_err(node_error)?;
+        let token = node.view(config.contract, &C::token_addressCall {}).await.map_err(node_error)?;
+        let challenge_period = node.view(config.contract, &C::challenge_periodCall {}).await.map_err(node_error)?;
+        let identity = StoreIdentity { chain_id: node.chain_id(), contract: config.contract, receiver };
+        let store = Store::open(&config.store_url, identity).await?;
+        let mut state = State { cursor: store.cursor().await?, ..State::default() };
+        state.records = store.channels(receiver).await?.into_iter().map(|r| (r.id, r)).collect();
+        let (jobs, job_rx) = mpsc::channel(4 * MAX_BATCH);
+        let inner = Arc::new(Inner {
+            domain: ChannelDomain::new(identity.chain_id, config.contract),
+            closer: Closer::new(node.clone(), config.contract, token, config.tx),
+            config,
+            identity,
+            token,
+            challenge_period,
+            store,
+            node,
+            state: RwLock::new(state),
+            status: watch::Sender::new(SyncStatus::default()),
+            verifiers: (0..VERIFIER_SHARDS).map(|_| Mutex::new(ProofVerifier::new())).collect(),
+            jobs,
+        });
+        let writer = tokio::spawn(write_payments(inner.clone(), job_rx));
+        let follower = tokio::spawn(Follower::new(inner.clone()).run());
+        Ok(Self { inner, tasks: Arc::new(Mutex::new(vec![writer, follower])) })
+    }
+
+    /// The receiver's address.
+    pub fn receiver(&self) -> Address {
+        self.inner.identity.receiver
+    }
+
+    /// The channel contract.
+    pub fn contract(&self) -> Address {
+        self.inner.identity.contract
+    }
+
+    /// The token.
+    pub fn token(&self) -> Address {
+        self.inner.token
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.inner.identity.chain_id
+    }
+
+    /// The contract's challenge period, in blocks.
+    pub fn challenge_period(&self) -> u32 {
+        self.inner.challenge_period
+    }
+
+    /// Confirmations a deposit needs.
+    pub fn confirmations(&self) -> u64 {
+        self.inner.config.confirmations
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// How far the chain is followed.
+    pub fn status(&self) -> SyncStatus {
+        self.inner.status.borrow().clone()
+    }
+
+    /// Waits until the manager has seen block `block` (or a later one) and applied what it
+    /// could; returns the status then.
+    pub async fn wait_for_block(&self, block: u64) -> SyncStatus {
+        let mut rx = self.inner.status.subscribe();
+        let status = rx.wait_for(|s| s.head >= block || s.halted.is_some()).await;
+        status.map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Waits for the next completed poll of the node.
+    pub async fn next_poll(&self) -> SyncStatus {
+        let mut rx = self.inner.status.subscribe();
+        rx.borrow_and_update();
+        let _ = rx.changed().await;
+        rx.borrow().clone()
+    }
+
+    /// The channel from `sender` opened in `open_block`, as the receiver sees it now.
+    pub fn channel(&self, sender: Address, open_block: u32) -> Option<ChannelView> {
+        self.inner.state.read().expect("state lock").view(&self.id(sender, open_block))
+    }
+
+    /// Every channel known, confirmed or not, ordered by sender and open block.
+    pub fn channels(&self) -> Vec<ChannelView> {
+        self.inner.state.read().expect("state lock").views()
+    }
+
+    /// The durable record of a confirmed channel, with the last proof.
+    pub fn record(&self, sender: Address, open_block: u32) -> Option<ChannelRecord> {
+        self.inner.state.read().expect("state lock").records.get(&self.id(sender, open_block)).cloned()
+    }
+
+    fn id(&self, sender: Address, open_block: u32) -> ChannelId {
+        ChannelId { sender, receiver: self.receiver(), open_block }
+    }
+
+    /// Registers a payment of `price` on the channel from `sender` opened in `open_block`: the
+    /// sender's signed `balance` must be exactly the last registered balance plus `price`,
+    /// within the confirmed deposit, on a confirmed channel that is not closing. Answers only
+    /// once the payment is durable; a refused payment changes nothing.
+    pub async fn register_payment(
+        &self,
+        sender: Address,
+        open_block: u32,
+        balance: U192,
+        signature: &[u8],
+        price: U192,
+    ) -> Result<Payment, PaymentError> {
+        let id = self.id(sender, open_block);
+        self.inner.state.read().expect("state lock").payable(&id, self.confirmations())?;
+        let digest = self.inner.domain.balance_digest(id.receiver, open_block, balance);
+        let shard = usize::from(sender[19]) % VERIFIER_SHARDS;
+        self.inner.verifiers[shard]
+            .lock()
+            .expect("verifier lock")
+            .verify_known(sender, digest, signature)
+            .map_err(PaymentError::InvalidProof)?;
+        let (reply, answer) = oneshot::channel();
+        let write = PaymentWrite { id, previous: U192::ZERO, balance, signature: Bytes::copy_from_slice(signature) };
+        let unavailable = || PaymentError::Unavailable("the manager is shutting down".into());
+        self.inner.jobs.send(Job { write, price, reply }).await.map_err(|_| unavailable())?;
+        answer.await.map_err(|_| unavailable())?
+    }
+
+    /// Signs a cooperative close: the receiver's closing agreement over `balance_signature`,
+    /// only if `balance` and `balance_signature` are the last registered payment (proving the
+    /// caller holds the sender's latest proof). The channel then takes no more payments.
+    pub async fn sign_close(
+        &self,
+        sender: Address,
+        open_block: u32,
+        balance: U192,
+        balance_signature: &[u8],
+    ) -> Result<Bytes, CloseError> {
+        let id = self.id(sender, open_block);
+        {
+            let state = self.inner.state.read().expect("state lock");
+            if let Some(reason) = &state.halted {
+                return Err(CloseError::Unavailable(reason.clone()));
+            }
+            let record = state.records.get(&id).ok_or(CloseError::UnknownChannel { sender, open_block })?;
+            if record.status == super::types::ChannelStatus::Settled {
+                return Err(CloseError::Settled);
+            }
+            let stored = record.balance_sig.as_ref().ok_or(CloseError::NothingPaid)?;
+            if record.balance != balance || stored.as_ref() != balance_signature {
+                return Err(CloseError::NotLatest);
+            }
+        }
+        let matched = self
+            .inner
+            .store
+            .sign_close(&id, balance, balance_signature)
+            .await
+            .map_err(|e| CloseError::Unavailable(e.to_string()))?;
+        if !matched {
+            return Err(CloseError::NotLatest);
+        }
+        if let Some(record) = self.inner.state.write().expect("state lock").records.get_mut(&id) {
+            record.status = super::types::ChannelStatus::Closing;
+            record.close_signed = true;
+        }
+        Ok(self.inner.config.receiver.sign_digest(self.inner.domain.closing_digest(balance_signature)))
+    }
+
+    /// Closes the channel on chain with the receiver's last proof (the receiver is paid at
+    /// once), tracking the transaction until it is mined.
+    pub async fn close_channel(&self, sender: Address, open_block: u32) -> Result<CloseOutcome, CloseError> {
+        let record = self.record(sender, open_block).ok_or(CloseError::UnknownChannel { sender, open_block })?;
+        self.inner.closer.close(&self.inner.store, &record).await
+    }
+
+    /// Closes every channel that has a registered balance and is not settled.
+    pub async fn close_all(&self) -> Vec<(ChannelId, Result<CloseOutcome, CloseError>)> {
+        let records: Vec<ChannelRecord> = {
+            let state = self.inner.state.read().expect("state lock");
+            state
+                .records
+                .values()
+                .filter(|r| r.balance_sig.is_some() && r.status != super::types::ChannelStatus::Settled)
+                .cloned()
+                .collect()
+        };
+        let mut results = Vec::with_capacity(records.len());
+        for record in records {
+            results.push((record.id, self.inner.closer.close(&self.inner.store, &record).await));
+        }
+        results
+    }
+
+    /// Stops following the chain and writing payments (payments in flight are answered).
+    pub async fn shutdown(self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+fn node_error(error: NodeError) -> ManagerError {
+    ManagerError::Node(error.to_string())
+}
+
+/// The payment writer: takes queued payments in batches, checks each against the state (and
+/// the earlier ones of its batch), commits the accepted ones in one transaction, then updates
+/// the state and answers. One writer per manager, so payments on a channel are serialised.
+async fn write_payments(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        commit_batch(&inner, std::mem::take(&mut batch)).await;
+    }
+}
+
+async fn commit_batch(inner: &Inner, batch: Vec<Job>) {
+    let mut accepted: Vec<(Job, Payment)> = Vec::with_capacity(batch.len());
+    {
+        let state = inner.state.read().expect("state lock");
+        // Balances accepted earlier in this batch, not committed yet.
+        let mut provisional: HashMap<ChannelId, (U192, Bytes)> = HashMap::new();
+        for mut job in batch {
+            let verdict = state.payable(&job.write.id, inner.config.confirmations).and_then(|record| {
+                let (previous, signature) = match provisional.get(&job.write.id) {
+                    Some((balance, signature)) => (*balance, Some(signature)),
+                    None => (record.balance, record.balance_sig.as_ref()),
+                };
+                check_amount(record, previous, signature, job.write.balance, job.price).map(|()| previous)
+            });
+            match verdict {
+                Ok(previous) => {
+                    job.write.previous = previous;
+                    provisional.insert(job.write.id, (job.write.balance, job.write.signature.clone()));
+                    let payment = Payment { id: job.write.id, amount: job.price, balance: job.write.balance };
+                    accepted.push((job, payment));
+                }
+                Err(refusal) => {
+                    let _ = job.reply.send(Err(refusal));
+                }
+            }
+        }
+    }
+    if accepted.is_empty() {
+        return;
+    }
+    let writes: Vec<PaymentWrite> = accepted.iter().map(|(job, _)| job.write.clone()).collect();
+    match inner.store.commit_payments(&writes).await {
+        Ok(written) => {
+            for ((job, payment), written) in accepted.into_iter().zip(written) {
+                let answer = if written {
+                    if let Some(record) = inner.state.write().expect("state lock").records.get_mut(&job.write.id) {
+                        record.balance = job.write.balance;
+                        record.balance_sig = Some(job.write.signature.clone());
+                    }
+                    Ok(payment)
+                } else {
+                    Err(refused_by_store(inner, &job).await)
+                };
+                let _ = job.reply.send(answer);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "payments not stored");
+            for (job, _) in accepted {
+                let _ = job.reply.send(Err(PaymentError::Unavailable(format!("the store failed: {error}"))));
+            }
+        }
+    }
+}
+
+/// The store refused a payment the state accepted: another server changed the channel. Reload
+/// it and say why, with the fresh state.
+async fn refused_by_store(inner: &Inner, job: &Job) -> PaymentError {
+    let fresh = match inner.store.channel(&job.write.id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => {
+            return PaymentError::UnknownChannel { sender: job.write.id.sender, open_block: job.write.id.open_block };
+        }
+        Err(error) => return PaymentError::Unavailable(format!("the store failed: {error}")),
+    };
+    let mut state = inner.state.write().expect("state lock");
+    let record = state.records.entry(fresh.id).or_insert_with(|| fresh.clone());
+    record.balance = fresh.balance;
+    record.balance_sig = fresh.balance_sig.clone();
+    record.status = fresh.status;
+    record.deposit = fresh.deposit;
+    let record = record.clone();
+    match state.payable(&job.write.id, inner.config.confirmations) {
+        Err(refusal) => refusal,
+        Ok(_) => match check_amount(&record, record.balance, record.balance_sig.as_ref(), job.write.balance, job.price)
+        {
+            Err(refusal) => refusal,
+            // Acceptable against the fresh state: the client sends it again.
+            Ok(()) => PaymentError::AmountMismatch {
+                expected: job.write.balance,
+                last_balance: record.balance,
+                last_signature: record.balance_sig.clone(),
+            },
+        },
+    }
+}

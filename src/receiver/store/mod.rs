@@ -1,0 +1,440 @@
+//! The receiver's durable state: SQLite (one process) or PostgreSQL (several servers sharing one
+//! receiver), chosen by URL.
+//!
+//! Both run the same SQL (migrations in `migrations/sqlite` and `migrations/postgres`). Every
+//! write that could race with another writer is one conditional statement: a payment is
+//! `UPDATE … WHERE balance = <the balance it extends> AND status = 'open' AND deposit >= <new>`,
+//! so two servers (or two tasks) can never both extend the same balance; a confirmed log is
+//! applied only if its `(block_hash, log_index)` was not applied before, in the same transaction.
+//!
+//! Durability: a payment is acknowledged only after its transaction committed. SQLite runs in
+//! WAL mode with `synchronous=FULL` (each commit is fsynced; a batch of payments shares one
+//! commit); PostgreSQL with its default `synchronous_commit=on`.
+
+mod sqlite;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::{Address, B256, Bytes, aliases::U192};
+use sqlx::{PgPool, SqlitePool};
+
+use super::{
+    error::StoreError,
+    types::{ChainEvent, ChainUpdate, ChannelRecord, ChannelStatus},
+};
+use crate::channel::ChannelId;
+
+/// Whom a store belongs to: checked against the configuration at every start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreIdentity {
+    /// The chain id.
+    pub chain_id: u64,
+    /// The channel contract.
+    pub contract: Address,
+    /// The receiver.
+    pub receiver: Address,
+}
+
+/// The last confirmed block whose events are applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// Its number.
+    pub block: u64,
+    /// Its hash.
+    pub hash: B256,
+}
+
+/// A payment to write: `balance` replaces `previous` (and only `previous`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentWrite {
+    /// The channel.
+    pub id: ChannelId,
+    /// The balance it extends.
+    pub previous: U192,
+    /// The new balance.
+    pub balance: U192,
+    /// The sender's proof of it.
+    pub signature: Bytes,
+}
+
+/// A close transaction the receiver sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseTx {
+    /// Its hash.
+    pub tx_hash: B256,
+    /// The channel it closes.
+    pub id: ChannelId,
+    /// The balance it closes with.
+    pub balance: U192,
+    /// Its nonce (a replacement has the same).
+    pub nonce: u64,
+    /// `pending`, `mined`, `reverted` or `replaced`.
+    pub state: &'static str,
+    /// The block it was mined in.
+    pub block: Option<u64>,
+}
+
+/// The receiver's store.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// SQLite, one process (the file is locked).
+    Sqlite(sqlite::SqliteStore),
+    /// PostgreSQL, shared by several processes.
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever database it is: the SQL is the
+/// same for both.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite(store) => {
+                let $pool: &SqlitePool = &store.pool;
+                $body
+            }
+            Store::Postgres(pool) => {
+                let $pool: &PgPool = pool;
+                $body
+            }
+        }
+    };
+}
+
+const SELECT_CHANNELS: &str = "SELECT sender, open_block, deposit, balance, balance_sig, status, closing_balance, \
+     settle_block, settled_balance, close_signed, created_at, updated_at FROM channels";
+
+impl Store {
+    /// Opens (creating and migrating if needed) the store at `url` (`sqlite://PATH` or
+    /// `postgres://…`) for `identity`; refuses a store made for another chain, contract or
+    /// receiver, and (SQLite) a file another process holds or other users can read.
+    pub async fn open(url: &str, identity: StoreIdentity) -> Result<Self, StoreError> {
+        let store = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            Store::Sqlite(sqlite::SqliteStore::open(path).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(url).await?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Store::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        store.check_identity(identity).await?;
+        Ok(store)
+    }
+
+    async fn check_identity(&self, identity: StoreIdentity) -> Result<(), StoreError> {
+        let chain_id =
+            i64::try_from(identity.chain_id).map_err(|_| StoreError::Corrupt("chain id above 2^63".into()))?;
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO receiver_meta (id, chain_id, contract, receiver) VALUES (1, $1, $2, $3) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(chain_id)
+            .bind(identity.contract.as_slice())
+            .bind(identity.receiver.as_slice())
+            .execute(pool)
+            .await?;
+            let (stored_chain, contract, receiver): (i64, Vec<u8>, Vec<u8>) =
+                sqlx::query_as("SELECT chain_id, contract, receiver FROM receiver_meta WHERE id = 1")
+                    .fetch_one(pool)
+                    .await?;
+            let mismatch = |what, stored: String, configured: String| StoreError::Mismatch { what, stored, configured };
+            if stored_chain != chain_id {
+                return Err(mismatch("chain id", stored_chain.to_string(), identity.chain_id.to_string()));
+            }
+            let contract = address(&contract)?;
+            if contract != identity.contract {
+                return Err(mismatch("contract", contract.to_string(), identity.contract.to_string()));
+            }
+            let receiver = address(&receiver)?;
+            if receiver != identity.receiver {
+                return Err(mismatch("receiver", receiver.to_string(), identity.receiver.to_string()));
+            }
+            Ok(())
+        })
+    }
+
+    /// The last confirmed block applied, if any.
+    pub async fn cursor(&self) -> Result<Option<Cursor>, StoreError> {
+        let row: (Option<i64>, Option<Vec<u8>>) = with_pool!(self, pool =>
+            sqlx::query_as("SELECT synced_block, synced_hash FROM receiver_meta WHERE id = 1").fetch_one(pool).await?
+        );
+        match row {
+            (Some(block), Some(hash)) => Ok(Some(Cursor { block: block as u64, hash: b256(&hash)? })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Every channel record.
+    pub async fn channels(&self, receiver: Address) -> Result<Vec<ChannelRecord>, StoreError> {
+        let rows: Vec<RawRecord> = with_pool!(self, pool =>
+            sqlx::query_as(SELECT_CHANNELS).fetch_all(pool).await?
+        );
+        rows.into_iter().map(|row| row.decode(receiver)).collect()
+    }
+
+    /// One channel's record.
+    pub async fn channel(&self, id: &ChannelId) -> Result<Option<ChannelRecord>, StoreError> {
+        let sql = format!("{SELECT_CHANNELS} WHERE sender = $1 AND open_block = $2");
+        let row: Option<RawRecord> = with_pool!(self, pool =>
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id.sender.as_slice())
+                .bind(i64::from(id.open_block))
+                .fetch_optional(pool)
+                .await?
+        );
+        row.map(|row| row.decode(id.receiver)).transpose()
+    }
+
+    /// Applies confirmed events and moves the cursor to `cursor`, in one transaction. An event
+    /// already applied (same block hash and log index) is skipped. Returns the events that were
+    /// applied now.
+    pub async fn apply_confirmed(&self, events: &[ChainEvent], cursor: Cursor) -> Result<Vec<ChainEvent>, StoreError> {
+        let now = unix_now();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut applied = Vec::new();
+            for event in events {
+                let fresh = sqlx::query(
+                    "INSERT INTO applied_events (block_hash, log_index, block_number) VALUES ($1, $2, $3) \
+                     ON CONFLICT (block_hash, log_index) DO NOTHING",
+                )
+                .bind(event.block_hash.as_slice())
+                .bind(event.log_index as i64)
+                .bind(event.block as i64)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !fresh {
+                    continue;
+                }
+                let id = event.update.channel();
+                let query = match event.update {
+                    ChainUpdate::Opened { deposit, .. } => sqlx::query(
+                        "INSERT INTO channels (sender, open_block, deposit, balance, status, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, 'open', $5, $5) ON CONFLICT (sender, open_block) DO NOTHING",
+                    )
+                    .bind(id.sender.as_slice())
+                    .bind(i64::from(id.open_block))
+                    .bind(amount(deposit))
+                    .bind(amount(U192::ZERO))
+                    .bind(now),
+                    ChainUpdate::ToppedUp { deposit, .. } => sqlx::query(
+                        "UPDATE channels SET deposit = $3, updated_at = $4 WHERE sender = $1 AND open_block = $2",
+                    )
+                    .bind(id.sender.as_slice())
+                    .bind(i64::from(id.open_block))
+                    .bind(amount(deposit))
+                    .bind(now),
+                    ChainUpdate::CloseRequested { balance, settle_block, .. } => sqlx::query(
+                        "UPDATE channels SET status = CASE WHEN status = 'settled' THEN status ELSE 'closing' END, \
+                         closing_balance = $3, settle_block = $4, updated_at = $5 \
+                         WHERE sender = $1 AND open_block = $2",
+                    )
+                    .bind(id.sender.as_slice())
+                    .bind(i64::from(id.open_block))
+                    .bind(amount(balance))
+                    .bind(settle_block as i64)
+                    .bind(now),
+                    ChainUpdate::Settled { balance, .. } => sqlx::query(
+                        "UPDATE channels SET status = 'settled', settled_balance = $3, updated_at = $4 \
+                         WHERE sender = $1 AND open_block = $2",
+                    )
+                    .bind(id.sender.as_slice())
+                    .bind(i64::from(id.open_block))
+                    .bind(amount(balance))
+                    .bind(now),
+                };
+                query.execute(&mut *tx).await?;
+                applied.push(*event);
+            }
+            sqlx::query(
+                "UPDATE receiver_meta SET synced_block = $1, synced_hash = $2 \
+                 WHERE id = 1 AND (synced_block IS NULL OR synced_block <= $1)",
+            )
+            .bind(cursor.block as i64)
+            .bind(cursor.hash.as_slice())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(applied)
+        })
+    }
+
+    /// Writes a batch of payments in one transaction (one commit, one fsync). Each is written
+    /// only if the stored balance is still the one it extends, the channel is open and the
+    /// deposit covers it; the answer says, for each, whether it was written.
+    pub async fn commit_payments(&self, payments: &[PaymentWrite]) -> Result<Vec<bool>, StoreError> {
+        let now = unix_now();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut written = Vec::with_capacity(payments.len());
+            for p in payments {
+                let rows = sqlx::query(
+                    "UPDATE channels SET balance = $1, balance_sig = $2, updated_at = $3 \
+                     WHERE sender = $4 AND open_block = $5 AND balance = $6 AND status = 'open' AND deposit >= $1",
+                )
+                .bind(amount(p.balance))
+                .bind(p.signature.as_ref())
+                .bind(now)
+                .bind(p.id.sender.as_slice())
+                .bind(i64::from(p.id.open_block))
+                .bind(amount(p.previous))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                written.push(rows == 1);
+            }
+            tx.commit().await?;
+            Ok(written)
+        })
+    }
+
+    /// Marks the channel closing for a cooperative close of `balance` proven by `signature`,
+    /// only if those are the last registered payment and the channel is open or closing.
+    /// Returns whether it matched.
+    pub async fn sign_close(&self, id: &ChannelId, balance: U192, signature: &[u8]) -> Result<bool, StoreError> {
+        let rows = with_pool!(self, pool =>
+            sqlx::query(
+                "UPDATE channels SET status = 'closing', close_signed = 1, updated_at = $5 \
+                 WHERE sender = $1 AND open_block = $2 AND balance = $3 AND balance_sig = $4 AND status <> 'settled'",
+            )
+            .bind(id.sender.as_slice())
+            .bind(i64::from(id.open_block))
+            .bind(amount(balance))
+            .bind(signature)
+            .bind(unix_now())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        );
+        Ok(rows == 1)
+    }
+
+    /// Records a close transaction, or its new state.
+    pub async fn record_close_tx(&self, close: &CloseTx) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO close_txs (tx_hash, sender, open_block, balance, nonce, state, sent_at, block) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (tx_hash) DO UPDATE SET state = excluded.state, block = excluded.block",
+            )
+            .bind(close.tx_hash.as_slice())
+            .bind(close.id.sender.as_slice())
+            .bind(i64::from(close.id.open_block))
+            .bind(amount(close.balance))
+            .bind(close.nonce as i64)
+            .bind(close.state)
+            .bind(unix_now())
+            .bind(close.block.map(|b| b as i64))
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// The close transactions sent for a channel, oldest first.
+    pub async fn close_txs(&self, id: &ChannelId) -> Result<Vec<CloseTx>, StoreError> {
+        let rows: Vec<RawCloseTx> = with_pool!(self, pool =>
+            sqlx::query_as(
+                "SELECT tx_hash, balance, nonce, state, block FROM close_txs \
+                 WHERE sender = $1 AND open_block = $2 ORDER BY sent_at, nonce",
+            )
+            .bind(id.sender.as_slice())
+            .bind(i64::from(id.open_block))
+            .fetch_all(pool)
+            .await?
+        );
+        rows.into_iter().map(|row| row.decode(*id)).collect()
+    }
+}
+
+/// A `close_txs` row as stored.
+#[derive(sqlx::FromRow)]
+struct RawCloseTx {
+    tx_hash: Vec<u8>,
+    balance: Vec<u8>,
+    nonce: i64,
+    state: String,
+    block: Option<i64>,
+}
+
+impl RawCloseTx {
+    fn decode(self, id: ChannelId) -> Result<CloseTx, StoreError> {
+        let state = ["pending", "mined", "reverted", "replaced"]
+            .into_iter()
+            .find(|s| *s == self.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("close tx state {:?}", self.state)))?;
+        Ok(CloseTx {
+            tx_hash: b256(&self.tx_hash)?,
+            id,
+            balance: decode_amount(&self.balance)?,
+            nonce: self.nonce as u64,
+            state,
+            block: self.block.map(|b| b as u64),
+        })
+    }
+}
+
+/// A `channels` row as stored.
+#[derive(sqlx::FromRow)]
+struct RawRecord {
+    sender: Vec<u8>,
+    open_block: i64,
+    deposit: Vec<u8>,
+    balance: Vec<u8>,
+    balance_sig: Option<Vec<u8>>,
+    status: String,
+    closing_balance: Option<Vec<u8>>,
+    settle_block: Option<i64>,
+    settled_balance: Option<Vec<u8>>,
+    close_signed: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl RawRecord {
+    fn decode(self, receiver: Address) -> Result<ChannelRecord, StoreError> {
+        let open_block = u32::try_from(self.open_block)
+            .map_err(|_| StoreError::Corrupt(format!("open block {}", self.open_block)))?;
+        Ok(ChannelRecord {
+            id: ChannelId { sender: address(&self.sender)?, receiver, open_block },
+            deposit: decode_amount(&self.deposit)?,
+            balance: decode_amount(&self.balance)?,
+            balance_sig: self.balance_sig.map(Bytes::from),
+            status: ChannelStatus::parse(&self.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("channel status {:?}", self.status)))?,
+            closing_balance: self.closing_balance.as_deref().map(decode_amount).transpose()?,
+            settle_block: self.settle_block.map(|b| b as u64),
+            settled_balance: self.settled_balance.as_deref().map(decode_amount).transpose()?,
+            close_signed: self.close_signed != 0,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A uint192 as 24 big-endian bytes: byte order is numeric order, so SQL can compare amounts.
+fn amount(value: U192) -> Vec<u8> {
+    value.to_be_bytes::<24>().to_vec()
+}
+
+fn decode_amount(bytes: &[u8]) -> Result<U192, StoreError> {
+    let bytes: [u8; 24] =
+        bytes.try_into().map_err(|_| StoreError::Corrupt(format!("an amount of {} bytes", bytes.len())))?;
+    Ok(U192::from_be_bytes(bytes))
+}
+
+fn address(bytes: &[u8]) -> Result<Address, StoreError> {
+    Address::try_from(bytes).map_err(|_| StoreError::Corrupt(format!("an address of {} bytes", bytes.len())))
+}
+
+fn b256(bytes: &[u8]) -> Result<B256, StoreError> {
+    B256::try_from(bytes).map_err(|_| StoreError::Corrupt(format!("a hash of {} bytes", bytes.len())))
+}
+
+/// Unix seconds now.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}

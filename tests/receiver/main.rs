@@ -1,0 +1,327 @@
+//! The receiver's channel manager on a real anvil node with a real SQLite store: every scenario
+//! of the original µRaiden manager, and what it did not survive.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod env;
+
+use alloy::providers::ext::AnvilApi;
+use alloy_primitives::Bytes;
+use uraiden::{
+    chain::{Chain, Node},
+    proof::VerifyError,
+    receiver::{ChannelManager, ChannelStatus, CloseError, ManagerError, PaymentError, StoreError},
+};
+
+use common::u192;
+use env::{CONFIRMATIONS, Env, amount};
+
+#[test]
+fn an_open_is_unconfirmed_until_confirmed_and_invisible_to_another_receiver() {
+    let mut env = Env::new();
+    let manager = env.start(env.config());
+    let other_store = format!("sqlite://{}", env.dir.path().join("other.db").display());
+    let other = env.start(env.config_for(&env.f.outsider.clone(), other_store));
+
+    let ch = env.f.open_erc20(100);
+    env.sync(&manager);
+    env.sync(&other);
+    let view = env.view(&manager, &ch).expect("the open is seen at once");
+    assert!(!view.confirmed);
+    assert_eq!((view.confirmations, view.deposit, view.unconfirmed_deposit), (1, amount(0), amount(100)));
+    assert_eq!(env.pay(&manager, &ch, 1, 1), Err(PaymentError::Unconfirmed { missing: CONFIRMATIONS - 1 }));
+    assert!(env.view(&other, &ch).is_none() && other.channels().is_empty(), "another receiver does not see it");
+
+    env.mine(&manager, CONFIRMATIONS - 1);
+    let view = env.view(&manager, &ch).unwrap();
+    assert!(view.confirmed);
+    assert_eq!((view.deposit, view.balance, view.status), (amount(100), amount(0), ChannelStatus::Open));
+    let paid = env.pay(&manager, &ch, 3, 3).expect("a confirmed channel takes payments");
+    assert_eq!((paid.amount, paid.balance), (amount(3), amount(3)));
+    env.sync(&other);
+    assert!(other.channels().is_empty());
+}
+
+#[test]
+fn every_refused_payment_names_its_cause_and_changes_nothing() {
+    let mut env = Env::new();
+    let manager = env.start(env.config());
+    let ch = env.f.open_erc20(10);
+    env.mine(&manager, CONFIRMATIONS);
+    env.pay(&manager, &ch, 4, 4).unwrap();
+    let before = manager.record(ch.sender, ch.open_block).unwrap();
+
+    let mut unknown = ch;
+    unknown.open_block += 1;
+    assert_eq!(
+        env.pay(&manager, &unknown, 5, 1),
+        Err(PaymentError::UnknownChannel { sender: ch.sender, open_block: ch.open_block + 1 })
+    );
+    // Signed by someone else.
+    let forged = env.f.outsider.sign_digest(env.f.c.domain.balance_digest(ch.receiver, ch.open_block, u192(5)));
+    assert!(matches!(env.pay_with(&manager, &ch, 5, &forged, 1), Err(PaymentError::InvalidProof(_))));
+    // A signature of another balance.
+    let other_balance = env.f.pay(&ch, 6);
+    assert!(matches!(env.pay_with(&manager, &ch, 5, &other_balance, 1), Err(PaymentError::InvalidProof(_))));
+    // Malformed.
+    assert!(matches!(
+        env.pay_with(&manager, &ch, 5, &Bytes::from(vec![1u8; 64]), 1),
+        Err(PaymentError::InvalidProof(VerifyError::Signature(_)))
+    ));
+    // Under- and overpayment, and the replayed last proof: the last state comes back.
+    let last = before.balance_sig.clone();
+    for (balance, price) in [(5, 2), (7, 2), (4, 1)] {
+        assert_eq!(
+            env.pay(&manager, &ch, balance, price),
+            Err(PaymentError::AmountMismatch {
+                expected: amount(4 + price),
+                last_balance: amount(4),
+                last_signature: last.clone()
+            })
+        );
+    }
+    // Above the deposit.
+    assert_eq!(
+        env.pay(&manager, &ch, 11, 7),
+        Err(PaymentError::InsufficientFunds { balance: amount(11), deposit: amount(10) })
+    );
+    assert_eq!(manager.record(ch.sender, ch.open_block).unwrap(), before, "nothing changed");
+    let reloaded = env.rt.block_on(manager.store().channel(&ch)).unwrap().unwrap();
+    assert_eq!(reloaded, before, "nothing changed in the store");
+
+    // The same proof twice, concurrently: one is accepted, the other gets the state to resync.
+    let proof = env.f.pay(&ch, 5);
+    let (a, b) = env.rt.block_on(async {
+        tokio::join!(
+            manager.register_payment(ch.sender, ch.open_block, u192(5), &proof, u192(1)),
+            manager.register_payment(ch.sender, ch.open_block, u192(5), &proof, u192(1)),
+        )
+    });
+    let (ok, refused) = if a.is_ok() { (a, b) } else { (b, a) };
+    assert_eq!(ok.unwrap().balance, amount(5));
+    assert_eq!(
+        refused,
+        Err(PaymentError::AmountMismatch { expected: amount(6), last_balance: amount(5), last_signature: Some(proof) })
+    );
+}
+
+#[test]
+fn cooperative_close_needs_the_latest_proof_and_then_settles_on_chain() {
+    let mut env = Env::new();
+    let manager = env.start(env.config());
+    let ch = env.f.open_erc20(50);
+    env.mine(&manager, CONFIRMATIONS);
+    let close = |env: &Env, balance: u64, sig: &Bytes| {
+        env.rt.block_on(manager.sign_close(ch.sender, ch.open_block, amount(balance), sig))
+    };
+    assert_eq!(close(&env, 0, &Bytes::new()), Err(CloseError::NothingPaid));
+    env.pay(&manager, &ch, 10, 10).unwrap();
+    let sig10 = env.f.pay(&ch, 10);
+    env.pay(&manager, &ch, 15, 5).unwrap();
+    let sig15 = env.f.pay(&ch, 15);
+    assert_eq!(close(&env, 10, &sig10), Err(CloseError::NotLatest), "an old balance");
+    assert_eq!(close(&env, 15, &sig10), Err(CloseError::NotLatest), "a wrong signature");
+    assert_eq!(
+        manager.record(ch.sender, ch.open_block).unwrap().status,
+        ChannelStatus::Open,
+        "refusals freeze nothing"
+    );
+
+    let closing_sig = close(&env, 15, &sig15).expect("the latest proof is agreed");
+    assert_eq!(manager.channel(ch.sender, ch.open_block).unwrap().status, ChannelStatus::Closing);
+    assert_eq!(env.pay(&manager, &ch, 16, 1), Err(PaymentError::Closing));
+
+    let (sender_before, receiver_before) = (env.token_balance(ch.sender), env.token_balance(ch.receiver));
+    let outsider = env.f.outsider.address();
+    env.f
+        .c
+        .cooperative_close(&mut env.f.chain, outsider, ch.receiver, ch.open_block, u192(15), sig15, closing_sig)
+        .unwrap();
+    assert_eq!(env.token_balance(ch.receiver), receiver_before + 15);
+    assert_eq!(env.token_balance(ch.sender), sender_before + 35);
+    env.mine(&manager, CONFIRMATIONS);
+    let view = manager.channel(ch.sender, ch.open_block).unwrap();
+    assert_eq!((view.status, view.settled_balance), (ChannelStatus::Settled, Some(amount(15))));
+}
+
+#[test]
+fn a_low_close_request_is_disputed_at_first_sight() {
+    let mut env = Env::new();
+    let manager = env.start(env.config());
+    let ch = env.f.open_erc20(40);
+    env.mine(&manager, CONFIRMATIONS);
+    env.pay(&manager, &ch, 12, 12).unwrap();
+    let (sender_before, receiver_before) = (env.token_balance(ch.sender), env.token_balance(ch.receiver));
+
+    // The sender asks to close with 5, below the 12 it paid.
+    let low = env.f.pay(&ch, 5);
+    let sender = ch.sender;
+    env.f.c.close(&mut env.f.chain, sender, ch.receiver, ch.open_block, u192(5), low).unwrap();
+    env.sync(&manager);
+    assert_eq!(manager.channel(ch.sender, ch.open_block).unwrap().status, ChannelStatus::Closing);
+    assert_eq!(env.pay(&manager, &ch, 13, 1), Err(PaymentError::Closing));
+
+    // The manager closes with its 12 before the request is even confirmed.
+    let settled = wait_until(&mut env, &manager, |m| {
+        m.channel(ch.sender, ch.open_block).is_some_and(|v| v.status == ChannelStatus::Settled)
+    });
+    assert!(settled, "the dispute settles the channel");
+    assert_eq!(env.token_balance(ch.receiver), receiver_before + 12);
+    assert_eq!(env.token_balance(ch.sender), sender_before + 28);
+    let txs = env.rt.block_on(manager.store().close_txs(&ch)).unwrap();
+    assert_eq!(txs.iter().filter(|t| t.state == "mined").count(), 1, "the close transaction is recorded: {txs:?}");
+}
+
+#[test]
+fn a_fair_close_request_closes_at_once_and_an_unpaid_one_waits_for_settle() {
+    let mut env = Env::new();
+    let manager = env.start(env.config());
+    let paid = env.f.open_erc20(30);
+    let unpaid = env.f.open_erc20(20);
+    env.mine(&manager, CONFIRMATIONS);
+    env.pay(&manager, &paid, 9, 9).unwrap();
+    let receiver_before = env.token_balance(paid.receiver);
+    let sender = paid.sender;
+    let sig = env.f.pay(&paid, 9);
+    env.f.c.close(&mut env.f.chain, sender, paid.receiver, paid.open_block, u192(9), sig).unwrap();
+    let zero = env.f.pay(&unpaid, 0);
+    let tx = env.f.c.close(&mut env.f.chain, sender, unpaid.receiver, unpaid.open_block, u192(0), zero).unwrap();
+    assert!(wait_until(&mut env, &manager, |m| {
+        m.channel(paid.sender, paid.open_block).is_some_and(|v| v.status == ChannelStatus::Settled)
+    }));
+    assert_eq!(env.token_balance(paid.receiver), receiver_before + 9, "paid now, not after the challenge period");
+
+    env.mine(&manager, CONFIRMATIONS);
+    let view = manager.channel(unpaid.sender, unpaid.open_block).unwrap();
+    let settle_block = tx.block_number + u64::from(common::CHALLENGE_PERIOD);
+    assert_eq!(
+        (view.status, view.closing_balance, view.settle_block),
+        (ChannelStatus::Closing, Some(amount(0)), Some(settle_block))
+    );
+    let now = env.f.chain.block_number().unwrap();
+    env.f.chain.mine(settle_block - now).unwrap();
+    env.f.c.settle(&mut env.f.chain, sender, unpaid.receiver, unpaid.open_block).unwrap();
+    env.mine(&manager, CONFIRMATIONS);
+    let view = manager.channel(unpaid.sender, unpaid.open_block).unwrap();
+    assert_eq!((view.status, view.settled_balance), (ChannelStatus::Settled, Some(amount(0))));
+}
+
+#[test]
+fn top_ups_count_once_confirmed() {
+    let mut env = Env::new();
+    let manager = env.start(env.config());
+    let ch = env.f.open_erc20(10);
+    env.mine(&manager, CONFIRMATIONS);
+    env.pay(&manager, &ch, 10, 10).unwrap();
+    let s = ch.sender;
+    // Two top-ups in flight, the first with 2 confirmations, the second with 1.
+    env.f.c.top_up_erc223(&mut env.f.chain, &ch, common::u256(5)).unwrap();
+    env.f.c.top_up_erc223(&mut env.f.chain, &ch, common::u256(10)).unwrap();
+    env.sync(&manager);
+    let view = manager.channel(s, ch.open_block).unwrap();
+    assert_eq!((view.deposit, view.unconfirmed_deposit), (amount(10), amount(25)), "two top-ups in flight");
+    assert_eq!(
+        env.pay(&manager, &ch, 11, 1),
+        Err(PaymentError::InsufficientFunds { balance: amount(11), deposit: amount(10) }),
+        "an unconfirmed top-up cannot be spent"
+    );
+    env.mine(&manager, 1);
+    let view = manager.channel(s, ch.open_block).unwrap();
+    assert_eq!((view.deposit, view.unconfirmed_deposit), (amount(15), amount(25)), "the first is confirmed");
+    env.pay(&manager, &ch, 15, 5).expect("a confirmed top-up can be spent");
+    env.mine(&manager, CONFIRMATIONS);
+    assert_eq!(manager.channel(s, ch.open_block).unwrap().deposit, amount(25));
+    env.pay(&manager, &ch, 25, 10).expect("the confirmed top-ups can be spent");
+}
+
+#[test]
+fn state_is_reloaded_field_by_field_and_the_store_refuses_strangers() {
+    let mut env = Env::new();
+    let config = env.config();
+    let manager = env.start(config.clone());
+    let a = env.f.open_erc20(30);
+    let b = env.f.open_erc223(20);
+    env.mine(&manager, CONFIRMATIONS);
+    env.pay(&manager, &a, 7, 7).unwrap();
+    let sig = env.f.pay(&a, 7);
+    env.rt.block_on(manager.sign_close(a.sender, a.open_block, amount(7), &sig)).unwrap();
+    let sender = b.sender;
+    let zero = env.f.pay(&b, 0);
+    env.f.c.close(&mut env.f.chain, sender, b.receiver, b.open_block, u192(0), zero).unwrap();
+    env.mine(&manager, CONFIRMATIONS);
+    let before = (manager.record(a.sender, a.open_block).unwrap(), manager.record(b.sender, b.open_block).unwrap());
+    let synced = manager.status().synced_block;
+
+    // A second process on the same file is refused while the first runs.
+    let second = env.rt.block_on(ChannelManager::start(config.clone()));
+    assert!(matches!(second, Err(ManagerError::Store(StoreError::Locked(_)))), "{second:?}");
+    env.rt.block_on(manager.shutdown());
+
+    let manager = env.start(config.clone());
+    assert_eq!(
+        (manager.record(a.sender, a.open_block).unwrap(), manager.record(b.sender, b.open_block).unwrap()),
+        before
+    );
+    assert!(manager.status().synced_block >= synced);
+    assert_eq!(before.0.balance_sig, Some(sig));
+    assert!(before.0.close_signed && before.0.status == ChannelStatus::Closing);
+    assert_eq!((before.1.status, before.1.closing_balance), (ChannelStatus::Closing, Some(amount(0))));
+    env.rt.block_on(manager.shutdown());
+
+    // Mode 0600, and another receiver's configuration is refused by name.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.dir.path().join("receiver.db")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mut stranger = config.clone();
+    stranger.receiver = env.f.outsider.clone();
+    match env.rt.block_on(ChannelManager::start(stranger)) {
+        Err(ManagerError::Store(StoreError::Mismatch { what, .. })) => assert_eq!(what, "receiver"),
+        other => panic!("expected a receiver mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn reorgs_drop_unconfirmed_opens_and_top_ups_and_keep_confirmed_ones() {
+    let mut env = Env::new();
+    let manager = env.start(env.config());
+    let confirmed = env.f.open_erc20(10);
+    env.mine(&manager, CONFIRMATIONS);
+    env.f.c.top_up_erc223(&mut env.f.chain, &confirmed, common::u256(5)).unwrap();
+    let unconfirmed = env.f.open_erc223(7);
+    env.sync(&manager);
+    assert_eq!(manager.channel(confirmed.sender, confirmed.open_block).unwrap().unconfirmed_deposit, amount(15));
+    assert!(manager.channel(unconfirmed.sender, unconfirmed.open_block).is_some());
+
+    // Replace the last two blocks (the top-up and the open) with empty ones.
+    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
+    env.rt
+        .block_on(
+            node.provider().anvil_reorg(alloy::rpc::types::anvil::ReorgOptions { depth: 2, tx_block_pairs: vec![] }),
+        )
+        .unwrap();
+    env.sync(&manager);
+    env.rt.block_on(manager.next_poll());
+    assert!(manager.channel(unconfirmed.sender, unconfirmed.open_block).is_none(), "the reorged open is gone");
+    let view = manager.channel(confirmed.sender, confirmed.open_block).unwrap();
+    assert_eq!((view.deposit, view.unconfirmed_deposit), (amount(10), amount(10)), "the reorged top-up is gone");
+    assert!(manager.status().reorgs >= 1);
+
+    // A rollback below the confirmed history stops payments with a clear reason.
+    env.rt.block_on(node.provider().anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
+    env.f.chain.mine(CONFIRMATIONS + 3).unwrap();
+    let halted = wait_until(&mut env, &manager, |m| m.status().halted.is_some());
+    assert!(halted, "a deep reorg halts the manager");
+    assert!(matches!(env.pay(&manager, &confirmed, 1, 1), Err(PaymentError::Unavailable(_))));
+}
+
+/// Polls `done` (letting the manager follow the chain) for up to 20 seconds.
+fn wait_until(env: &mut Env, manager: &ChannelManager, done: impl Fn(&ChannelManager) -> bool) -> bool {
+    for _ in 0..200 {
+        if done(manager) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        env.sync(manager);
+    }
+    done(manager)
+}
