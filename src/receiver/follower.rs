@@ -143,9 +143,11 @@ impl Follower {
                 let end = self.inner.node.block(to).await?;
                 let events = self.decode(&logs)?;
                 let new_cursor = Cursor { block: to, hash: end.hash };
-                let fresh = self.inner.store.apply_confirmed(&events, new_cursor).await?;
-                self.apply_to_state(&fresh, new_cursor);
-                applied.extend(fresh);
+                self.inner.store.apply_confirmed(&events, new_cursor).await?;
+                // All of them, not only those this process applied first: with a shared store,
+                // another server may have written some, and the in-memory records need them too.
+                self.apply_to_state(&events, new_cursor);
+                applied.extend(events);
                 cursor = Some(new_cursor);
                 from = to + 1;
             }
@@ -269,7 +271,8 @@ impl Follower {
         Ok(events)
     }
 
-    /// Mirrors freshly applied confirmed events in the in-memory records.
+    /// Mirrors confirmed events in the in-memory records (each change is idempotent: an
+    /// opening is inserted once, the others set absolute values).
     fn apply_to_state(&self, applied: &[ChainEvent], cursor: Cursor) {
         let now = unix_now();
         let mut state = self.inner.state.write().expect("state lock");

@@ -69,11 +69,35 @@ pub struct LowFunds {
     pub needed: alloy_primitives::U256,
 }
 
+/// What the receiver holds across its channels.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Confirmed channels taking payments.
+    pub open: usize,
+    /// Channels closing (close requested or cooperative close signed).
+    pub closing: usize,
+    /// Channels settled.
+    pub settled: usize,
+    /// Channels whose opening is not confirmed yet.
+    pub unconfirmed: usize,
+    /// Distinct senders with an open or closing channel.
+    pub senders: usize,
+    /// Confirmed deposits of open and closing channels.
+    pub deposits: alloy_primitives::U256,
+    /// Registered balances of open and closing channels: paid to the receiver but still in the
+    /// contract (locked until the channels close).
+    pub locked: alloy_primitives::U256,
+    /// What settlements paid the receiver.
+    pub settled_balances: alloy_primitives::U256,
+}
+
 /// A payment waiting for the writer.
 struct Job {
     write: PaymentWrite,
     price: U192,
     reply: oneshot::Sender<Result<Payment, PaymentError>>,
+    /// Whether the channel was reloaded from a shared store for this payment already.
+    reloaded: bool,
 }
 
 pub(crate) struct Inner {
@@ -205,6 +229,38 @@ impl ChannelManager {
         self.inner.state.read().expect("state lock").views()
     }
 
+    /// Counts and sums over every channel.
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats::default();
+        let mut senders = std::collections::HashSet::new();
+        for view in self.channels() {
+            if !view.confirmed {
+                stats.unconfirmed += 1;
+                continue;
+            }
+            match view.status {
+                super::types::ChannelStatus::Open => stats.open += 1,
+                super::types::ChannelStatus::Closing => stats.closing += 1,
+                super::types::ChannelStatus::Settled => {
+                    stats.settled += 1;
+                    stats.settled_balances += alloy_primitives::U256::from(view.settled_balance.unwrap_or_default());
+                    continue;
+                }
+            }
+            senders.insert(view.sender);
+            stats.deposits += alloy_primitives::U256::from(view.deposit);
+            stats.locked += alloy_primitives::U256::from(view.balance);
+        }
+        stats.senders = senders.len();
+        stats
+    }
+
+    /// The receiver's liquid tokens: its token balance.
+    pub async fn token_balance(&self) -> Result<alloy_primitives::U256, NodeError> {
+        let call = crate::contract::bindings::ERC223Token::balanceOfCall { account: self.receiver() };
+        self.inner.node.view(self.inner.token, &call).await
+    }
+
     /// The durable record of a confirmed channel, with the last proof.
     pub fn record(&self, sender: Address, open_block: u32) -> Option<ChannelRecord> {
         self.inner.state.read().expect("state lock").records.get(&self.id(sender, open_block)).cloned()
@@ -238,7 +294,7 @@ impl ChannelManager {
         let (reply, answer) = oneshot::channel();
         let write = PaymentWrite { id, previous: U192::ZERO, balance, signature: Bytes::copy_from_slice(signature) };
         let unavailable = || PaymentError::Unavailable("the manager is shutting down".into());
-        self.inner.jobs.send(Job { write, price, reply }).await.map_err(|_| unavailable())?;
+        self.inner.jobs.send(Job { write, price, reply, reloaded: false }).await.map_err(|_| unavailable())?;
         answer.await.map_err(|_| unavailable())?
     }
 
@@ -328,11 +384,30 @@ fn node_error(error: NodeError) -> ManagerError {
 async fn write_payments(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit_batch(&inner, std::mem::take(&mut batch)).await;
+        let stale = commit_batch(&inner, std::mem::take(&mut batch)).await;
+        if !stale.is_empty() {
+            for job in &stale {
+                reload(&inner, &job.write.id).await;
+            }
+            let unanswerable = commit_batch(&inner, stale).await;
+            debug_assert!(unanswerable.is_empty(), "reloaded jobs are answered");
+        }
     }
 }
 
-async fn commit_batch(inner: &Inner, batch: Vec<Job>) {
+/// Reloads a channel's record from the store: with a shared store, another server may have
+/// registered payments since this one last looked.
+async fn reload(inner: &Inner, id: &ChannelId) {
+    if let Ok(Some(fresh)) = inner.store.channel(id).await {
+        inner.state.write().expect("state lock").records.insert(fresh.id, fresh);
+    }
+}
+
+/// Checks and commits a batch; answers every job except those whose refusal may come from a
+/// stale record of a shared store, which are returned to be reloaded and checked once more.
+async fn commit_batch(inner: &Inner, batch: Vec<Job>) -> Vec<Job> {
+    let shared = matches!(inner.store, Store::Postgres(_));
+    let mut stale = Vec::new();
     let mut accepted: Vec<(Job, Payment)> = Vec::with_capacity(batch.len());
     {
         let state = inner.state.read().expect("state lock");
@@ -353,6 +428,12 @@ async fn commit_batch(inner: &Inner, batch: Vec<Job>) {
                     let payment = Payment { id: job.write.id, amount: job.price, balance: job.write.balance };
                     accepted.push((job, payment));
                 }
+                Err(PaymentError::AmountMismatch { .. } | PaymentError::InsufficientFunds { .. })
+                    if shared && !job.reloaded =>
+                {
+                    job.reloaded = true;
+                    stale.push(job);
+                }
                 Err(refusal) => {
                     let _ = job.reply.send(Err(refusal));
                 }
@@ -360,7 +441,7 @@ async fn commit_batch(inner: &Inner, batch: Vec<Job>) {
         }
     }
     if accepted.is_empty() {
-        return;
+        return stale;
     }
     let writes: Vec<PaymentWrite> = accepted.iter().map(|(job, _)| job.write.clone()).collect();
     match inner.store.commit_payments(&writes).await {
@@ -385,6 +466,7 @@ async fn commit_batch(inner: &Inner, batch: Vec<Job>) {
             }
         }
     }
+    stale
 }
 
 /// The store refused a payment the state accepted: another server changed the channel. Reload

@@ -325,3 +325,27 @@ fn wait_until(env: &mut Env, manager: &ChannelManager, done: impl Fn(&ChannelMan
     }
     done(manager)
 }
+
+#[test]
+fn locked_and_liquid_balances() {
+    let mut env = Env::new();
+    let manager = env.start(env.config());
+    let a = env.f.open_erc20(30);
+    let b = env.f.open_erc223(20);
+    env.mine(&manager, CONFIRMATIONS);
+    env.pay(&manager, &a, 10, 10).unwrap();
+    env.pay(&manager, &b, 4, 4).unwrap();
+    let liquid_before = env.rt.block_on(manager.token_balance()).unwrap();
+    let stats = manager.stats();
+    assert_eq!((stats.open, stats.closing, stats.settled, stats.senders), (2, 0, 0, 1));
+    assert_eq!((stats.deposits, stats.locked), (common::u256(50), common::u256(14)));
+
+    // Cashing out channel a moves its 10 from locked to liquid.
+    let outcome = env.rt.block_on(manager.close_channel(a.sender, a.open_block)).unwrap();
+    assert_eq!(outcome.balance, amount(10));
+    env.mine(&manager, CONFIRMATIONS);
+    let stats = manager.stats();
+    assert_eq!((stats.open, stats.settled, stats.deposits, stats.locked), (1, 1, common::u256(20), common::u256(4)));
+    assert_eq!(stats.settled_balances, common::u256(10));
+    assert_eq!(env.rt.block_on(manager.token_balance()).unwrap(), liquid_before + common::u256(10));
+}
