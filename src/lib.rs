@@ -11,6 +11,7 @@
 //! - [`channel`]: channel identity and on-chain info.
 //! - [`gas`]: gas per channel operation, warm and cold, against the goals.
 //! - [`receiver`]: the receiver's channel manager (chain following, store, payments, disputes).
+//! - [`paywall`]: HTTP 402 payments (µRaiden headers and x402 v2) as a tower layer, and the management API.
 //! - [`cli`]: the `uraiden` command line.
 
 pub mod chain;
@@ -19,5 +20,6 @@ pub mod cli;
 pub mod contract;
 pub mod gas;
 pub mod model;
+pub mod paywall;
 pub mod proof;
 pub mod receiver;

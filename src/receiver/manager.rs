@@ -91,6 +91,30 @@ pub struct Stats {
     pub settled_balances: alloy_primitives::U256,
 }
 
+/// A payment whose proof and channel were checked, ready to be committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedPayment {
+    write: PaymentWrite,
+    price: U192,
+}
+
+impl CheckedPayment {
+    /// The channel.
+    pub fn channel(&self) -> ChannelId {
+        self.write.id
+    }
+
+    /// The new balance.
+    pub fn balance(&self) -> U192 {
+        self.write.balance
+    }
+
+    /// What it pays.
+    pub fn price(&self) -> U192 {
+        self.price
+    }
+}
+
 /// A payment waiting for the writer.
 struct Job {
     write: PaymentWrite,
@@ -282,8 +306,33 @@ impl ChannelManager {
         signature: &[u8],
         price: U192,
     ) -> Result<Payment, PaymentError> {
+        let checked = self.check_payment(sender, open_block, balance, signature, price).await?;
+        self.commit_payment(checked).await
+    }
+
+    /// Checks a payment without registering it: every rule of
+    /// [`register_payment`](Self::register_payment) against the current state, the balance
+    /// proof included (with a shared store, the channel is reloaded first). A paywall checks
+    /// before it runs the handler and commits after the handler succeeded, so a failed request
+    /// costs nothing.
+    pub async fn check_payment(
+        &self,
+        sender: Address,
+        open_block: u32,
+        balance: U192,
+        signature: &[u8],
+        price: U192,
+    ) -> Result<CheckedPayment, PaymentError> {
         let id = self.id(sender, open_block);
-        self.inner.state.read().expect("state lock").payable(&id, self.confirmations())?;
+        if matches!(self.inner.store, Store::Postgres(_)) {
+            // Other servers may have registered payments on this channel since.
+            reload(&self.inner, &id).await;
+        }
+        {
+            let state = self.inner.state.read().expect("state lock");
+            let record = state.payable(&id, self.confirmations())?;
+            check_amount(record, record.balance, record.balance_sig.as_ref(), balance, price)?;
+        }
         let digest = self.inner.domain.balance_digest(id.receiver, open_block, balance);
         let shard = usize::from(sender[19]) % VERIFIER_SHARDS;
         self.inner.verifiers[shard]
@@ -291,10 +340,20 @@ impl ChannelManager {
             .expect("verifier lock")
             .verify_known(sender, digest, signature)
             .map_err(PaymentError::InvalidProof)?;
+        Ok(CheckedPayment {
+            write: PaymentWrite { id, previous: U192::ZERO, balance, signature: Bytes::copy_from_slice(signature) },
+            price,
+        })
+    }
+
+    /// Registers a payment that [`check_payment`](Self::check_payment) accepted: the amount is
+    /// checked again against the state at commit time (another payment may have come first),
+    /// and the answer comes once the payment is durable.
+    pub async fn commit_payment(&self, checked: CheckedPayment) -> Result<Payment, PaymentError> {
         let (reply, answer) = oneshot::channel();
-        let write = PaymentWrite { id, previous: U192::ZERO, balance, signature: Bytes::copy_from_slice(signature) };
         let unavailable = || PaymentError::Unavailable("the manager is shutting down".into());
-        self.inner.jobs.send(Job { write, price, reply, reloaded: false }).await.map_err(|_| unavailable())?;
+        let job = Job { write: checked.write, price: checked.price, reply, reloaded: false };
+        self.inner.jobs.send(job).await.map_err(|_| unavailable())?;
         answer.await.map_err(|_| unavailable())?
     }
 

@@ -23,5 +23,5 @@ pub mod types;
 pub use config::{ClosePolicy, ManagerConfig, TxPolicy};
 pub use disputes::CloseOutcome;
 pub use error::{CloseError, ManagerError, PaymentError, StoreError};
-pub use manager::{ChannelManager, LowFunds, Stats, SyncStatus};
+pub use manager::{ChannelManager, CheckedPayment, LowFunds, Stats, SyncStatus};
 pub use types::{ChannelRecord, ChannelStatus, ChannelView, Payment};

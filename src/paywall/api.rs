@@ -1,0 +1,231 @@
+//! The management API under `/api/1` (documented by `docs/openapi.json`, served at
+//! `/api/1/openapi.json`), and `/health`, `/ready`.
+//!
+//! Listings never show the stored balance proofs. The cooperative close needs the caller to
+//! hold the sender's latest proof. Admin routes (force-close one channel, close all) need the
+//! bearer token; without one configured they do not exist.
+
+use std::sync::Arc;
+
+use alloy_primitives::Address;
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, Path, Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::rdn::API_BASE;
+use crate::receiver::{ChannelManager, ChannelStatus, CloseError};
+
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// The largest request body the API reads.
+const MAX_BODY: usize = 16 * 1024;
+
+#[derive(Clone)]
+struct Api {
+    manager: ChannelManager,
+    admin_token: Option<Arc<str>>,
+}
+
+/// The management API's routes (mount them at the root: they carry their `/api/1` prefix).
+/// `admin_token` enables the admin routes.
+pub fn router(manager: ChannelManager, admin_token: Option<String>) -> Router {
+    let api = Api { manager, admin_token: admin_token.map(Into::into) };
+    let mut router = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route(&format!("{API_BASE}/openapi.json"), get(openapi))
+        .route(&format!("{API_BASE}/stats"), get(stats))
+        .route(&format!("{API_BASE}/channels"), get(channels))
+        .route(&format!("{API_BASE}/channels/{{sender}}"), get(sender_channels))
+        .route(&format!("{API_BASE}/channels/{{sender}}/{{open_block}}"), get(channel).delete(cooperative_close));
+    if api.admin_token.is_some() {
+        router = router
+            .route(&format!("{API_BASE}/admin/channels/{{sender}}/{{open_block}}/close"), post(admin_close))
+            .route(&format!("{API_BASE}/admin/close-all"), post(admin_close_all));
+    }
+    router.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(api)
+}
+
+/// An API error: a status and a JSON body `{"error": code, "message": …}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response()
+    }
+}
+
+fn error(status: StatusCode, code: &'static str, message: impl std::fmt::Display) -> ApiError {
+    ApiError { status, code, message: message.to_string() }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn ready(State(api): State<Api>) -> Response {
+    let status = api.manager.status();
+    let code = if status.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!({ "ready": status.ready(), "status": status }))).into_response()
+}
+
+async fn stats(State(api): State<Api>) -> Response {
+    let stats = api.manager.stats();
+    let status = api.manager.status();
+    let token_balance = match api.manager.token_balance().await {
+        Ok(balance) => Some(balance.to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "stats: the receiver's token balance is unknown");
+            None
+        }
+    };
+    Json(json!({
+        "open_channels": stats.open,
+        "closing_channels": stats.closing,
+        "settled_channels": stats.settled,
+        "unconfirmed_channels": stats.unconfirmed,
+        "unique_senders": stats.senders,
+        "deposit_sum": stats.deposits.to_string(),
+        "balance_sum": stats.locked.to_string(),
+        "settled_sum": stats.settled_balances.to_string(),
+        "receiver_token_balance": token_balance,
+        "contract": api.manager.contract(),
+        "token": api.manager.token(),
+        "receiver": api.manager.receiver(),
+        "chain_id": api.manager.chain_id(),
+        "synced_block": status.synced_block,
+        "head": status.head,
+        "behind": status.synced_block.map(|b| status.head.saturating_sub(b)),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct StatusFilter {
+    status: Option<String>,
+}
+
+async fn channels(State(api): State<Api>, Query(filter): Query<StatusFilter>) -> ApiResult {
+    let wanted = match filter.status.as_deref() {
+        None | Some("all") => None,
+        Some(name) => Some(ChannelStatus::parse(name).ok_or_else(|| {
+            error(StatusCode::BAD_REQUEST, "bad_status", format!("status {name:?}: use open, closing, settled or all"))
+        })?),
+    };
+    let list: Vec<_> = api.manager.channels().into_iter().filter(|c| wanted.is_none_or(|s| c.status == s)).collect();
+    Ok(Json(list).into_response())
+}
+
+fn parse_sender(sender: &str) -> Result<Address, ApiError> {
+    sender.parse().map_err(|_| error(StatusCode::BAD_REQUEST, "bad_sender", format!("{sender:?} is not an address")))
+}
+
+fn parse_block(block: &str) -> Result<u32, ApiError> {
+    block
+        .parse()
+        .map_err(|_| error(StatusCode::BAD_REQUEST, "bad_open_block", format!("{block:?} is not a block number")))
+}
+
+async fn sender_channels(State(api): State<Api>, Path(sender): Path<String>) -> ApiResult {
+    let sender = parse_sender(&sender)?;
+    let list: Vec<_> = api.manager.channels().into_iter().filter(|c| c.sender == sender).collect();
+    if list.is_empty() {
+        return Err(error(StatusCode::NOT_FOUND, "channel_not_found", format!("no channel from {sender}")));
+    }
+    Ok(Json(list).into_response())
+}
+
+async fn channel(State(api): State<Api>, Path((sender, block)): Path<(String, String)>) -> ApiResult {
+    let (sender, block) = (parse_sender(&sender)?, parse_block(&block)?);
+    let view = api.manager.channel(sender, block).ok_or_else(|| {
+        error(StatusCode::NOT_FOUND, "channel_not_found", format!("no channel from {sender} opened in block {block}"))
+    })?;
+    Ok(Json(view).into_response())
+}
+
+/// The body of a cooperative close.
+#[derive(Deserialize)]
+struct CloseRequest {
+    balance: String,
+    balance_signature: String,
+}
+
+async fn cooperative_close(
+    State(api): State<Api>,
+    Path((sender, block)): Path<(String, String)>,
+    body: Result<Json<CloseRequest>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    let (sender, block) = (parse_sender(&sender)?, parse_block(&block)?);
+    let Json(request) = body.map_err(|rejection| ApiError {
+        status: rejection.status(),
+        code: "bad_request",
+        message: rejection.body_text(),
+    })?;
+    let balance = super::rdn::parse_amount("balance", &request.balance)
+        .map_err(|_| error(StatusCode::BAD_REQUEST, "bad_balance", "balance is not a decimal amount"))?;
+    let signature = super::rdn::parse_signature("balance_signature", &request.balance_signature)
+        .map_err(|_| error(StatusCode::BAD_REQUEST, "bad_signature", "balance_signature is not 65 bytes of hex"))?;
+    let signature = api.manager.sign_close(sender, block, balance, &signature).await.map_err(close_error)?;
+    Ok(Json(json!({ "close_signature": signature })).into_response())
+}
+
+fn close_error(e: CloseError) -> ApiError {
+    match e {
+        CloseError::UnknownChannel { .. } => error(StatusCode::NOT_FOUND, "channel_not_found", e),
+        CloseError::NotLatest | CloseError::NothingPaid => error(StatusCode::FORBIDDEN, "not_latest", e),
+        CloseError::Settled => error(StatusCode::CONFLICT, "channel_settled", e),
+        CloseError::Unavailable(_) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    }
+}
+
+fn authorised(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
+    let expected = api.admin_token.as_deref().unwrap_or_default();
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    // Constant-time comparison: the token is a secret.
+    let ok = given.is_some_and(|g| {
+        g.len() == expected.len() && g.bytes().zip(expected.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
+    });
+    if ok { Ok(()) } else { Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")) }
+}
+
+async fn admin_close(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    Path((sender, block)): Path<(String, String)>,
+) -> ApiResult {
+    authorised(&api, &headers)?;
+    let (sender, block) = (parse_sender(&sender)?, parse_block(&block)?);
+    let outcome = api.manager.close_channel(sender, block).await.map_err(close_error)?;
+    let body = json!({ "tx_hash": outcome.tx_hash, "block": outcome.block, "balance": outcome.balance.to_string() });
+    Ok(Json(body).into_response())
+}
+
+async fn admin_close_all(State(api): State<Api>, headers: HeaderMap) -> ApiResult {
+    authorised(&api, &headers)?;
+    let results: Vec<_> = api
+        .manager
+        .close_all()
+        .await
+        .into_iter()
+        .map(|(id, result)| match result {
+            Ok(o) => json!({ "sender": id.sender, "open_block": id.open_block, "tx_hash": o.tx_hash, "balance": o.balance.to_string() }),
+            Err(e) => json!({ "sender": id.sender, "open_block": id.open_block, "error": e.to_string() }),
+        })
+        .collect();
+    Ok(Json(results).into_response())
+}

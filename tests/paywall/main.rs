@@ -1,0 +1,413 @@
+//! The paywall over real HTTP: an axum app with the paywall layer and the management API,
+//! served on loopback, in front of a channel manager following a real anvil.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../receiver/env.rs"]
+mod env;
+
+use std::net::SocketAddr;
+
+use alloy_primitives::{Bytes, aliases::U192};
+use axum::{Router, http::StatusCode, routing::get};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use reqwest::header::HeaderMap;
+use uraiden::{
+    channel::ChannelId,
+    paywall::{PaywallLayer, PerMethod, api, rdn, x402},
+    receiver::ChannelManager,
+};
+
+use env::{CONFIRMATIONS, Env};
+
+const PRICE: u64 = 3;
+const ADMIN_TOKEN: &str = "s3cret-admin-token";
+
+/// A demo app: `/paid` (3 tokens; PUT costs 5), `/fail` (paid, but the handler fails),
+/// `/free`, and the management API.
+fn app(manager: &ChannelManager) -> Router {
+    let echo = |method: axum::http::Method, uri: axum::http::Uri| async move { format!("{method} {uri}") };
+    let mut prices = PerMethod { default: U192::from(PRICE), ..PerMethod::default() };
+    prices.methods.insert(axum::http::Method::PUT, U192::from(5));
+    let paid = Router::new()
+        .route("/paid", get(echo).post(echo).put(echo).delete(echo))
+        .route_layer(PaywallLayer::new(manager.clone(), prices));
+    let failing = Router::new()
+        .route("/fail", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
+        .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)));
+    let free = Router::new()
+        .route("/free", get(|| async { "free" }))
+        .route_layer(PaywallLayer::new(manager.clone(), U192::ZERO));
+    api::router(manager.clone(), Some(ADMIN_TOKEN.into())).merge(paid).merge(failing).merge(free)
+}
+
+struct Server {
+    env: Env,
+    manager: ChannelManager,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    fn start() -> Self {
+        let env = Env::new();
+        let manager = env.start(env.config());
+        let router = app(&manager);
+        let addr: SocketAddr = env.rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+            addr
+        });
+        Self { env, manager, base: format!("http://{addr}"), http: reqwest::Client::new() }
+    }
+
+    /// A confirmed channel with `deposit`.
+    fn channel(&mut self, deposit: u64) -> ChannelId {
+        let ch = self.env.f.open_erc20(deposit);
+        self.env.mine(&self.manager, CONFIRMATIONS);
+        ch
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, headers: HeaderMap) -> reqwest::Response {
+        let request = self.http.request(method, format!("{}{path}", self.base)).headers(headers);
+        self.env.rt.block_on(request.send()).unwrap()
+    }
+
+    fn get(&self, path: &str, headers: HeaderMap) -> reqwest::Response {
+        self.send(reqwest::Method::GET, path, headers)
+    }
+
+    fn text(&self, response: reqwest::Response) -> String {
+        self.env.rt.block_on(response.text()).unwrap()
+    }
+
+    fn json(&self, response: reqwest::Response) -> serde_json::Value {
+        self.env.rt.block_on(response.json()).unwrap()
+    }
+
+    fn balance(&self, ch: &ChannelId) -> U192 {
+        self.manager.record(ch.sender, ch.open_block).unwrap().balance
+    }
+}
+
+/// µRaiden payment headers for `balance` on `ch` with `signature`.
+fn rdn_headers(server: &Server, ch: &ChannelId, balance: u64, signature: &Bytes) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(rdn::CONTRACT_ADDRESS, server.env.f.c.channels.to_string().parse().unwrap());
+    h.insert(rdn::SENDER_ADDRESS, ch.sender.to_string().parse().unwrap());
+    h.insert(rdn::OPEN_BLOCK, ch.open_block.to_string().parse().unwrap());
+    h.insert(rdn::BALANCE, balance.to_string().parse().unwrap());
+    h.insert(rdn::BALANCE_SIGNATURE, signature.to_string().parse().unwrap());
+    h
+}
+
+fn pay_rdn(server: &Server, ch: &ChannelId, balance: u64) -> HeaderMap {
+    rdn_headers(server, ch, balance, &server.env.f.pay(ch, balance))
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+fn payment_required(response: &reqwest::Response) -> serde_json::Value {
+    let raw = header(response, x402::PAYMENT_REQUIRED).expect("every 402 carries PAYMENT-REQUIRED");
+    serde_json::from_slice(&STANDARD.decode(raw).unwrap()).unwrap()
+}
+
+/// The refusal flags present on a response.
+fn flags(response: &reqwest::Response) -> Vec<&'static str> {
+    [
+        rdn::INSUFFICIENT_CONFIRMATIONS,
+        rdn::NONEXISTING_CHANNEL,
+        rdn::INVALID_BALANCE_PROOF,
+        rdn::INSUFFICIENT_FUNDS,
+        rdn::INVALID_AMOUNT,
+    ]
+    .into_iter()
+    .filter(|f| response.headers().contains_key(*f))
+    .collect()
+}
+
+#[test]
+fn a_request_without_payment_gets_402_with_both_protocols_and_a_browser_gets_a_page() {
+    let server = Server::start();
+    let response = server.get("/paid", HeaderMap::new());
+    assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED);
+    let f = &server.env.f;
+    assert_eq!(header(&response, rdn::GATEWAY_PATH), Some("/api/1"));
+    assert_eq!(header(&response, rdn::RECEIVER_ADDRESS), Some(f.receiver.address().to_string().as_str()));
+    assert_eq!(header(&response, rdn::CONTRACT_ADDRESS), Some(f.c.channels.to_string().as_str()));
+    assert_eq!(header(&response, rdn::TOKEN_ADDRESS), Some(f.c.token.to_string().as_str()));
+    assert_eq!(header(&response, rdn::CHAIN_ID), Some("31337"));
+    assert_eq!(header(&response, rdn::PRICE), Some("3"));
+    assert_eq!(header(&response, "cache-control"), Some("no-store"));
+    assert!(flags(&response).is_empty(), "no refusal flag without a payment");
+    let required = payment_required(&response);
+    assert_eq!(required["x402Version"], 2);
+    assert!(required.get("error").is_none());
+    let accepts = &required["accepts"][0];
+    assert_eq!(accepts["scheme"], "uraiden-channel");
+    assert_eq!(accepts["network"], "eip155:31337");
+    assert_eq!(accepts["amount"], "3");
+    assert_eq!(
+        accepts["extra"]["verifyingContract"].as_str().unwrap().to_lowercase(),
+        f.c.channels.to_string().to_lowercase()
+    );
+    assert_eq!(accepts["extra"]["confirmations"], CONFIRMATIONS);
+    assert!(required["resource"]["url"].as_str().unwrap().ends_with("/paid"));
+    assert_eq!(header(&response, "content-type"), Some("application/json"));
+    let body = server.json(response);
+    assert_eq!(body["error"], "payment_required");
+
+    let mut browser = HeaderMap::new();
+    browser.insert("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8".parse().unwrap());
+    let page = server.get("/paid", browser);
+    assert_eq!(page.status(), StatusCode::PAYMENT_REQUIRED);
+    assert!(header(&page, "content-type").unwrap().starts_with("text/html"));
+    assert!(header(&page, x402::PAYMENT_REQUIRED).is_some());
+    let html = server.text(page);
+    assert!(html.contains(&f.receiver.address().to_string()) && html.contains(&f.c.token.to_string()));
+    assert!(html.contains(">3<"), "the price is shown");
+}
+
+#[test]
+fn fresh_proofs_pay_for_every_method_and_the_receipt_says_what_was_charged() {
+    let mut server = Server::start();
+    let ch = server.channel(100);
+    let mut balance = 0;
+    for (method, price) in [("GET", 3), ("POST", 3), ("PUT", 5), ("DELETE", 3)] {
+        balance += price;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = server.send(method.clone(), "/paid?x=1", pay_rdn(&server, &ch, balance));
+        assert_eq!(response.status(), StatusCode::OK, "{method}");
+        assert_eq!(header(&response, rdn::COST), Some(price.to_string().as_str()));
+        assert_eq!(header(&response, rdn::SENDER_BALANCE), Some(balance.to_string().as_str()));
+        assert_eq!(server.text(response), format!("{method} /paid?x=1"));
+    }
+    assert_eq!(server.balance(&ch), U192::from(14));
+
+    // The seed's header name is accepted; both names must agree.
+    let mut seed = pay_rdn(&server, &ch, 17);
+    seed.remove(rdn::BALANCE);
+    seed.insert(rdn::SENDER_BALANCE, "17".parse().unwrap());
+    assert_eq!(server.get("/paid", seed).status(), StatusCode::OK);
+    let mut disagree = pay_rdn(&server, &ch, 20);
+    disagree.insert(rdn::SENDER_BALANCE, "21".parse().unwrap());
+    let response = server.get("/paid", disagree);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(server.json(response)["header"], rdn::SENDER_BALANCE);
+}
+
+#[test]
+fn every_refusal_names_its_cause_and_registers_nothing() {
+    let mut server = Server::start();
+    let ch = server.channel(10);
+    assert_eq!(server.get("/paid", pay_rdn(&server, &ch, 3)).status(), StatusCode::OK);
+    let last = server.env.f.pay(&ch, 3);
+
+    let check = |server: &Server, headers: HeaderMap, flag: &str, reason: &str| {
+        let response = server.get("/paid", headers);
+        assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED, "{flag}");
+        assert_eq!(flags(&response), vec![flag], "exactly one flag");
+        assert_eq!(payment_required(&response)["error"], reason);
+        response
+    };
+    // Unknown channel, and a channel on another contract.
+    let mut unknown = ch;
+    unknown.open_block += 1000;
+    check(&server, pay_rdn(&server, &unknown, 3), rdn::NONEXISTING_CHANNEL, "channel_not_found");
+    let mut other_contract = pay_rdn(&server, &ch, 6);
+    other_contract.insert(rdn::CONTRACT_ADDRESS, server.env.f.c.token.to_string().parse().unwrap());
+    check(&server, other_contract, rdn::NONEXISTING_CHANNEL, "contract_mismatch");
+    // A forged proof.
+    let forged = server.env.f.outsider.sign_digest(server.env.f.c.domain.balance_digest(
+        ch.receiver,
+        ch.open_block,
+        U192::from(6),
+    ));
+    check(&server, rdn_headers(&server, &ch, 6, &forged), rdn::INVALID_BALANCE_PROOF, "invalid_signature");
+    // Over- and underpayment, and the last proof replayed: the last state comes back.
+    for balance in [7, 5, 3] {
+        let response = check(&server, pay_rdn(&server, &ch, balance), rdn::INVALID_AMOUNT, "amount_mismatch");
+        assert_eq!(header(&response, rdn::SENDER_BALANCE), Some("3"));
+        assert_eq!(header(&response, rdn::BALANCE_SIGNATURE), Some(last.to_string().as_str()));
+        let channel = &payment_required(&response)["accepts"][0]["extra"]["channel"];
+        assert_eq!(
+            (channel["balance"].as_str(), channel["signature"].as_str()),
+            (Some("3"), Some(last.to_string().as_str()))
+        );
+    }
+    // Above the deposit: 3 + 3 + 3 + 3 = 12 > 10.
+    assert_eq!(server.get("/paid", pay_rdn(&server, &ch, 6)).status(), StatusCode::OK);
+    assert_eq!(server.get("/paid", pay_rdn(&server, &ch, 9)).status(), StatusCode::OK);
+    check(&server, pay_rdn(&server, &ch, 12), rdn::INSUFFICIENT_FUNDS, "balance_exceeds_deposit");
+    assert_eq!(server.balance(&ch), U192::from(9), "refusals registered nothing");
+
+    // An unconfirmed channel says how many confirmations are missing.
+    let fresh = server.env.f.open_erc20(10);
+    server.env.sync(&server.manager);
+    let response =
+        check(&server, pay_rdn(&server, &fresh, 3), rdn::INSUFFICIENT_CONFIRMATIONS, "insufficient_confirmations");
+    assert_eq!(header(&response, rdn::INSUFFICIENT_CONFIRMATIONS), Some((CONFIRMATIONS - 1).to_string().as_str()));
+
+    // Malformed headers are a 400 naming the header.
+    for (name, value) in [
+        (rdn::SENDER_ADDRESS, "0x12"),
+        (rdn::OPEN_BLOCK, "ten"),
+        (rdn::BALANCE, "-1"),
+        (rdn::BALANCE_SIGNATURE, "0xabcd"),
+    ] {
+        let mut headers = pay_rdn(&server, &ch, 12);
+        headers.insert(name, value.parse().unwrap());
+        let response = server.get("/paid", headers);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(server.json(response)["header"], name);
+    }
+    // A free route never looks at payment headers.
+    let mut junk = HeaderMap::new();
+    junk.insert(rdn::BALANCE_SIGNATURE, "junk".parse().unwrap());
+    let response = server.get("/free", junk);
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(server.text(response), "free");
+}
+
+#[test]
+fn a_failing_handler_charges_nothing_and_concurrent_requests_with_one_proof_pay_once() {
+    let mut server = Server::start();
+    let ch = server.channel(50);
+    let response = server.get("/fail", pay_rdn(&server, &ch, 3));
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(header(&response, rdn::COST).is_none());
+    assert_eq!(server.balance(&ch), U192::ZERO, "nothing charged");
+    assert_eq!(server.get("/paid", pay_rdn(&server, &ch, 3)).status(), StatusCode::OK, "the same proof pays later");
+
+    let headers = pay_rdn(&server, &ch, 6);
+    let url = format!("{}/paid", server.base);
+    let (a, b) = server.env.rt.block_on(async {
+        tokio::join!(
+            server.http.get(&url).headers(headers.clone()).send(),
+            server.http.get(&url).headers(headers.clone()).send()
+        )
+    });
+    let mut statuses = [a.unwrap(), b.unwrap()];
+    statuses.sort_by_key(|r| r.status());
+    assert_eq!(statuses[0].status(), StatusCode::OK);
+    assert_eq!(statuses[1].status(), StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(flags(&statuses[1]), vec![rdn::INVALID_AMOUNT]);
+    assert_eq!(header(&statuses[1], rdn::SENDER_BALANCE), Some("6"));
+    assert_eq!(server.balance(&ch), U192::from(6));
+}
+
+/// An x402 `PAYMENT-SIGNATURE` for `balance`, accepting the server's requirement.
+fn pay_x402(server: &Server, ch: &ChannelId, balance: u64, accepted: &serde_json::Value) -> HeaderMap {
+    let payment = serde_json::json!({
+        "x402Version": 2,
+        "resource": {"url": "ignored"},
+        "accepted": accepted,
+        "payload": {
+            "sender": ch.sender,
+            "openBlockNumber": ch.open_block,
+            "balance": balance.to_string(),
+            "signature": server.env.f.pay(ch, balance).to_string(),
+        },
+        "extensions": {},
+    });
+    let mut h = HeaderMap::new();
+    h.insert(x402::PAYMENT_SIGNATURE, STANDARD.encode(payment.to_string()).parse().unwrap());
+    h
+}
+
+#[test]
+fn x402_clients_pay_through_the_same_channels() {
+    let mut server = Server::start();
+    let ch = server.channel(20);
+    let accepted = payment_required(&server.get("/paid", HeaderMap::new()))["accepts"][0].clone();
+    let response = server.get("/paid", pay_x402(&server, &ch, 3, &accepted));
+    assert_eq!(response.status(), StatusCode::OK);
+    let receipt: serde_json::Value =
+        serde_json::from_slice(&STANDARD.decode(header(&response, x402::PAYMENT_RESPONSE).unwrap()).unwrap()).unwrap();
+    assert_eq!(receipt["success"], true);
+    assert_eq!(receipt["transaction"], "");
+    assert_eq!(receipt["network"], "eip155:31337");
+    assert_eq!(receipt["amount"], "3");
+    assert_eq!(receipt["extra"], serde_json::json!({"openBlockNumber": ch.open_block, "balance": "3"}));
+
+    let refused = server.get("/paid", pay_x402(&server, &ch, 3, &accepted));
+    assert_eq!(refused.status(), StatusCode::PAYMENT_REQUIRED);
+    let required = payment_required(&refused);
+    assert_eq!(required["error"], "amount_mismatch");
+    assert_eq!(required["accepts"][0]["extra"]["channel"]["balance"], "3");
+
+    let mut elsewhere = accepted.clone();
+    elsewhere["network"] = "eip155:1".into();
+    assert_eq!(
+        payment_required(&server.get("/paid", pay_x402(&server, &ch, 6, &elsewhere)))["error"],
+        "contract_mismatch"
+    );
+
+    for bad in ["not base64!", &STANDARD.encode("{not json")] {
+        let mut h = HeaderMap::new();
+        h.insert(x402::PAYMENT_SIGNATURE, bad.parse().unwrap());
+        let response = server.get("/paid", h);
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(server.json(response)["header"], x402::PAYMENT_SIGNATURE);
+    }
+    assert_eq!(server.balance(&ch), U192::from(3));
+}
+
+#[test]
+fn the_management_api_lists_channels_and_closes_cooperatively() {
+    let mut server = Server::start();
+    let ch = server.channel(30);
+    let unpaid = server.channel(5);
+    let stats = server.json(server.get("/api/1/stats", HeaderMap::new()));
+    assert_eq!((stats["open_channels"].as_u64(), stats["deposit_sum"].as_str()), (Some(2), Some("35")));
+    assert_eq!(server.get("/paid", pay_rdn(&server, &ch, 3)).status(), StatusCode::OK);
+    let listed = server.json(server.get("/api/1/channels?status=open", HeaderMap::new()));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(!listed.to_string().contains(&server.env.f.pay(&ch, 3).to_string()[2..]), "no stored proof is published");
+    let one = server.json(server.get(&format!("/api/1/channels/{}/{}", ch.sender, ch.open_block), HeaderMap::new()));
+    assert_eq!(
+        (one["balance"].as_str(), one["deposit"].as_str(), one["status"].as_str()),
+        (Some("3"), Some("30"), Some("open"))
+    );
+    assert_eq!(
+        server.get(&format!("/api/1/channels/{}/1", ch.sender), HeaderMap::new()).status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let close = |server: &Server, ch: &ChannelId, balance: u64, signature: &Bytes| {
+        let url = format!("{}/api/1/channels/{}/{}", server.base, ch.sender, ch.open_block);
+        let body = serde_json::json!({"balance": balance.to_string(), "balance_signature": signature.to_string()});
+        server.env.rt.block_on(server.http.delete(url).json(&body).send()).unwrap()
+    };
+    let sig3 = server.env.f.pay(&ch, 3);
+    assert_eq!(close(&server, &ch, 2, &server.env.f.pay(&ch, 2)).status(), StatusCode::FORBIDDEN, "a wrong balance");
+    assert_eq!(close(&server, &ch, 3, &server.env.f.pay(&ch, 2)).status(), StatusCode::FORBIDDEN, "a wrong signature");
+    assert_eq!(
+        close(&server, &unpaid, 0, &server.env.f.pay(&unpaid, 0)).status(),
+        StatusCode::FORBIDDEN,
+        "nothing paid"
+    );
+    let response = close(&server, &ch, 3, &sig3);
+    assert_eq!(response.status(), StatusCode::OK);
+    let closing: Bytes = server.json(response)["close_signature"].as_str().unwrap().parse().unwrap();
+
+    let receiver_before = server.env.f.balance(ch.receiver);
+    let outsider = server.env.f.outsider.address();
+    let f = &mut server.env.f;
+    f.c.cooperative_close(&mut f.chain, outsider, ch.receiver, ch.open_block, U192::from(3), sig3, closing).unwrap();
+    assert_eq!(server.env.f.balance(ch.receiver), receiver_before + 3);
+
+    // Admin routes need the token.
+    let url = format!("{}/api/1/admin/close-all", server.base);
+    let refused = server.env.rt.block_on(server.http.post(&url).send()).unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let wrong = server.env.rt.block_on(server.http.post(&url).bearer_auth("wrong").send()).unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let ok = server.env.rt.block_on(server.http.post(&url).bearer_auth(ADMIN_TOKEN).send()).unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(server.get("/health", HeaderMap::new()).status(), StatusCode::OK);
+    assert_eq!(server.get("/ready", HeaderMap::new()).status(), StatusCode::OK);
+}
