@@ -5,6 +5,7 @@
 mod common;
 #[path = "../receiver/env.rs"]
 mod env;
+mod docs;
 
 use std::net::SocketAddr;
 
