@@ -87,7 +87,8 @@ fn every_documented_operation_answers_a_documented_status() {
     let mut checked = 0;
     for (path, operations) in openapi["paths"].as_object().unwrap() {
         for (method, operation) in operations.as_object().unwrap() {
-            let url = path.replace("{sender}", &ch.sender.to_string()).replace("{open_block}", &ch.open_block.to_string());
+            let url =
+                path.replace("{sender}", &ch.sender.to_string()).replace("{open_block}", &ch.open_block.to_string());
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let mut request = server.http.request(method.clone(), format!("{}{url}", server.base));
             if operation.get("security").is_some() {
@@ -106,7 +107,10 @@ fn every_documented_operation_answers_a_documented_status() {
                 let required = &openapi["components"]["schemas"][name]["required"];
                 let body: serde_json::Value = server.env.rt.block_on(response.json()).unwrap();
                 for field in required.as_array().into_iter().flatten() {
-                    assert!(body.get(field.as_str().unwrap()).is_some(), "{method} {path}: {field} missing from {body}");
+                    assert!(
+                        body.get(field.as_str().unwrap()).is_some(),
+                        "{method} {path}: {field} missing from {body}"
+                    );
                 }
             }
             checked += 1;

@@ -3,9 +3,9 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod docs;
 #[path = "../receiver/env.rs"]
 mod env;
-mod docs;
 
 use std::net::SocketAddr;
 
