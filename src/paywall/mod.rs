@@ -3,13 +3,14 @@
 //! - [`PaywallLayer`]: the tower layer; [`Pricing`] prices requests.
 //! - [`rdn`]: µRaiden's headers; [`x402`]: x402 version 2 with the `uraiden-channel` scheme.
 //! - [`challenge`]: the 402, the receipt and the 400.
-//! - [`api`]: the management API under `/api/1`.
+//! - [`api`]: the management API under `/api/1`; [`metrics`]: `/metrics` for Prometheus.
 //!
 //! `docs/http-protocol.md` specifies what goes over the wire.
 
 pub mod api;
 pub mod challenge;
 mod layer;
+pub mod metrics;
 mod offer;
 mod pricing;
 pub mod rdn;

@@ -15,7 +15,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use reqwest::header::HeaderMap;
 use uraiden::{
     channel::ChannelId,
-    paywall::{PaywallLayer, PerMethod, api, rdn, x402},
+    paywall::{PaywallLayer, PerMethod, api, metrics::Metrics, rdn, x402},
     receiver::ChannelManager,
 };
 
@@ -27,19 +27,25 @@ const ADMIN_TOKEN: &str = "s3cret-admin-token";
 /// A demo app: `/paid` (3 tokens; PUT costs 5), `/fail` (paid, but the handler fails),
 /// `/free`, and the management API.
 fn app(manager: &ChannelManager) -> Router {
+    let metrics = Metrics::new(manager.clone());
     let echo = |method: axum::http::Method, uri: axum::http::Uri| async move { format!("{method} {uri}") };
     let mut prices = PerMethod { default: U192::from(PRICE), ..PerMethod::default() };
     prices.methods.insert(axum::http::Method::PUT, U192::from(5));
     let paid = Router::new()
         .route("/paid", get(echo).post(echo).put(echo).delete(echo))
-        .route_layer(PaywallLayer::new(manager.clone(), prices));
+        .route_layer(PaywallLayer::new(manager.clone(), prices).with_observer(metrics.clone()));
     let failing = Router::new()
         .route("/fail", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
         .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)));
     let free = Router::new()
         .route("/free", get(|| async { "free" }))
         .route_layer(PaywallLayer::new(manager.clone(), U192::ZERO));
-    api::router(manager.clone(), Some(ADMIN_TOKEN.into())).merge(paid).merge(failing).merge(free)
+    api::router(manager.clone(), Some(ADMIN_TOKEN.into()))
+        .merge(paid)
+        .merge(failing)
+        .merge(free)
+        .merge(metrics.router())
+        .layer(axum::middleware::from_fn_with_state(metrics, Metrics::track))
 }
 
 struct Server {
@@ -411,4 +417,29 @@ fn the_management_api_lists_channels_and_closes_cooperatively() {
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(server.get("/health", HeaderMap::new()).status(), StatusCode::OK);
     assert_eq!(server.get("/ready", HeaderMap::new()).status(), StatusCode::OK);
+}
+
+#[test]
+fn metrics_count_requests_payments_and_refusals() {
+    let mut server = Server::start();
+    let ch = server.channel(10);
+    assert_eq!(server.get("/paid", pay_rdn(&server, &ch, 3)).status(), StatusCode::OK);
+    assert_eq!(server.get("/paid", pay_rdn(&server, &ch, 3)).status(), StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(server.get("/paid", pay_rdn(&server, &ch, 99)).status(), StatusCode::PAYMENT_REQUIRED);
+    let response = server.get("/metrics", HeaderMap::new());
+    assert!(header(&response, "content-type").unwrap().starts_with("text/plain"));
+    let text = server.text(response);
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(-1.0, |v| v.parse().unwrap())
+    };
+    assert_eq!(value("uraiden_payments_accepted_total "), 1.0, "{text}");
+    assert_eq!(value("uraiden_payments_accepted_amount_total "), 3.0);
+    assert_eq!(value("uraiden_payments_refused_total{reason=\"amount_mismatch\"}"), 2.0, "{text}");
+    assert_eq!(value("uraiden_http_requests_total{method=\"GET\",status=\"402\"}"), 2.0, "{text}");
+    assert_eq!(value("uraiden_node_reachable "), 1.0);
+    assert!(value("uraiden_sync_lag_blocks ") >= 0.0);
+    assert!(text.contains("uraiden_http_request_duration_seconds_bucket"));
 }
