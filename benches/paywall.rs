@@ -25,6 +25,9 @@ use uraiden::{
 };
 
 const PRICE: u64 = 1;
+
+/// The headers of a client's i-th request.
+type Headers = Arc<dyn Fn(usize) -> reqwest::header::HeaderMap + Send + Sync>;
 const CHANNELS: usize = 100;
 
 struct Load {
@@ -47,11 +50,7 @@ impl Load {
 
 /// One client: `requests` sequential GETs on one keep-alive connection; `headers(i)` gives the
 /// i-th request's headers.
-async fn client(
-    url: String,
-    requests: usize,
-    headers: Arc<dyn Fn(usize) -> reqwest::header::HeaderMap + Send + Sync>,
-) -> Vec<Duration> {
+async fn client(url: String, requests: usize, headers: Headers) -> Vec<Duration> {
     let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
     let mut latencies = Vec::with_capacity(requests);
     for i in 0..requests {
@@ -64,7 +63,7 @@ async fn client(
     latencies
 }
 
-async fn run(clients: Vec<(String, usize, Arc<dyn Fn(usize) -> reqwest::header::HeaderMap + Send + Sync>)>) -> Load {
+async fn run(clients: Vec<(String, usize, Headers)>) -> Load {
     let start = Instant::now();
     let tasks: Vec<_> = clients.into_iter().map(|(url, n, h)| tokio::spawn(client(url, n, h))).collect();
     let mut latencies = Vec::new();
@@ -74,11 +73,7 @@ async fn run(clients: Vec<(String, usize, Arc<dyn Fn(usize) -> reqwest::header::
     Load { requests: latencies.len(), seconds: start.elapsed().as_secs_f64(), latencies }
 }
 
-fn headers_for(
-    f: &common::Fixture<RpcChain>,
-    ch: ChannelId,
-    requests: usize,
-) -> Arc<dyn Fn(usize) -> reqwest::header::HeaderMap + Send + Sync> {
+fn headers_for(f: &common::Fixture<RpcChain>, ch: ChannelId, requests: usize) -> Headers {
     let signatures: Vec<Bytes> = (1..=requests).map(|i| f.pay(&ch, i as u64 * PRICE)).collect();
     let contract = f.c.channels.to_string();
     Arc::new(move |i| {
@@ -136,8 +131,7 @@ fn main() {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         format!("http://{addr}")
     });
-    let free_headers: Arc<dyn Fn(usize) -> reqwest::header::HeaderMap + Send + Sync> =
-        Arc::new(|_| reqwest::header::HeaderMap::new());
+    let free_headers: Headers = Arc::new(|_| reqwest::header::HeaderMap::new());
 
     let free_seq = rt.block_on(run(vec![(format!("{base}/free"), requests, free_headers.clone())]));
     let paid_seq = rt.block_on(run(vec![(format!("{base}/paid"), requests, headers_for(&f, sequential, requests))]));
