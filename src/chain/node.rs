@@ -9,7 +9,7 @@
 use alloy::{
     eips::BlockNumberOrTag,
     network::{EthereumWallet, TransactionBuilder},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider, ProviderBuilder, WsConnect},
     rpc::types::{Filter, Log, TransactionRequest},
     signers::local::PrivateKeySigner,
     transports::{RpcError, TransportErrorKind},
@@ -65,6 +65,7 @@ pub struct Node {
     provider: DynProvider,
     chain_id: u64,
     account: Option<Address>,
+    subscriptions: bool,
 }
 
 impl std::fmt::Debug for Node {
@@ -74,18 +75,37 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// Connects to the node at `url` over HTTP; transactions are signed locally by `signer`.
+    /// Connects to the node at `url`: `http(s)://` for requests only, `ws(s)://` for requests
+    /// and subscriptions to new blocks. Transactions are signed locally by `signer`.
     pub async fn connect(url: &str, signer: Option<&Signer>) -> Result<Self, NodeError> {
-        let url = url.parse().map_err(|_| NodeError::Unreachable("the RPC URL does not parse".into()))?;
-        let provider = match signer {
-            Some(signer) => {
-                let wallet = EthereumWallet::from(PrivateKeySigner::from_signing_key(signer.signing_key().clone()));
-                ProviderBuilder::new().wallet(wallet).connect_http(url).erased()
+        let subscriptions = url.starts_with("ws://") || url.starts_with("wss://");
+        let builder = ProviderBuilder::new();
+        let wallet = signer.map(|s| EthereumWallet::from(PrivateKeySigner::from_signing_key(s.signing_key().clone())));
+        let provider = if subscriptions {
+            let connect = WsConnect::new(url);
+            match wallet {
+                Some(wallet) => builder.wallet(wallet).connect_ws(connect).await?.erased(),
+                None => builder.connect_ws(connect).await?.erased(),
             }
-            None => ProviderBuilder::new().connect_http(url).erased(),
+        } else {
+            let url = url.parse().map_err(|_| NodeError::Unreachable("the RPC URL does not parse".into()))?;
+            match wallet {
+                Some(wallet) => builder.wallet(wallet).connect_http(url).erased(),
+                None => builder.connect_http(url).erased(),
+            }
         };
         let chain_id = provider.get_chain_id().await?;
-        Ok(Self { provider, chain_id, account: signer.map(Signer::address) })
+        Ok(Self { provider, chain_id, account: signer.map(Signer::address), subscriptions })
+    }
+
+    /// Whether the connection can subscribe to new blocks (a WebSocket).
+    pub fn subscriptions(&self) -> bool {
+        self.subscriptions
+    }
+
+    /// A subscription to new block headers (WebSocket connections only).
+    pub async fn new_blocks(&self) -> Result<alloy::pubsub::Subscription<alloy::rpc::types::Header>, NodeError> {
+        Ok(self.provider.subscribe_blocks().await?)
     }
 
     /// alloy's provider, for what this type does not cover.

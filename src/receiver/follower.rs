@@ -85,6 +85,18 @@ impl Follower {
     pub(crate) async fn run(mut self) {
         let interval = self.inner.config.poll_interval;
         let mut wait = interval;
+        // With a WebSocket, a new block wakes the follower at once; the interval stays the
+        // longest wait (and the only one, should the subscription fail).
+        let mut blocks = match self.inner.node.subscriptions() {
+            true => match self.inner.node.new_blocks().await {
+                Ok(subscription) => Some(subscription),
+                Err(error) => {
+                    tracing::warn!(%error, "no subscription to new blocks; polling");
+                    None
+                }
+            },
+            false => None,
+        };
         loop {
             match self.poll().await {
                 Ok(()) => {
@@ -119,7 +131,18 @@ impl Follower {
                     wait = (wait * 2).min(MAX_BACKOFF);
                 }
             }
-            tokio::time::sleep(wait).await;
+            match blocks.as_mut() {
+                Some(subscription) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        next = subscription.recv() => if next.is_err() {
+                            tracing::warn!("the subscription to new blocks ended; polling");
+                            blocks = None;
+                        },
+                    }
+                }
+                None => tokio::time::sleep(wait).await,
+            }
         }
     }
 

@@ -349,3 +349,18 @@ fn locked_and_liquid_balances() {
     assert_eq!(stats.settled_balances, common::u256(10));
     assert_eq!(env.rt.block_on(manager.token_balance()).unwrap(), liquid_before + common::u256(10));
 }
+
+#[test]
+fn over_a_websocket_new_blocks_wake_the_manager_at_once() {
+    let mut env = Env::new();
+    let mut config = env.config();
+    config.rpc_url = env.url.replacen("http://", "ws://", 1);
+    // Polling alone would take a minute: only the subscription can wake the manager in time.
+    config.poll_interval = std::time::Duration::from_secs(60);
+    let manager = env.rt.block_on(ChannelManager::start(config)).unwrap();
+    let ch = env.f.open_erc20(10);
+    env.f.chain.mine(CONFIRMATIONS - 1).unwrap();
+    let seen = wait_until(&mut env, &manager, |m| m.channel(ch.sender, ch.open_block).is_some_and(|v| v.confirmed));
+    assert!(seen, "the confirmed channel is seen through the subscription");
+    env.pay(&manager, &ch, 2, 2).expect("and can be paid");
+}
