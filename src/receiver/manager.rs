@@ -328,11 +328,9 @@ impl ChannelManager {
             // Other servers may have registered payments on this channel since.
             reload(&self.inner, &id).await;
         }
-        {
-            let state = self.inner.state.read().expect("state lock");
-            let record = state.payable(&id, self.confirmations())?;
-            check_amount(record, record.balance, record.balance_sig.as_ref(), balance, price)?;
-        }
+        self.inner.state.read().expect("state lock").payable(&id, self.confirmations())?;
+        // The proof first: a refusal for the amount returns the last proof, which only the
+        // sender may learn (with it, anyone could ask for a cooperative close).
         let digest = self.inner.domain.balance_digest(id.receiver, open_block, balance);
         let shard = usize::from(sender[19]) % VERIFIER_SHARDS;
         self.inner.verifiers[shard]
@@ -340,6 +338,11 @@ impl ChannelManager {
             .expect("verifier lock")
             .verify_known(sender, digest, signature)
             .map_err(PaymentError::InvalidProof)?;
+        {
+            let state = self.inner.state.read().expect("state lock");
+            let record = state.payable(&id, self.confirmations())?;
+            check_amount(record, record.balance, record.balance_sig.as_ref(), balance, price)?;
+        }
         Ok(CheckedPayment {
             write: PaymentWrite { id, previous: U192::ZERO, balance, signature: Bytes::copy_from_slice(signature) },
             price,

@@ -37,12 +37,21 @@ fn app(manager: &ChannelManager) -> Router {
     let failing = Router::new()
         .route("/fail", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
         .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)));
+    // A price computed per request: the query's `size` (a rule the user writes).
+    let sized = Router::new().route("/sized", get(|| async { "sized" })).route_layer(PaywallLayer::new(
+        manager.clone(),
+        |request: &axum::http::request::Parts| {
+            let size = request.uri.query().and_then(|q| q.strip_prefix("size=")).and_then(|n| n.parse().ok());
+            U192::from(size.unwrap_or(1u64))
+        },
+    ));
     let free = Router::new()
         .route("/free", get(|| async { "free" }))
         .route_layer(PaywallLayer::new(manager.clone(), U192::ZERO));
     api::router(manager.clone(), Some(ADMIN_TOKEN.into()))
         .merge(paid)
         .merge(failing)
+        .merge(sized)
         .merge(free)
         .merge(metrics.router())
         .layer(axum::middleware::from_fn_with_state(metrics, Metrics::track))
@@ -442,4 +451,64 @@ fn metrics_count_requests_payments_and_refusals() {
     assert_eq!(value("uraiden_node_reachable "), 1.0);
     assert!(value("uraiden_sync_lag_blocks ") >= 0.0);
     assert!(text.contains("uraiden_http_request_duration_seconds_bucket"));
+}
+
+#[test]
+fn a_pricing_rule_prices_each_request() {
+    let mut server = Server::start();
+    let ch = server.channel(100);
+    let response = server.get("/sized?size=7", HeaderMap::new());
+    assert_eq!(header(&response, rdn::PRICE), Some("7"));
+    assert_eq!(payment_required(&response)["accepts"][0]["amount"], "7");
+    assert_eq!(header(&server.get("/sized", HeaderMap::new()), rdn::PRICE), Some("1"));
+    let response = server.get("/sized?size=7", pay_rdn(&server, &ch, 7));
+    assert_eq!((response.status(), header(&response, rdn::COST)), (StatusCode::OK, Some("7")));
+    let response = server.get("/sized?size=2", pay_rdn(&server, &ch, 9));
+    assert_eq!((response.status(), header(&response, rdn::COST)), (StatusCode::OK, Some("2")));
+    assert_eq!(server.balance(&ch), U192::from(9));
+}
+
+#[test]
+fn x402_refusals_carry_their_reason_and_register_nothing() {
+    let mut server = Server::start();
+    let ch = server.channel(6);
+    let accepted = payment_required(&server.get("/paid", HeaderMap::new()))["accepts"][0].clone();
+    let check = |server: &Server, ch: &ChannelId, balance: u64, reason: &str| {
+        let response = server.get("/paid", pay_x402(server, ch, balance, &accepted));
+        assert_eq!(response.status(), StatusCode::PAYMENT_REQUIRED, "{reason}");
+        assert_eq!(payment_required(&response)["error"], reason);
+        assert!(header(&response, x402::PAYMENT_RESPONSE).is_none());
+    };
+    let mut unknown = ch;
+    unknown.open_block += 1000;
+    check(&server, &unknown, 3, "channel_not_found");
+    check(&server, &ch, 4, "amount_mismatch");
+    check(&server, &ch, 9, "amount_mismatch");
+    assert_eq!(server.get("/paid", pay_x402(&server, &ch, 3, &accepted)).status(), StatusCode::OK);
+    assert_eq!(server.get("/paid", pay_x402(&server, &ch, 6, &accepted)).status(), StatusCode::OK);
+    check(&server, &ch, 9, "balance_exceeds_deposit");
+    let fresh = server.env.f.open_erc20(10);
+    server.env.sync(&server.manager);
+    check(&server, &fresh, 3, "insufficient_confirmations");
+    // A proof signed by someone else, in an otherwise valid payload.
+    let forged = server.env.f.outsider.sign_digest(server.env.f.c.domain.balance_digest(
+        ch.receiver,
+        ch.open_block,
+        U192::from(9),
+    ));
+    let mut payload = serde_json::json!({"x402Version": 2, "accepted": accepted,
+        "payload": {"sender": ch.sender, "openBlockNumber": ch.open_block, "balance": "9", "signature": forged.to_string()}});
+    let mut h = HeaderMap::new();
+    h.insert(x402::PAYMENT_SIGNATURE, STANDARD.encode(payload.to_string()).parse().unwrap());
+    assert_eq!(payment_required(&server.get("/paid", h))["error"], "invalid_signature");
+    // Another scheme or version is malformed for this server.
+    payload["accepted"]["scheme"] = "exact".into();
+    let mut h = HeaderMap::new();
+    h.insert(x402::PAYMENT_SIGNATURE, STANDARD.encode(payload.to_string()).parse().unwrap());
+    assert_eq!(server.get("/paid", h).status(), StatusCode::BAD_REQUEST);
+    assert_eq!(server.balance(&ch), U192::from(6));
+    // A closing channel.
+    let sig = server.env.f.pay(&ch, 6);
+    server.env.rt.block_on(server.manager.sign_close(ch.sender, ch.open_block, U192::from(6), &sig)).unwrap();
+    check(&server, &ch, 7, "channel_closing");
 }

@@ -60,6 +60,9 @@ fn every_refused_payment_names_its_cause_and_changes_nothing() {
     // Signed by someone else.
     let forged = env.f.outsider.sign_digest(env.f.c.domain.balance_digest(ch.receiver, ch.open_block, u192(5)));
     assert!(matches!(env.pay_with(&manager, &ch, 5, &forged, 1), Err(PaymentError::InvalidProof(_))));
+    // A forged proof of a wrong amount learns nothing: the last proof is only for the sender.
+    let forged_wrong = env.f.outsider.sign_digest(env.f.c.domain.balance_digest(ch.receiver, ch.open_block, u192(9)));
+    assert!(matches!(env.pay_with(&manager, &ch, 9, &forged_wrong, 1), Err(PaymentError::InvalidProof(_))));
     // A signature of another balance.
     let other_balance = env.f.pay(&ch, 6);
     assert!(matches!(env.pay_with(&manager, &ch, 5, &other_balance, 1), Err(PaymentError::InvalidProof(_))));
