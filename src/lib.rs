@@ -12,6 +12,7 @@
 //! - [`gas`]: gas per channel operation, warm and cold, against the goals.
 //! - [`receiver`]: the receiver's channel manager (chain following, store, payments, disputes).
 //! - [`paywall`]: HTTP 402 payments (µRaiden headers and x402 v2) as a tower layer, and the management API.
+//! - [`sender`]: the sender's channel client and paying HTTP client.
 //! - [`cli`]: the `uraiden` command line.
 
 pub mod chain;
@@ -23,3 +24,4 @@ pub mod model;
 pub mod paywall;
 pub mod proof;
 pub mod receiver;
+pub mod sender;

@@ -416,17 +416,17 @@ impl RawRecord {
 }
 
 /// A uint192 as 24 big-endian bytes: byte order is numeric order, so SQL can compare amounts.
-fn amount(value: U192) -> Vec<u8> {
+pub(crate) fn amount(value: U192) -> Vec<u8> {
     value.to_be_bytes::<24>().to_vec()
 }
 
-fn decode_amount(bytes: &[u8]) -> Result<U192, StoreError> {
+pub(crate) fn decode_amount(bytes: &[u8]) -> Result<U192, StoreError> {
     let bytes: [u8; 24] =
         bytes.try_into().map_err(|_| StoreError::Corrupt(format!("an amount of {} bytes", bytes.len())))?;
     Ok(U192::from_be_bytes(bytes))
 }
 
-fn address(bytes: &[u8]) -> Result<Address, StoreError> {
+pub(crate) fn address(bytes: &[u8]) -> Result<Address, StoreError> {
     Address::try_from(bytes).map_err(|_| StoreError::Corrupt(format!("an address of {} bytes", bytes.len())))
 }
 

@@ -1,0 +1,371 @@
+//! The sender's channel client: opens and tops up channels (one ERC223 transfer each), signs
+//! payments, closes cooperatively through the receiver's API or alone, settles, and rebuilds its
+//! store from the chain's events. Every transaction is estimated first: one that would revert is
+//! not sent.
+
+use std::path::PathBuf;
+
+use alloy::{
+    network::TransactionBuilder,
+    providers::Provider,
+    rpc::types::{Filter, TransactionReceipt, TransactionRequest},
+};
+use alloy_primitives::{Address, B256, Bytes, U256, aliases::U192};
+use alloy_sol_types::SolEventInterface;
+
+use super::{
+    error::SenderError,
+    store::{SenderChannel, SenderStore},
+};
+use crate::{
+    chain::{Node, NodeError},
+    contract::{Call, ChannelsEvent, bindings, open_data, top_up_data},
+    proof::{ChannelDomain, Signer, recover},
+    receiver::ChannelStatus,
+};
+
+/// The longest block range asked of `eth_getLogs` when rebuilding from the chain.
+const LOG_RANGE: u64 = 10_000;
+
+/// How a sender's client is set up.
+#[derive(Clone, Debug)]
+pub struct SenderConfig {
+    /// The node's JSON-RPC URL.
+    pub rpc_url: String,
+    /// The channel contract.
+    pub contract: Address,
+    /// The block it was deployed in (events are read from there).
+    pub deployment_block: u64,
+    /// The sender's key.
+    pub key: Signer,
+    /// Where the local store lives.
+    pub data_dir: PathBuf,
+}
+
+/// A sender's channels on one contract.
+#[derive(Debug, Clone)]
+pub struct ChannelClient {
+    node: Node,
+    signer: Signer,
+    contract: Address,
+    token: Address,
+    domain: ChannelDomain,
+    challenge_period: u32,
+    deployment_block: u64,
+    store: SenderStore,
+}
+
+impl ChannelClient {
+    /// Connects to the node and opens the local store.
+    pub async fn connect(config: SenderConfig) -> Result<Self, SenderError> {
+        let node = Node::connect(&config.rpc_url, Some(&config.key)).await?;
+        let channels = bindings::RaidenMicroTransferChannels::token_addressCall {};
+        let token = node.view(config.contract, &channels).await?;
+        let period = bindings::RaidenMicroTransferChannels::challenge_periodCall {};
+        let challenge_period = node.view(config.contract, &period).await?;
+        let store = SenderStore::open(&config.data_dir, node.chain_id(), config.contract, config.key.address()).await?;
+        Ok(Self {
+            domain: ChannelDomain::new(node.chain_id(), config.contract),
+            node,
+            signer: config.key,
+            contract: config.contract,
+            token,
+            challenge_period,
+            deployment_block: config.deployment_block,
+            store,
+        })
+    }
+
+    /// The sender.
+    pub fn sender(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// The channel contract.
+    pub fn contract(&self) -> Address {
+        self.contract
+    }
+
+    /// The token.
+    pub fn token(&self) -> Address {
+        self.token
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.node.chain_id()
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The local store.
+    pub fn store(&self) -> &SenderStore {
+        &self.store
+    }
+
+    /// Every channel in the local store.
+    pub async fn channels(&self) -> Result<Vec<SenderChannel>, SenderError> {
+        self.store.channels().await
+    }
+
+    /// One channel from the local store.
+    pub async fn channel(&self, receiver: Address, open_block: u32) -> Result<SenderChannel, SenderError> {
+        self.channels()
+            .await?
+            .into_iter()
+            .find(|c| c.receiver == receiver && c.open_block == open_block)
+            .ok_or(SenderError::UnknownChannel { receiver, open_block })
+    }
+
+    /// The sender's token balance.
+    pub async fn token_balance(&self) -> Result<U256, SenderError> {
+        let call = bindings::ERC223Token::balanceOfCall { account: self.sender() };
+        Ok(self.node.view(self.token, &call).await?)
+    }
+
+    /// Estimates `call` (nothing is sent if it would revert), sends it, waits for its receipt.
+    async fn transact(&self, call: Call) -> Result<TransactionReceipt, SenderError> {
+        let (to, data) = call.encode(self.token, self.contract);
+        let request = TransactionRequest::default().with_from(self.sender()).with_to(to).with_input(data);
+        let provider = self.node.provider();
+        match provider.estimate_gas(request.clone()).await.map_err(NodeError::from) {
+            Ok(_) => {}
+            Err(NodeError::Reverted(revert)) => return Err(SenderError::WouldRevert(revert)),
+            Err(error) => return Err(error.into()),
+        }
+        let pending = provider.send_transaction(request).await.map_err(NodeError::from)?;
+        let receipt = pending.get_receipt().await.map_err(|e| NodeError::Unreachable(e.to_string()))?;
+        if !receipt.status() {
+            return Err(SenderError::Reverted { tx: receipt.transaction_hash });
+        }
+        Ok(receipt)
+    }
+
+    fn events(receipt: &TransactionReceipt) -> impl Iterator<Item = ChannelsEvent> + '_ {
+        receipt.inner.logs().iter().filter_map(|log| ChannelsEvent::decode_log(&log.inner).ok().map(|e| e.data))
+    }
+
+    async fn check_tokens(&self, needed: U192) -> Result<(), SenderError> {
+        let held = self.token_balance().await?;
+        let needed = U256::from(needed);
+        if held < needed {
+            return Err(SenderError::InsufficientTokens { held, needed });
+        }
+        Ok(())
+    }
+
+    /// Opens a channel to `receiver` with `deposit` (one ERC223 transfer).
+    pub async fn open(&self, receiver: Address, deposit: U192) -> Result<SenderChannel, SenderError> {
+        self.check_tokens(deposit).await?;
+        let call = Call::TransferWithData { to: self.contract, amount: U256::from(deposit), data: open_data(receiver) };
+        let receipt = self.transact(call).await?;
+        let created =
+            Self::events(&receipt).any(|e| matches!(e, ChannelsEvent::ChannelCreated(c) if c._receiver == receiver));
+        let block = receipt.block_number.unwrap_or_default();
+        if !created {
+            return Err(SenderError::Refused(format!("no ChannelCreated in block {block}")));
+        }
+        let channel = SenderChannel {
+            receiver,
+            open_block: u32::try_from(block).map_err(|_| SenderError::Refused("open block above 2^32".into()))?,
+            deposit,
+            balance: U192::ZERO,
+            signed: U192::ZERO,
+            status: ChannelStatus::Open,
+            settle_block: None,
+        };
+        self.store.upsert_chain(&channel).await?;
+        Ok(channel)
+    }
+
+    /// Adds `amount` to the channel (one ERC223 transfer).
+    pub async fn top_up(&self, channel: &SenderChannel, amount: U192) -> Result<SenderChannel, SenderError> {
+        self.check_tokens(amount).await?;
+        let data = top_up_data(channel.receiver, channel.open_block);
+        let call = Call::TransferWithData { to: self.contract, amount: U256::from(amount), data };
+        let receipt = self.transact(call).await?;
+        let deposit = Self::events(&receipt)
+            .find_map(|e| match e {
+                ChannelsEvent::ChannelToppedUp(t) => Some(t._deposit),
+                _ => None,
+            })
+            .ok_or_else(|| SenderError::Refused("no ChannelToppedUp in the receipt".into()))?;
+        let channel = SenderChannel { deposit, ..channel.clone() };
+        self.store.upsert_chain(&channel).await?;
+        Ok(channel)
+    }
+
+    /// The sender's balance proof of `balance` on the channel.
+    pub fn sign(&self, receiver: Address, open_block: u32, balance: U192) -> Bytes {
+        self.signer.sign_digest(self.domain.balance_digest(receiver, open_block, balance))
+    }
+
+    /// Signs a payment of `price`: the acknowledged balance plus the price, within the deposit.
+    /// The signed balance is stored before the proof is returned.
+    pub async fn sign_payment(
+        &self,
+        channel: &SenderChannel,
+        price: U192,
+    ) -> Result<(SenderChannel, Bytes), SenderError> {
+        let balance = channel.balance.checked_add(price).filter(|b| *b <= channel.deposit).ok_or(
+            SenderError::Refused(format!("the channel's deposit {} does not cover {} more", channel.deposit, price)),
+        )?;
+        let channel = SenderChannel { signed: channel.signed.max(balance), ..channel.clone() };
+        self.store.set_balances(&channel).await?;
+        let signature = self.sign(channel.receiver, channel.open_block, balance);
+        Ok((channel, signature))
+    }
+
+    /// Records that the receiver acknowledged `balance`.
+    pub async fn acknowledge(&self, channel: &SenderChannel, balance: U192) -> Result<SenderChannel, SenderError> {
+        let channel = SenderChannel { balance, signed: channel.signed.max(balance), ..channel.clone() };
+        self.store.set_balances(&channel).await?;
+        Ok(channel)
+    }
+
+    /// Adopts the receiver's claim that the last registered balance is `balance`, only if
+    /// `signature` is the sender's own proof of it (a server cannot invent a balance).
+    pub async fn adopt(
+        &self,
+        channel: &SenderChannel,
+        balance: U192,
+        signature: &[u8],
+    ) -> Result<SenderChannel, SenderError> {
+        let digest = self.domain.balance_digest(channel.receiver, channel.open_block, balance);
+        if balance > channel.deposit || recover(digest, signature).ok() != Some(self.sender()) {
+            return Err(SenderError::UnsignedCorrection { balance });
+        }
+        self.acknowledge(channel, balance).await
+    }
+
+    /// Closes at once with the receiver's agreement: asks `api_base` (the receiver's server,
+    /// e.g. `http://host:5000`) for its closing signature over the last acknowledged balance,
+    /// checks it is the receiver's, then sends the cooperative close.
+    pub async fn close_cooperatively(&self, channel: &SenderChannel, api_base: &str) -> Result<B256, SenderError> {
+        let balance_sig = self.sign(channel.receiver, channel.open_block, channel.balance);
+        let url = format!("{}/api/1/channels/{}/{}", api_base.trim_end_matches('/'), self.sender(), channel.open_block);
+        let body =
+            serde_json::json!({ "balance": channel.balance.to_string(), "balance_signature": balance_sig.to_string() });
+        let response = reqwest::Client::new().delete(url).json(&body).send().await?;
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(SenderError::CloseRefused(format!("{status}: {answer}")));
+        }
+        let closing_sig: Bytes = answer["close_signature"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| SenderError::CloseRefused(format!("no close_signature in {answer}")))?;
+        if recover(self.domain.closing_digest(&balance_sig), &closing_sig).ok() != Some(channel.receiver) {
+            return Err(SenderError::CloseRefused("the closing signature is not the receiver's".into()));
+        }
+        let call = Call::CooperativeClose {
+            receiver: channel.receiver,
+            open_block: channel.open_block,
+            balance: channel.balance,
+            balance_sig,
+            closing_sig,
+        };
+        let receipt = self.transact(call).await?;
+        self.store.upsert_chain(&SenderChannel { status: ChannelStatus::Settled, ..channel.clone() }).await?;
+        Ok(receipt.transaction_hash)
+    }
+
+    /// Asks to close alone with the last acknowledged balance: the challenge period starts (the
+    /// receiver may answer with a higher proof). Returns the block after which it can settle.
+    pub async fn close_uncooperatively(&self, channel: &SenderChannel) -> Result<u64, SenderError> {
+        let balance_sig = self.sign(channel.receiver, channel.open_block, channel.balance);
+        let call = Call::Close {
+            receiver: channel.receiver,
+            open_block: channel.open_block,
+            balance: channel.balance,
+            balance_sig,
+        };
+        let receipt = self.transact(call).await?;
+        let settle_block = receipt.block_number.unwrap_or_default() + u64::from(self.challenge_period);
+        let closing =
+            SenderChannel { status: ChannelStatus::Closing, settle_block: Some(settle_block), ..channel.clone() };
+        self.store.upsert_chain(&closing).await?;
+        Ok(settle_block)
+    }
+
+    /// Settles after the challenge period.
+    pub async fn settle(&self, channel: &SenderChannel) -> Result<B256, SenderError> {
+        let settle_block = channel.settle_block.ok_or(SenderError::NotOpen("not closing: request a close first"))?;
+        if self.node.head().await? <= settle_block {
+            return Err(SenderError::ChallengePeriod { settle_block });
+        }
+        let receipt =
+            self.transact(Call::Settle { receiver: channel.receiver, open_block: channel.open_block }).await?;
+        self.store.upsert_chain(&SenderChannel { status: ChannelStatus::Settled, ..channel.clone() }).await?;
+        Ok(receipt.transaction_hash)
+    }
+
+    /// Rebuilds the store's chain facts (channels, deposits, close requests, settlements) from
+    /// the contract's events for this sender. Balances already known are kept; a channel found
+    /// only on chain starts at 0 and is resynchronised by the receiver's first corrective
+    /// refusal. Returns how many channels the chain knows.
+    pub async fn sync(&self) -> Result<usize, SenderError> {
+        let head = self.node.head().await?;
+        let mut found: Vec<SenderChannel> = Vec::new();
+        let mut from = self.deployment_block;
+        while from <= head {
+            let to = head.min(from + LOG_RANGE - 1);
+            let filter =
+                Filter::new().address(self.contract).topic1(self.sender().into_word()).from_block(from).to_block(to);
+            for log in self.node.logs(&filter).await? {
+                let Ok(event) = ChannelsEvent::decode_log(&log.inner) else { continue };
+                apply_event(&mut found, event.data, log.block_number.unwrap_or_default(), self.challenge_period);
+            }
+            from = to + 1;
+        }
+        let known = self.store.channels().await?;
+        for mut channel in found.iter().cloned() {
+            if let Some(k) = known.iter().find(|k| k.receiver == channel.receiver && k.open_block == channel.open_block)
+            {
+                channel.balance = k.balance;
+                channel.signed = k.signed;
+            }
+            self.store.upsert_chain(&channel).await?;
+        }
+        Ok(found.len())
+    }
+}
+
+/// Folds one of the contract's events into the channels found so far.
+fn apply_event(found: &mut Vec<SenderChannel>, event: ChannelsEvent, block: u64, challenge_period: u32) {
+    let find = |found: &mut Vec<SenderChannel>, receiver: Address, open_block: u32| {
+        found.iter_mut().position(|c| c.receiver == receiver && c.open_block == open_block)
+    };
+    match event {
+        ChannelsEvent::ChannelCreated(e) => found.push(SenderChannel {
+            receiver: e._receiver,
+            open_block: block as u32,
+            deposit: e._deposit,
+            balance: U192::ZERO,
+            signed: U192::ZERO,
+            status: ChannelStatus::Open,
+            settle_block: None,
+        }),
+        ChannelsEvent::ChannelToppedUp(e) => {
+            if let Some(i) = find(found, e._receiver, e._open_block_number) {
+                found[i].deposit = e._deposit;
+            }
+        }
+        ChannelsEvent::ChannelCloseRequested(e) => {
+            if let Some(i) = find(found, e._receiver, e._open_block_number) {
+                found[i].status = ChannelStatus::Closing;
+                found[i].settle_block = Some(block + u64::from(challenge_period));
+            }
+        }
+        ChannelsEvent::ChannelSettled(e) => {
+            if let Some(i) = find(found, e._receiver, e._open_block_number) {
+                found[i].status = ChannelStatus::Settled;
+            }
+        }
+        _ => {}
+    }
+}

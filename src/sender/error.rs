@@ -1,0 +1,103 @@
+//! Why the sender's client stopped.
+
+use alloy_primitives::{Address, aliases::U192};
+
+use crate::{chain::NodeError, contract::Revert, receiver::StoreError};
+
+/// A failure of the sender's client. Nothing was sent on chain unless the variant says so.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    /// The transaction would revert: it was not sent.
+    #[error("would revert: {0} (nothing was sent)")]
+    WouldRevert(Revert),
+    /// The transaction was mined and reverted.
+    #[error("transaction {tx} reverted")]
+    Reverted {
+        /// Its hash.
+        tx: alloy_primitives::B256,
+    },
+    /// The node failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Not enough tokens for the deposit.
+    #[error("the sender holds {held} tokens, {needed} are needed")]
+    InsufficientTokens {
+        /// What the sender holds.
+        held: alloy_primitives::U256,
+        /// What the operation needs.
+        needed: alloy_primitives::U256,
+    },
+    /// No such channel in the local store.
+    #[error("no channel to {receiver} opened in block {open_block}")]
+    UnknownChannel {
+        /// The receiver.
+        receiver: Address,
+        /// The open block.
+        open_block: u32,
+    },
+    /// The receiver's cooperative close answer was refused or not a valid closing signature.
+    #[error("cooperative close refused: {0}")]
+    CloseRefused(String),
+    /// The channel is not open.
+    #[error("the channel is {0}")]
+    NotOpen(&'static str),
+    /// The challenge period is not over.
+    #[error("the challenge period ends after block {settle_block}")]
+    ChallengePeriod {
+        /// The block after which settling works.
+        settle_block: u64,
+    },
+    /// A payment would cost more than allowed.
+    #[error("the server asks {price} per request; the cap is {cap} (max price per request)")]
+    PriceAboveCap {
+        /// The price asked.
+        price: U192,
+        /// The cap.
+        cap: U192,
+    },
+    /// The deposit to a receiver would pass its cap.
+    #[error("paying needs {needed} tokens deposited to {receiver}; the cap is {cap} (max deposit per receiver)")]
+    DepositCap {
+        /// The receiver.
+        receiver: Address,
+        /// The deposits it would need.
+        needed: U192,
+        /// The cap.
+        cap: U192,
+    },
+    /// The program's approval callback refused the payment.
+    #[error("the payment of {price} to {receiver} was not approved")]
+    NotApproved {
+        /// The receiver.
+        receiver: Address,
+        /// The price.
+        price: U192,
+    },
+    /// The server's payment terms are for another chain or contract.
+    #[error("the server asks for payment on {what}, not this client's")]
+    OtherTerms {
+        /// What differs.
+        what: String,
+    },
+    /// The server's 402 could not be read.
+    #[error("the server's 402 is unreadable: {0}")]
+    BadChallenge(String),
+    /// The server refused the payment and no retry is left or allowed.
+    #[error("the server refused the payment: {0}")]
+    Refused(String),
+    /// The server sent a corrective refusal whose state the sender did not sign.
+    #[error("the server claims the last balance is {balance}, without the sender's signature of it")]
+    UnsignedCorrection {
+        /// The balance the server claims.
+        balance: U192,
+    },
+    /// The request body cannot be sent twice (a stream), so it cannot be retried with a payment.
+    #[error("the request cannot be retried (a streaming body): buffer it or pay before sending")]
+    NotRetryable,
+    /// The HTTP request failed.
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+}

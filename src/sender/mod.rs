@@ -1,0 +1,17 @@
+//! The sender: a channel client and an HTTP client that pays by itself.
+//!
+//! - [`ChannelClient`]: opens, tops up, signs, closes (cooperatively through the receiver's API,
+//!   or alone) and settles channels; keeps them in a local store ([`SenderStore`]) and rebuilds
+//!   it from the chain.
+//! - [`PayingClient`]: answers a 402 by paying through a channel (µRaiden headers or x402),
+//!   within a [`PaymentPolicy`].
+
+mod client;
+mod error;
+mod http;
+mod store;
+
+pub use client::{ChannelClient, SenderConfig};
+pub use error::SenderError;
+pub use http::{Approval, PaidResponse, PayingClient, PaymentMade, PaymentPolicy, Quote};
+pub use store::{SenderChannel, SenderStore};

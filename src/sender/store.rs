@@ -1,0 +1,178 @@
+//! The sender's local record of its channels: one SQLite file per (chain, contract, sender)
+//! under a data directory, mode 0600. A proof's balance is written before the proof is sent, so
+//! a crash never lets the sender forget what it signed.
+
+use std::{
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use alloy_primitives::{Address, aliases::U192};
+use sqlx::{
+    SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+};
+
+use super::error::SenderError;
+use crate::receiver::{
+    ChannelStatus, StoreError,
+    store::{address, amount, decode_amount},
+};
+
+/// One of the sender's channels, as it knows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SenderChannel {
+    /// The receiver.
+    pub receiver: Address,
+    /// The block the channel was opened in.
+    pub open_block: u32,
+    /// The deposit on chain.
+    #[serde(serialize_with = "decimal")]
+    pub deposit: U192,
+    /// The last balance the receiver acknowledged.
+    #[serde(serialize_with = "decimal")]
+    pub balance: U192,
+    /// The highest balance signed.
+    #[serde(serialize_with = "decimal")]
+    pub signed: U192,
+    /// Open, closing or settled.
+    pub status: ChannelStatus,
+    /// After a close request: the block after which the sender may settle.
+    pub settle_block: Option<u64>,
+}
+
+fn decimal<S: serde::Serializer>(value: &U192, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+impl SenderChannel {
+    /// What can still be paid: the deposit less the highest balance signed.
+    pub fn room(&self) -> U192 {
+        self.deposit.saturating_sub(self.signed.max(self.balance))
+    }
+}
+
+/// The sender's store.
+#[derive(Clone, Debug)]
+pub struct SenderStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    receiver: Vec<u8>,
+    open_block: i64,
+    deposit: Vec<u8>,
+    balance: Vec<u8>,
+    signed: Vec<u8>,
+    status: String,
+    settle_block: Option<i64>,
+}
+
+impl Row {
+    fn decode(self) -> Result<SenderChannel, StoreError> {
+        Ok(SenderChannel {
+            receiver: address(&self.receiver)?,
+            open_block: u32::try_from(self.open_block).map_err(|_| StoreError::Corrupt("open block".into()))?,
+            deposit: decode_amount(&self.deposit)?,
+            balance: decode_amount(&self.balance)?,
+            signed: decode_amount(&self.signed)?,
+            status: ChannelStatus::parse(&self.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("status {:?}", self.status)))?,
+            settle_block: self.settle_block.map(|b| b as u64),
+        })
+    }
+}
+
+impl SenderStore {
+    /// The store of `sender` on `contract` of chain `chain_id`, under `dir`.
+    pub async fn open(dir: &Path, chain_id: u64, contract: Address, sender: Address) -> Result<Self, SenderError> {
+        let path = dir.join(format!("sender-{chain_id}-{contract}-{sender}.db"));
+        let create = path.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if let Some(parent) = create.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&create) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+                _ => Ok(()),
+            }
+        })
+        .await
+        .map_err(|e| {
+            SenderError::Store(StoreError::Io {
+                context: "creating the store".into(),
+                source: std::io::Error::other(e),
+            })
+        })?
+        .map_err(|source| {
+            SenderError::Store(StoreError::Io { context: format!("creating {}", path.display()), source })
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        let pool = SqlitePool::connect_with(options).await.map_err(StoreError::from)?;
+        sqlx::migrate!("migrations/sender").run(&pool).await.map_err(StoreError::from)?;
+        sqlx::query("INSERT INTO sender_meta (id, chain_id, contract, sender) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(chain_id as i64)
+            .bind(contract.as_slice())
+            .bind(sender.as_slice())
+            .execute(&pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(Self { pool, path })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every channel, by receiver and open block.
+    pub async fn channels(&self) -> Result<Vec<SenderChannel>, SenderError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT receiver, open_block, deposit, balance, signed, status, settle_block FROM channels \
+             ORDER BY receiver, open_block",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(rows.into_iter().map(Row::decode).collect::<Result<_, _>>()?)
+    }
+
+    /// Inserts or replaces what the chain says of a channel (deposit, status, settle block),
+    /// keeping the balances already known.
+    pub async fn upsert_chain(&self, channel: &SenderChannel) -> Result<(), SenderError> {
+        sqlx::query(
+            "INSERT INTO channels (receiver, open_block, deposit, balance, signed, status, settle_block) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6) \
+             ON CONFLICT (receiver, open_block) DO UPDATE SET deposit = excluded.deposit, \
+             status = excluded.status, settle_block = excluded.settle_block",
+        )
+        .bind(channel.receiver.as_slice())
+        .bind(i64::from(channel.open_block))
+        .bind(amount(channel.deposit))
+        .bind(amount(channel.balance))
+        .bind(channel.status.as_str())
+        .bind(channel.settle_block.map(|b| b as i64))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Records the balances of a channel: `balance` acknowledged, `signed` the highest signed.
+    pub async fn set_balances(&self, channel: &SenderChannel) -> Result<(), SenderError> {
+        sqlx::query("UPDATE channels SET balance = $3, signed = $4 WHERE receiver = $1 AND open_block = $2")
+            .bind(channel.receiver.as_slice())
+            .bind(i64::from(channel.open_block))
+            .bind(amount(channel.balance))
+            .bind(amount(channel.signed))
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+}

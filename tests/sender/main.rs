@@ -1,0 +1,233 @@
+//! The sender's clients against the real paywall over HTTP, a channel manager and anvil.
+
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../receiver/env.rs"]
+mod env;
+
+use std::{net::SocketAddr, time::Duration};
+
+use alloy::providers::ext::AnvilApi;
+use alloy_primitives::aliases::U192;
+use axum::{Router, http::HeaderValue, routing::get};
+use uraiden::{
+    chain::Node,
+    paywall::{PaywallLayer, Terms, api, challenge, rdn, x402},
+    receiver::{ChannelManager, ChannelStatus},
+    sender::{ChannelClient, PayingClient, PaymentPolicy, SenderConfig, SenderError},
+};
+
+use env::Env;
+
+const PRICE: u64 = 3;
+
+struct System {
+    env: Env,
+    manager: ChannelManager,
+    base: String,
+    data_dir: tempfile::TempDir,
+}
+
+/// `/x402` offers both protocols; `/rdn` strips `PAYMENT-REQUIRED` (an RDN-only server);
+/// `/liar` answers every payment with a correction the sender never signed.
+fn app(manager: &ChannelManager) -> Router {
+    let paid = |router: Router| router.route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)));
+    let rdn_only = paid(Router::new().route("/rdn", get(|| async { "rdn content" }))).layer(
+        axum::middleware::map_response(|mut response: axum::response::Response| async move {
+            response.headers_mut().remove(x402::PAYMENT_REQUIRED);
+            response
+        }),
+    );
+    let terms = Terms::of(manager);
+    let liar = Router::new().route(
+        "/liar",
+        get(move |headers: axum::http::HeaderMap| {
+            let terms = terms.clone();
+            async move {
+                let mut response = challenge::payment_required(
+                    &terms,
+                    U192::from(PRICE),
+                    &uraiden::paywall::Refusal::PaymentRequired,
+                    x402::Resource { url: "/liar".into(), description: String::new(), mime_type: None },
+                    false,
+                );
+                if headers.contains_key(rdn::BALANCE_SIGNATURE) || headers.contains_key(x402::PAYMENT_SIGNATURE) {
+                    response.headers_mut().remove(x402::PAYMENT_REQUIRED);
+                    response.headers_mut().insert(rdn::INVALID_AMOUNT, HeaderValue::from_static("1"));
+                    response.headers_mut().insert(rdn::SENDER_BALANCE, HeaderValue::from_static("30"));
+                    let forged = format!("0x{}", "11".repeat(65));
+                    response.headers_mut().insert(rdn::BALANCE_SIGNATURE, HeaderValue::from_str(&forged).unwrap());
+                } else {
+                    response.headers_mut().remove(x402::PAYMENT_REQUIRED);
+                }
+                response
+            }
+        }),
+    );
+    paid(Router::new().route("/x402", get(|| async { "x402 content" })))
+        .merge(rdn_only)
+        .merge(liar)
+        .merge(api::router(manager.clone(), None))
+}
+
+impl System {
+    fn start() -> Self {
+        let env = Env::new();
+        let mut config = env.config();
+        config.confirmations = 1;
+        let manager = env.start(config);
+        let router = app(&manager);
+        let addr: SocketAddr = env.rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+            addr
+        });
+        Self { env, manager, base: format!("http://{addr}"), data_dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn client(&self, policy: PaymentPolicy) -> PayingClient {
+        let config = SenderConfig {
+            rpc_url: self.env.url.clone(),
+            contract: self.env.f.c.channels,
+            deployment_block: 0,
+            key: self.env.f.sender.clone(),
+            data_dir: self.data_dir.path().to_path_buf(),
+        };
+        let channels = self.env.rt.block_on(ChannelClient::connect(config)).unwrap();
+        PayingClient::new(reqwest::Client::new(), channels, policy)
+    }
+
+    fn get(&self, client: &PayingClient, path: &str) -> Result<uraiden::sender::PaidResponse, SenderError> {
+        let request = client.http().get(format!("{}{path}", self.base)).build().unwrap();
+        self.env.rt.block_on(client.execute(request))
+    }
+
+    /// The balances the receiver registered, over all its channels.
+    fn registered(&self) -> U192 {
+        self.manager.channels().iter().map(|c| c.balance).sum()
+    }
+}
+
+fn policy() -> PaymentPolicy {
+    PaymentPolicy { deposit_prices: 10, top_up_prices: 10, ..PaymentPolicy::default() }
+}
+
+#[test]
+fn pays_over_x402_and_rdn_with_top_ups_then_closes_cooperatively() {
+    let mut system = System::start();
+    let client = system.client(policy());
+    let receiver = system.env.f.receiver.address();
+    let (sender_before, receiver_before) =
+        (system.env.f.balance(client.channels().sender()), system.env.f.balance(receiver));
+    for i in 0..60u64 {
+        let path = if i % 2 == 0 { "/x402" } else { "/rdn" };
+        let paid = system.get(&client, path).unwrap();
+        assert_eq!(paid.response.status(), 200, "request {i}");
+        let made = paid.payment.expect("a payment");
+        assert_eq!((made.amount, made.balance), (U192::from(PRICE), U192::from((i + 1) * PRICE)));
+        let body = system.env.rt.block_on(paid.response.text()).unwrap();
+        assert!(body.ends_with("content"));
+    }
+    let channels = system.env.rt.block_on(client.channels().channels()).unwrap();
+    assert_eq!(channels.len(), 1, "one channel, topped up as it ran out: {channels:?}");
+    let channel = &channels[0];
+    assert_eq!(channel.balance, U192::from(60 * PRICE));
+    assert_eq!(channel.deposit, U192::from(60 * PRICE), "opened with 10 prices, topped up 5 times by 10 prices");
+    assert_eq!(system.registered(), U192::from(60 * PRICE));
+
+    let tx = system.env.rt.block_on(client.channels().close_cooperatively(channel, &system.base)).unwrap();
+    assert!(!tx.is_zero());
+    assert_eq!(system.env.f.balance(receiver), receiver_before + 60 * PRICE);
+    assert_eq!(system.env.f.balance(client.channels().sender()), sender_before - 60 * PRICE);
+    assert_eq!(system.env.f.balance(system.env.f.c.channels), 0);
+    let after = system.env.rt.block_on(client.channels().channels()).unwrap();
+    assert_eq!(after[0].status, ChannelStatus::Settled);
+}
+
+#[test]
+fn a_client_that_lost_its_store_recovers_from_the_chain_and_the_servers_signed_state() {
+    let system = System::start();
+    let client = system.client(policy());
+    for _ in 0..4 {
+        assert_eq!(system.get(&client, "/rdn").unwrap().response.status(), 200);
+    }
+    let path = client.channels().store().path().to_path_buf();
+    drop(client);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let client = system.client(policy());
+    assert!(system.env.rt.block_on(client.channels().channels()).unwrap().is_empty(), "the store is gone");
+    assert_eq!(system.env.rt.block_on(client.channels().sync()).unwrap(), 1, "the chain knows the channel");
+    let paid = system.get(&client, "/x402").unwrap();
+    assert_eq!(paid.response.status(), 200);
+    assert_eq!(paid.payment.unwrap().balance, U192::from(5 * PRICE), "resynchronised to the server's 4 payments");
+}
+
+#[test]
+fn caps_and_unsigned_corrections_stop_the_client() {
+    let system = System::start();
+    let capped = system.client(PaymentPolicy { max_price: U192::from(2), ..policy() });
+    match system.get(&capped, "/x402") {
+        Err(SenderError::PriceAboveCap { price, cap }) => assert_eq!((price, cap), (U192::from(PRICE), U192::from(2))),
+        other => panic!("expected the price cap, got {other:?}"),
+    }
+    let small = system.client(PaymentPolicy { max_deposit: U192::from(2 * PRICE), deposit_prices: 2, ..policy() });
+    for _ in 0..2 {
+        assert_eq!(system.get(&small, "/x402").unwrap().response.status(), 200);
+    }
+    assert!(matches!(system.get(&small, "/x402"), Err(SenderError::DepositCap { .. })), "no top-up past the cap");
+
+    let vetoed = system.client(policy()).with_approval(std::sync::Arc::new(|_| false));
+    assert!(matches!(system.get(&vetoed, "/rdn"), Err(SenderError::NotApproved { .. })));
+
+    let honest = system.client(policy());
+    let before = system.env.rt.block_on(honest.channels().channels()).unwrap();
+    match system.get(&honest, "/liar") {
+        Err(SenderError::UnsignedCorrection { balance }) => assert_eq!(balance, U192::from(30)),
+        other => panic!("expected an unsigned correction, got {other:?}"),
+    }
+    let after = system.env.rt.block_on(honest.channels().channels()).unwrap();
+    assert_eq!(
+        before.iter().map(|c| c.balance).collect::<Vec<_>>(),
+        after.iter().map(|c| c.balance).collect::<Vec<_>>(),
+        "the lie was not adopted"
+    );
+}
+
+#[test]
+fn an_uncooperative_close_below_the_last_payment_is_disputed_by_the_receiver() {
+    let mut system = System::start();
+    let client = system.client(policy());
+    for _ in 0..3 {
+        assert_eq!(system.get(&client, "/x402").unwrap().response.status(), 200);
+    }
+    let receiver = system.env.f.receiver.address();
+    let receiver_before = system.env.f.balance(receiver);
+    let channel = system.env.rt.block_on(client.channels().channels()).unwrap().remove(0);
+    // The sender claims only the first payment.
+    let stale = system
+        .env
+        .rt
+        .block_on(client.channels().acknowledge(
+            &uraiden::sender::SenderChannel { balance: U192::ZERO, signed: U192::ZERO, ..channel.clone() },
+            U192::from(PRICE),
+        ))
+        .unwrap();
+    let settle_block = system.env.rt.block_on(client.channels().close_uncooperatively(&stale)).unwrap();
+    assert!(settle_block > 0);
+    let node = system.env.rt.block_on(Node::connect(&system.env.url, None)).unwrap();
+    for _ in 0..100 {
+        if system
+            .manager
+            .channel(client.channels().sender(), channel.open_block)
+            .is_some_and(|v| v.status == ChannelStatus::Settled)
+        {
+            break;
+        }
+        system.env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(system.env.f.balance(receiver), receiver_before + 3 * PRICE, "the receiver was paid its last proof");
+}
