@@ -4,15 +4,20 @@ mod channel;
 mod demo;
 mod deploy;
 mod key;
+mod system;
 
 use clap::{Parser, Subcommand};
 
 /// µRaiden-style payment channels: contract, embedded chain, conformance suite.
 #[derive(Debug, Parser)]
 #[command(name = "uraiden", version, about)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Without a command: the whole system on a local chain (the main job).
+    #[command(flatten)]
+    system: system::SystemArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -34,7 +39,8 @@ enum Command {
 impl Cli {
     /// Runs the chosen command.
     pub fn run(self) -> anyhow::Result<()> {
-        match self.command {
+        let Some(command) = self.command else { return system::run(self.system) };
+        match command {
             Command::Demo => demo::run(),
             Command::Deploy(args) => deploy::run(args),
             Command::Channel(args) => channel::run(args),

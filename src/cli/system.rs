@@ -1,0 +1,128 @@
+//! The main job: the whole system on a local chain, with no setup. Starts the pinned anvil,
+//! deploys the token and the channel contract, starts a receiver (channel manager and paywall)
+//! on a loopback port, and has a sender's paying client buy paid requests (opening a channel and
+//! topping it up as the deposit runs out), then close cooperatively.
+
+use std::{path::Path, time::Instant};
+
+use alloy_primitives::{U256, aliases::U192};
+use anyhow::Context;
+use axum::{Router, routing::get};
+
+use crate::{
+    chain::{Chain, RpcChain},
+    contract::Contracts,
+    paywall::{PaywallLayer, api},
+    proof::Signer,
+    receiver::{ChannelManager, ManagerConfig},
+    sender::{ChannelClient, PayingClient, PaymentPolicy, SenderConfig},
+};
+
+/// What the main job buys.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SystemArgs {
+    /// How many paid requests the sender buys.
+    #[arg(long, default_value_t = 100)]
+    requests: u64,
+    /// The price of one request, in token base units.
+    #[arg(long, default_value_t = 1)]
+    price: u64,
+}
+
+const CHALLENGE_PERIOD: u32 = 10;
+const SENDER_TOKENS: u64 = 10_000;
+
+pub(crate) fn run(args: SystemArgs) -> anyhow::Result<()> {
+    if args.price == 0 || args.requests == 0 {
+        anyhow::bail!("--requests and --price must be at least 1");
+    }
+    let (deployer, sender, receiver) = (Signer::test_key(0), Signer::test_key(1), Signer::test_key(2));
+    let (sender_address, receiver_address) = (sender.address(), receiver.address());
+    let anvil = Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/anvil");
+    let mut chain = RpcChain::spawn_anvil(&anvil, &[deployer.clone(), sender.clone(), receiver.clone()])
+        .with_context(|| format!("starting {} (npm ci installs it)", anvil.display()))?;
+    let url = chain.anvil_endpoint().context("the anvil endpoint")?;
+    let (contracts, _) = Contracts::deploy(&mut chain, deployer.address(), U256::from(1_000_000), CHALLENGE_PERIOD)?;
+    contracts.transfer(&mut chain, deployer.address(), sender.address(), U256::from(SENDER_TOKENS))?;
+    println!("uraiden: the whole system on a local chain");
+    println!("  anvil      {url} (chain {})", chain.chain_id());
+    println!("  token      {}", contracts.token);
+    println!("  contract   {} (challenge period {CHALLENGE_PERIOD} blocks)", contracts.channels);
+    println!("  receiver   {}", receiver.address());
+    println!("  sender     {} ({SENDER_TOKENS} tokens)", sender.address());
+
+    let dir = tempfile::tempdir().context("a temporary directory")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(buy(&url, &contracts, receiver, sender, dir.path(), &args))?;
+    drop(runtime);
+
+    println!("balances on chain");
+    for (name, who) in [("sender", sender_address), ("receiver", receiver_address), ("contract", contracts.channels)] {
+        println!("  {name:<10} {}", contracts.balance_of(&mut chain, who)?);
+    }
+    Ok(())
+}
+
+async fn buy(
+    url: &str,
+    contracts: &Contracts,
+    receiver: Signer,
+    sender: Signer,
+    dir: &Path,
+    args: &SystemArgs,
+) -> anyhow::Result<()> {
+    let store = format!("sqlite://{}", dir.join("receiver.db").display());
+    let mut config = ManagerConfig::new(url, contracts.channels, receiver, store);
+    config.confirmations = 1;
+    config.poll_interval = std::time::Duration::from_millis(100);
+    let manager = ChannelManager::start(config).await?;
+    let app = Router::new()
+        .route("/paid", get(|| async { "a paid resource\n" }))
+        .route_layer(PaywallLayer::new(manager.clone(), U192::from(args.price)))
+        .merge(api::router(manager.clone(), None));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    println!("  paywall    {base}/paid (price {}), management API {base}/api/1", args.price);
+
+    let sender_config = SenderConfig {
+        rpc_url: url.to_string(),
+        contract: contracts.channels,
+        deployment_block: 0,
+        key: sender,
+        data_dir: dir.join("sender"),
+    };
+    let channels = ChannelClient::connect(sender_config).await?;
+    // Deposits of 40 prices: a demo of 100 requests opens one channel and tops it up twice.
+    let policy = PaymentPolicy { deposit_prices: 40, top_up_prices: 40, ..PaymentPolicy::default() };
+    let client = PayingClient::new(reqwest::Client::new(), channels, policy);
+    let progress = indicatif::ProgressBar::new(args.requests).with_style(
+        indicatif::ProgressStyle::with_template("  buying     {bar:40} {pos}/{len} {per_sec}")
+            .expect("a valid template"),
+    );
+    let start = Instant::now();
+    let mut balance = U192::ZERO;
+    for _ in 0..args.requests {
+        let paid = client.execute(client.http().get(format!("{base}/paid")).build()?).await?;
+        anyhow::ensure!(paid.response.status().is_success(), "the paywall answered {}", paid.response.status());
+        balance = paid.payment.context("the request was not paid")?.balance;
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let channels = client.channels().channels().await?;
+    println!(
+        "bought {} paid requests in {seconds:.2} s ({:.0} requests/s): balance {balance}, {} channel(s), deposit {}",
+        args.requests,
+        args.requests as f64 / seconds,
+        channels.len(),
+        channels.iter().map(|c| c.deposit).sum::<U192>(),
+    );
+    for channel in channels.iter().filter(|c| !c.balance.is_zero()) {
+        let tx = client.channels().close_cooperatively(channel, &base).await?;
+        println!("closed cooperatively at balance {} (tx {tx})", channel.balance);
+    }
+    server.abort();
+    manager.shutdown().await;
+    Ok(())
+}
