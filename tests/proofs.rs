@@ -154,10 +154,26 @@ proptest! {
     }
 }
 
-/// The receiver's fast path agrees with the contract: recovery gives the contract's verdict,
-/// verification against a cached key accepts the sender's proofs and refuses everyone else's,
-/// and a proof with a flipped `v` (still the sender's `(r, s)`) is made contract-ready by
-/// `canonical`.
+/// The receiver's verifier as a Rust result in the contract's terms: the address the contract
+/// would recover, or its revert.
+fn verifier_verdict(
+    verifier: &mut uraiden::proof::ProofVerifier,
+    sender: Address,
+    digest: B256,
+    sig: &[u8],
+) -> Result<Address, Revert> {
+    use uraiden::proof::VerifyError;
+    match verifier.verify_known(sender, digest, sig) {
+        Ok(()) => Ok(sender),
+        Err(VerifyError::WrongSigner(signer)) => Ok(signer),
+        Err(VerifyError::Signature(e)) => Err(Revert::Channels(e.into())),
+    }
+}
+
+/// The receiver's fast path gives the contract's verdict: on the first proof of a sender
+/// (recovery) and on later ones (against the cached key), for the sender's proofs, someone
+/// else's, proofs of another balance, and a proof whose `v` is flipped (the sender's `(r, s)`,
+/// but the contract recovers another address from it).
 #[test]
 fn proof_verifier_agrees_with_the_contract() {
     use uraiden::proof::{ProofVerifier, VerifyError};
@@ -173,16 +189,14 @@ fn proof_verifier_agrees_with_the_contract() {
             contract_verdict(&mut f, r, ch.open_block, u192(balance), &sig).unwrap()
         );
         verifier.verify_known(s, digest, &sig).unwrap();
-        // Someone else's signature is refused, on the first proof and on later ones.
         let forged = f.outsider.sign_digest(digest);
-        assert_eq!(verifier.verify_known(s, digest, &forged), Err(VerifyError::NotSender));
+        assert_eq!(verifier.verify_known(s, digest, &forged), Err(VerifyError::WrongSigner(f.outsider.address())));
         assert_eq!(
             ProofVerifier::new().verify_first(s, digest, &forged),
             Err(VerifyError::WrongSigner(f.outsider.address()))
         );
-        // A proof for another balance does not verify for this one.
         let other = f.pay(&ch, balance + 100);
-        assert_eq!(verifier.verify_known(s, digest, &other), Err(VerifyError::NotSender));
+        assert!(matches!(verifier.verify_known(s, digest, &other), Err(VerifyError::WrongSigner(a)) if a != s));
     }
     assert_eq!(verifier.cached_senders(), 1);
 
@@ -191,18 +205,87 @@ fn proof_verifier_agrees_with_the_contract() {
     let mut flipped = sig.to_vec();
     flipped[64] = if sig[64] == 27 { 28 } else { 27 };
     let flipped = Bytes::from(flipped);
-    verifier.verify_known(s, digest, &flipped).unwrap();
-    assert_ne!(
-        contract_verdict(&mut f, r, ch.open_block, u192(9), &flipped),
-        Ok(s),
-        "the contract reads the flipped v"
-    );
-    let canonical = verifier.canonical(s, digest, &flipped).unwrap();
-    assert_eq!(canonical, sig);
-    assert_eq!(contract_verdict(&mut f, r, ch.open_block, u192(9), &canonical), Ok(s));
-    // Malformed signatures are refused as the contract refuses them.
+    let onchain = contract_verdict(&mut f, r, ch.open_block, u192(9), &flipped);
+    assert_ne!(onchain, Ok(s), "the contract reads the flipped v");
+    assert_eq!(verifier_verdict(&mut verifier, s, digest, &flipped), onchain);
+    assert_eq!(verifier_verdict(&mut ProofVerifier::new(), s, digest, &flipped), onchain);
     assert_eq!(
         verifier.verify_known(s, digest, &sig[..64]),
         Err(VerifyError::Signature(proof::SignatureError::Length(64)))
     );
+}
+
+/// The key cache holds at most its capacity, dropping the least recently used sender; a
+/// dropped sender's next proof is still checked (by recovery), with the same verdict.
+#[test]
+fn proof_verifier_cache_is_bounded_least_recently_used_out() {
+    use std::num::NonZeroUsize;
+    use uraiden::proof::{DEFAULT_CACHED_SENDERS, ProofVerifier};
+    assert_eq!(DEFAULT_CACHED_SENDERS, 65_536);
+    let mut verifier = ProofVerifier::with_capacity(NonZeroUsize::new(2).unwrap());
+    let digest = B256::repeat_byte(7);
+    let signers: Vec<Signer> = (0..3).map(Signer::test_key).collect();
+    let proofs: Vec<Bytes> = signers.iter().map(|s| s.sign_digest(digest)).collect();
+    verifier.verify_known(signers[0].address(), digest, &proofs[0]).unwrap();
+    verifier.verify_known(signers[1].address(), digest, &proofs[1]).unwrap();
+    // Sender 0 is used again, so sender 1 is the least recently used when sender 2 arrives.
+    verifier.verify_known(signers[0].address(), digest, &proofs[0]).unwrap();
+    verifier.verify_known(signers[2].address(), digest, &proofs[2]).unwrap();
+    assert_eq!(verifier.cached_senders(), 2);
+    assert!(format!("{verifier:?}").contains("capacity: 2"));
+    for (signer, proof) in signers.iter().zip(&proofs) {
+        verifier.verify_known(signer.address(), digest, proof).unwrap();
+        assert_eq!(verifier.cached_senders(), 2);
+    }
+}
+
+/// Signature bytes derived from a valid proof: the proof itself, and malformed or foreign
+/// variants (any `v`, flipped `v`, `s` at and above half the order, random `r`/`s`, other
+/// lengths, another key's proof).
+fn signature_variant(valid: &Bytes, kind: u8, noise: [u8; 32], byte: u8) -> Vec<u8> {
+    const HALF: U256 = U256::from_be_slice(&hex!("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0"));
+    let mut sig = valid.to_vec();
+    match kind % 9 {
+        0 => {}
+        1 => sig[64] = if sig[64] == 27 { 28 } else { 27 },
+        2 => sig[64] = byte,
+        3 => sig[32..64].copy_from_slice(&HALF.to_be_bytes::<32>()),
+        4 => sig[32..64].copy_from_slice(&(HALF + U256::from(1 + byte as u64)).to_be_bytes::<32>()),
+        5 => sig[..32].copy_from_slice(&noise),
+        6 => sig[32..64].copy_from_slice(&noise),
+        7 => sig.resize(byte as usize % 70, byte),
+        _ => sig = high_s_twin(valid).to_vec(),
+    }
+    sig
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// For random channels and random or malformed signatures, the verifier (first proof and
+    /// cached key alike) answers exactly what `verifyBalanceProof` answers on the embedded chain.
+    #[test]
+    fn proof_verifier_verdict_equals_verify_balance_proof(
+        receiver in any::<[u8; 20]>(),
+        open_block in any::<u32>(),
+        balance in any::<[u8; 24]>(),
+        key in 0u64..50,
+        kind in any::<u8>(),
+        noise in any::<[u8; 32]>(),
+        byte in any::<u8>(),
+    ) {
+        use uraiden::proof::ProofVerifier;
+        let mut f = Fixture::new(EvmChain::new());
+        let (receiver, balance) = (Address::from(receiver), U192::from_be_bytes(balance));
+        let signer = Signer::test_key(key);
+        let digest = f.c.domain.balance_digest(receiver, open_block, balance);
+        let valid = signer.sign_digest(digest);
+        let sig = Bytes::from(signature_variant(&valid, kind, noise, byte));
+        let onchain = contract_verdict(&mut f, receiver, open_block, balance, &sig);
+        let mut fresh = ProofVerifier::new();
+        prop_assert_eq!(verifier_verdict(&mut fresh, signer.address(), digest, &sig), onchain.clone());
+        let mut warm = ProofVerifier::new();
+        warm.verify_first(signer.address(), digest, &valid).unwrap();
+        prop_assert_eq!(verifier_verdict(&mut warm, signer.address(), digest, &sig), onchain);
+    }
 }

@@ -7,10 +7,12 @@
 
 mod evm;
 mod node;
+mod redact;
 mod rpc;
 
 pub use evm::{EvmChain, Snapshot};
 pub use node::{BlockRef, Node, NodeError};
+pub use redact::RedactedUrl;
 pub use rpc::RpcChain;
 
 use alloy_primitives::{Address, Bytes, Log};

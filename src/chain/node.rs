@@ -17,6 +17,7 @@ use alloy::{
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_sol_types::SolCall;
 
+use super::RedactedUrl;
 use crate::{contract::Revert, proof::Signer};
 
 /// Why a node request failed.
@@ -48,6 +49,19 @@ impl From<RpcError<TransportErrorKind>> for NodeError {
     }
 }
 
+impl NodeError {
+    /// The error with every trace of `url`'s secrets (user info, path, query) removed from its
+    /// text: a transport error quotes the URL it failed on.
+    pub fn scrubbed(self, url: &RedactedUrl) -> Self {
+        match self {
+            NodeError::Unreachable(text) => NodeError::Unreachable(url.scrub(&text)),
+            NodeError::Refused(text) => NodeError::Refused(url.scrub(&text)),
+            NodeError::Missing(text) => NodeError::Missing(url.scrub(&text)),
+            reverted @ NodeError::Reverted(_) => reverted,
+        }
+    }
+}
+
 /// A block's identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockRef {
@@ -66,11 +80,16 @@ pub struct Node {
     chain_id: u64,
     account: Option<Address>,
     subscriptions: bool,
+    url: RedactedUrl,
 }
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("chain_id", &self.chain_id).field("account", &self.account).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("url", &self.url)
+            .field("chain_id", &self.chain_id)
+            .field("account", &self.account)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,24 +97,40 @@ impl Node {
     /// Connects to the node at `url`: `http(s)://` for requests only, `ws(s)://` for requests
     /// and subscriptions to new blocks. Transactions are signed locally by `signer`.
     pub async fn connect(url: &str, signer: Option<&Signer>) -> Result<Self, NodeError> {
+        let redacted = RedactedUrl::new(url);
         let subscriptions = url.starts_with("ws://") || url.starts_with("wss://");
         let builder = ProviderBuilder::new();
         let wallet = signer.map(|s| EthereumWallet::from(PrivateKeySigner::from_signing_key(s.signing_key().clone())));
+        let scrub = |e: RpcError<TransportErrorKind>| NodeError::from(e).scrubbed(&redacted);
         let provider = if subscriptions {
             let connect = WsConnect::new(url);
             match wallet {
-                Some(wallet) => builder.wallet(wallet).connect_ws(connect).await?.erased(),
-                None => builder.connect_ws(connect).await?.erased(),
+                Some(wallet) => builder.wallet(wallet).connect_ws(connect).await.map_err(scrub)?.erased(),
+                None => builder.connect_ws(connect).await.map_err(scrub)?.erased(),
             }
         } else {
-            let url = url.parse().map_err(|_| NodeError::Unreachable("the RPC URL does not parse".into()))?;
+            let parsed =
+                url.parse().map_err(|_| NodeError::Unreachable(format!("the RPC URL {redacted} does not parse")))?;
             match wallet {
-                Some(wallet) => builder.wallet(wallet).connect_http(url).erased(),
-                None => builder.connect_http(url).erased(),
+                Some(wallet) => builder.wallet(wallet).connect_http(parsed).erased(),
+                None => builder.connect_http(parsed).erased(),
             }
         };
-        let chain_id = provider.get_chain_id().await?;
-        Ok(Self { provider, chain_id, account: signer.map(Signer::address), subscriptions })
+        let chain_id = provider.get_chain_id().await.map_err(|e| match scrub(e) {
+            NodeError::Unreachable(text) => NodeError::Unreachable(format!("{redacted}: {text}")),
+            other => other,
+        })?;
+        Ok(Self { provider, chain_id, account: signer.map(Signer::address), subscriptions, url: redacted })
+    }
+
+    /// A failure of a request to this node, with the URL's secrets removed from its text.
+    pub fn error(&self, error: impl Into<NodeError>) -> NodeError {
+        error.into().scrubbed(&self.url)
+    }
+
+    /// The node's URL as it may be shown.
+    pub fn url(&self) -> &RedactedUrl {
+        &self.url
     }
 
     /// Whether the connection can subscribe to new blocks (a WebSocket).
@@ -105,7 +140,7 @@ impl Node {
 
     /// A subscription to new block headers (WebSocket connections only).
     pub async fn new_blocks(&self) -> Result<alloy::pubsub::Subscription<alloy::rpc::types::Header>, NodeError> {
-        Ok(self.provider.subscribe_blocks().await?)
+        self.provider.subscribe_blocks().await.map_err(|e| self.error(e))
     }
 
     /// alloy's provider, for what this type does not cover.
@@ -125,7 +160,7 @@ impl Node {
 
     /// The latest block number.
     pub async fn head(&self) -> Result<u64, NodeError> {
-        Ok(self.provider.get_block_number().await?)
+        self.provider.get_block_number().await.map_err(|e| self.error(e))
     }
 
     /// Block `number`'s hash and parent hash.
@@ -133,7 +168,8 @@ impl Node {
         let block = self
             .provider
             .get_block_by_number(BlockNumberOrTag::Number(number))
-            .await?
+            .await
+            .map_err(|e| self.error(e))?
             .ok_or_else(|| NodeError::Missing(format!("block {number}")))?;
         Ok(BlockRef { number, hash: block.header.hash, parent: block.header.parent_hash })
     }
@@ -141,17 +177,17 @@ impl Node {
     /// Calls the view `call` of `to` on the latest block.
     pub async fn view<C: SolCall>(&self, to: Address, call: &C) -> Result<C::Return, NodeError> {
         let request = TransactionRequest::default().with_to(to).with_input(Bytes::from(call.abi_encode()));
-        let output = self.provider.call(request).await?;
+        let output = self.provider.call(request).await.map_err(|e| self.error(e))?;
         C::abi_decode_returns(&output).map_err(|e| NodeError::Refused(format!("undecodable answer: {e}")))
     }
 
     /// The logs matching `filter`.
     pub async fn logs(&self, filter: &Filter) -> Result<Vec<Log>, NodeError> {
-        Ok(self.provider.get_logs(filter).await?)
+        self.provider.get_logs(filter).await.map_err(|e| self.error(e))
     }
 
     /// The ether balance of `who`, in wei.
     pub async fn ether(&self, who: Address) -> Result<alloy_primitives::U256, NodeError> {
-        Ok(self.provider.get_balance(who).await?)
+        self.provider.get_balance(who).await.map_err(|e| self.error(e))
     }
 }

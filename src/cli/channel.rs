@@ -1,17 +1,19 @@
 //! `uraiden channel …`: open, top up, inspect, pay, agree, close and settle channels on a node,
 //! with the contract found in `deployments/<chain_id>.json`.
 //!
-//! Every transaction is first run as a call: if the contract would revert, the decoded custom
-//! error is reported and nothing is sent.
+//! Every operation is first simulated whole (`eth_simulateV1`: the approve and the channel call
+//! together, in one block): if any of its transactions would revert, the decoded custom error is
+//! reported and nothing is sent. An approve is skipped when the allowance already covers the
+//! amount. `info` is a read and needs no key.
 
 use std::path::PathBuf;
 
-use alloy_primitives::{Address, Bytes, aliases::U192};
+use alloy_primitives::{Address, Bytes, U256, aliases::U192};
 use anyhow::{Context, bail};
 
-use super::{deploy::DeploymentRecord, key::KeyArgs};
+use super::{deploy::DeploymentRecord, key::NodeArgs};
 use crate::{
-    chain::{Chain, Outcome, RpcChain},
+    chain::{Chain, RpcChain},
     channel::ChannelId,
     contract::{Call, Contracts, Revert, Tx, open_data, top_up_data},
 };
@@ -19,13 +21,8 @@ use crate::{
 /// Arguments shared by every channel command.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ChannelArgs {
-    /// JSON-RPC endpoint of the node.
-    #[arg(long, env = "ETH_RPC_URL", global = true)]
-    rpc_url: Option<String>,
-    #[command(flatten)]
-    key: KeyArgs,
     /// Where `uraiden deploy` recorded the contracts.
-    #[arg(long, default_value = "deployments", global = true)]
+    #[arg(long, default_value = "deployments", global = true, value_name = "DIR")]
     deployments_dir: PathBuf,
     #[command(subcommand)]
     command: ChannelCommand,
@@ -35,8 +32,10 @@ pub(crate) struct ChannelArgs {
 enum ChannelCommand {
     /// Open a channel to RECEIVER with DEPOSIT tokens (approve + createChannelERC20, or ERC223).
     Open {
+        /// The receiver's address.
         #[arg(long)]
         receiver: Address,
+        /// The deposit, in token base units (at most 2^192-1).
         #[arg(long)]
         deposit: U192,
         /// Open with one ERC223 transfer instead of approve + createChannelERC20.
@@ -45,67 +44,92 @@ enum ChannelCommand {
     },
     /// Add AMOUNT tokens to your channel (approve + topUpERC20, or ERC223).
     Topup {
+        /// The receiver's address.
         #[arg(long)]
         receiver: Address,
+        /// The block the channel was opened in.
         #[arg(long)]
         open_block: u32,
+        /// Tokens to add, in base units.
         #[arg(long)]
         amount: U192,
+        /// Top up with one ERC223 transfer instead of approve + topUpERC20.
         #[arg(long)]
         erc223: bool,
     },
     /// Show a channel (getChannelInfo).
     Info {
+        /// The sender's address.
         #[arg(long)]
         sender: Address,
+        /// The receiver's address.
         #[arg(long)]
         receiver: Address,
+        /// The block the channel was opened in.
         #[arg(long)]
         open_block: u32,
+        /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Sign a balance proof (as the sender): prints the signature and the balance. Sends nothing.
     Pay {
+        /// The receiver's address.
         #[arg(long)]
         receiver: Address,
+        /// The block the channel was opened in.
         #[arg(long)]
         open_block: u32,
+        /// The new cumulative balance owed to the receiver, in base units.
         #[arg(long)]
         balance: U192,
     },
     /// Sign a closing agreement over a balance proof (as the receiver). Sends nothing.
     Agree {
+        /// The sender's balance proof (65 bytes, hex) to agree to.
         #[arg(long)]
         balance_sig: Bytes,
     },
     /// Close: with the balance proof alone (receiver: settles now; sender: starts the challenge
     /// period), or with the receiver's closing signature too (cooperative, anyone may send).
     Close {
+        /// The receiver's address.
         #[arg(long)]
         receiver: Address,
+        /// The block the channel was opened in.
         #[arg(long)]
         open_block: u32,
+        /// The balance to close at, in base units.
         #[arg(long)]
         balance: U192,
+        /// The sender's balance proof over that balance (65 bytes, hex).
         #[arg(long)]
         balance_sig: Bytes,
+        /// The receiver's closing signature (65 bytes, hex), for a cooperative close.
         #[arg(long)]
         closing_sig: Option<Bytes>,
     },
     /// Settle after the challenge period (as the sender).
     Settle {
+        /// The receiver's address.
         #[arg(long)]
         receiver: Address,
+        /// The block the channel was opened in.
         #[arg(long)]
         open_block: u32,
     },
 }
 
-pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
-    let signer = args.key.signer()?;
+pub(crate) fn run(args: ChannelArgs, node: &NodeArgs) -> anyhow::Result<()> {
+    let url = node.rpc_url()?;
+    if let ChannelCommand::Info { sender, receiver, open_block, json } = args.command {
+        let mut chain = RpcChain::connect_read_only(url)?;
+        let record = DeploymentRecord::load(&args.deployments_dir, chain.chain_id())?;
+        let c = Contracts::at(record.chain_id, record.token, record.channels);
+        return info(&mut chain, &c, ChannelId { sender, receiver, open_block }, json);
+    }
+    let signer = node.signer()?;
     let me = signer.address();
-    let url = args.rpc_url.as_deref().context("no node: pass --rpc-url URL or set ETH_RPC_URL")?;
     let mut chain = RpcChain::connect(url, std::slice::from_ref(&signer))?;
     let record = DeploymentRecord::load(&args.deployments_dir, chain.chain_id())?;
     let c = Contracts::at(record.chain_id, record.token, record.channels);
@@ -113,55 +137,31 @@ pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
 
     match args.command {
         ChannelCommand::Open { receiver, deposit, erc223 } => {
-            let tx = if erc223 {
-                send(
-                    chain,
-                    &c,
-                    me,
-                    Call::TransferWithData { to: c.channels, amount: deposit.to(), data: open_data(receiver) },
-                )?
+            let calls = if erc223 {
+                vec![Call::TransferWithData { to: c.channels, amount: deposit.to(), data: open_data(receiver) }]
             } else {
-                send(chain, &c, me, Call::Approve { spender: c.channels, amount: deposit.to() })?;
-                send(chain, &c, me, Call::CreateChannelErc20 { receiver, deposit })?
+                let mut calls = approval(chain, &c, me, deposit)?;
+                calls.push(Call::CreateChannelErc20 { receiver, deposit });
+                calls
             };
+            let tx = send_all(chain, &c, me, calls)?;
             println!("opened channel {me} -> {receiver} at block {} with deposit {deposit}", tx.block_number);
             println!("open block: {}", tx.block_number);
         }
         ChannelCommand::Topup { receiver, open_block, amount, erc223 } => {
-            let tx = if erc223 {
+            let calls = if erc223 {
                 let data = top_up_data(receiver, open_block);
-                send(chain, &c, me, Call::TransferWithData { to: c.channels, amount: amount.to(), data })?
+                vec![Call::TransferWithData { to: c.channels, amount: amount.to(), data }]
             } else {
-                send(chain, &c, me, Call::Approve { spender: c.channels, amount: amount.to() })?;
-                send(chain, &c, me, Call::TopUpErc20 { receiver, open_block, added: amount })?
+                let mut calls = approval(chain, &c, me, amount)?;
+                calls.push(Call::TopUpErc20 { receiver, open_block, added: amount });
+                calls
             };
+            let tx = send_all(chain, &c, me, calls)?;
             let info = c.channel_info(chain, &ChannelId { sender: me, receiver, open_block })?;
             println!("topped up by {amount} in block {}: deposit {}", tx.block_number, info.deposit);
         }
-        ChannelCommand::Info { sender, receiver, open_block, json } => {
-            let id = ChannelId { sender, receiver, open_block };
-            let info = c.channel_info(chain, &id).map_err(|e| match e.revert() {
-                Some(revert) => anyhow::anyhow!("{revert}"),
-                None => e.into(),
-            })?;
-            if json {
-                let value = serde_json::json!({
-                    "key": info.key, "deposit": info.deposit.to_string(),
-                    "settle_block": info.settle_block, "closing_balance": info.closing_balance.to_string(),
-                });
-                println!("{value}");
-            } else {
-                println!("channel        {id}");
-                println!("key            {}", info.key);
-                println!("deposit        {}", info.deposit);
-                match info.settle_block {
-                    0 => println!("state          open"),
-                    block => {
-                        println!("state          closing: balance {}, settle after block {block}", info.closing_balance)
-                    }
-                }
-            }
-        }
+        ChannelCommand::Info { .. } => unreachable!("answered above without a key"),
         ChannelCommand::Pay { receiver, open_block, balance } => {
             let sig = signer.sign_digest(c.domain.balance_digest(receiver, open_block, balance));
             println!("balance {balance}");
@@ -190,17 +190,69 @@ pub(crate) fn run(args: ChannelArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `call` as an `eth_call` first; sends it only if it would succeed.
-fn send(chain: &mut RpcChain, c: &Contracts, from: Address, call: Call) -> anyhow::Result<Tx> {
-    let (to, data) = call.encode(c.token, c.channels);
-    match chain.call(from, to, data)? {
-        Outcome::Success(_) => {}
-        outcome => {
-            let revert = Revert::from_outcome(&outcome).expect("not a success");
-            bail!("{} would revert: {revert} (nothing was sent)", name(&call));
+/// Prints a channel (`getChannelInfo`).
+fn info(chain: &mut RpcChain, c: &Contracts, id: ChannelId, json: bool) -> anyhow::Result<()> {
+    let info = c.channel_info(chain, &id).map_err(|e| match e.revert() {
+        Some(revert) => anyhow::anyhow!("{revert}"),
+        None => e.into(),
+    })?;
+    if json {
+        let value = serde_json::json!({
+            "key": info.key, "deposit": info.deposit.to_string(),
+            "settle_block": info.settle_block, "closing_balance": info.closing_balance.to_string(),
+        });
+        println!("{value}");
+    } else {
+        println!("channel        {id}");
+        println!("key            {}", info.key);
+        println!("deposit        {}", info.deposit);
+        match info.settle_block {
+            0 => println!("state          open"),
+            block => println!("state          closing: balance {}, settle after block {block}", info.closing_balance),
         }
     }
-    c.execute(chain, from, call).map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(())
+}
+
+/// The approve an ERC20 deposit of `amount` needs: none when the allowance already covers it.
+fn approval(chain: &mut RpcChain, c: &Contracts, me: Address, amount: U192) -> anyhow::Result<Vec<Call>> {
+    let allowance = c.allowance(chain, me, c.channels)?;
+    let amount: U256 = amount.to();
+    Ok(if allowance >= amount { vec![] } else { vec![Call::Approve { spender: c.channels, amount }] })
+}
+
+/// Runs `call` alone through [`send_all`].
+fn send(chain: &mut RpcChain, c: &Contracts, from: Address, call: Call) -> anyhow::Result<Tx> {
+    send_all(chain, c, from, vec![call])
+}
+
+/// Simulates `calls` together, in order, in one block; sends them one by one only if every one
+/// would succeed. Returns the last one's transaction.
+fn send_all(chain: &mut RpcChain, c: &Contracts, from: Address, calls: Vec<Call>) -> anyhow::Result<Tx> {
+    let encoded: Vec<_> = calls
+        .iter()
+        .map(|call| {
+            let (to, data) = call.encode(c.token, c.channels);
+            (from, to, data)
+        })
+        .collect();
+    let outcomes = chain.simulate(&encoded)?;
+    for (call, outcome) in calls.iter().zip(&outcomes) {
+        if let Some(revert) = Revert::from_outcome(outcome) {
+            bail!("{} would revert: {revert} (nothing was sent)", name(call));
+        }
+    }
+    let mut last = None;
+    let total = calls.len();
+    for (index, call) in calls.into_iter().enumerate() {
+        let what = name(&call);
+        let tx = c.execute(chain, from, call).map_err(|e| match index {
+            0 => anyhow::anyhow!("{what}: {e}"),
+            _ => anyhow::anyhow!("{what} ({} of {total}; the earlier ones were mined): {e}", index + 1),
+        })?;
+        last = Some(tx);
+    }
+    last.context("no transaction to send")
 }
 
 fn name(call: &Call) -> &'static str {

@@ -6,7 +6,7 @@ use alloy_primitives::{Address, U256};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use super::key::KeyArgs;
+use super::key::NodeArgs;
 use crate::{
     chain::{Chain, RpcChain},
     contract::Contracts,
@@ -15,11 +15,6 @@ use crate::{
 /// Arguments of `uraiden deploy`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DeployArgs {
-    /// JSON-RPC endpoint of the node.
-    #[arg(long, env = "ETH_RPC_URL")]
-    rpc_url: String,
-    #[command(flatten)]
-    key: KeyArgs,
     /// Use this token instead of deploying the bundled test token.
     #[arg(long)]
     token: Option<Address>,
@@ -33,7 +28,7 @@ pub(crate) struct DeployArgs {
     #[arg(long)]
     json: bool,
     /// Where to write `<chain_id>.json`.
-    #[arg(long, default_value = "deployments")]
+    #[arg(long, default_value = "deployments", value_name = "DIR")]
     deployments_dir: PathBuf,
 }
 
@@ -70,13 +65,14 @@ impl DeploymentRecord {
     }
 }
 
-pub(crate) fn run(args: DeployArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: DeployArgs, node: &NodeArgs) -> anyhow::Result<()> {
     if args.challenge_period == 0 {
         bail!("--challenge-period must be at least 1 block");
     }
-    let signer = args.key.signer()?;
+    let url = node.rpc_url()?;
+    let signer = node.signer()?;
     let deployer = signer.address();
-    let mut chain = RpcChain::connect(&args.rpc_url, std::slice::from_ref(&signer))?;
+    let mut chain = RpcChain::connect(url, std::slice::from_ref(&signer))?;
     let chain_id = chain.chain_id();
     if let Some(token) = args.token {
         ensure_code(&chain, token, "--token")?;

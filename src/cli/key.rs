@@ -1,5 +1,6 @@
-//! Reading the private key: from a file or the `PRIVATE_KEY` environment variable, never from
-//! the command line, and never printed.
+//! What every command that talks to a node shares: the node's URL and the private key. The key
+//! comes from a file or the `PRIVATE_KEY` environment variable, never from the command line, and
+//! is never printed; the URL is shown only redacted (it may carry a provider's API key).
 
 use std::path::PathBuf;
 
@@ -7,27 +8,42 @@ use anyhow::Context;
 
 use crate::proof::Signer;
 
-/// Where the private key comes from.
+/// The node and the key, accepted before or after the subcommand.
 #[derive(Debug, clap::Args)]
-pub(crate) struct KeyArgs {
+pub(crate) struct NodeArgs {
+    /// JSON-RPC endpoint of the node, http(s):// or ws(s):// (deploy, channel).
+    #[arg(long, env = "ETH_RPC_URL", global = true, hide_env_values = true)]
+    rpc_url: Option<String>,
     /// A file holding the private key as hex (otherwise the PRIVATE_KEY environment variable).
-    #[arg(long)]
+    #[arg(long, global = true, value_name = "FILE")]
     private_key_file: Option<PathBuf>,
 }
 
-impl KeyArgs {
-    /// The signer, from the file or the environment. Errors never contain the key.
+impl NodeArgs {
+    /// The node's URL, or an error saying how to give one.
+    pub(crate) fn rpc_url(&self) -> anyhow::Result<&str> {
+        self.rpc_url.as_deref().context("no node: pass --rpc-url URL or set ETH_RPC_URL")
+    }
+
+    /// The signer, from the file or the environment. Errors never contain the key or any part
+    /// of what was read.
     pub(crate) fn signer(&self) -> anyhow::Result<Signer> {
         let (text, source) = match &self.private_key_file {
-            Some(path) => (
-                std::fs::read_to_string(path).with_context(|| format!("reading the key file {}", path.display()))?,
-                format!("the key file {}", path.display()),
-            ),
-            None => (
-                std::env::var("PRIVATE_KEY")
-                    .context("no private key: pass --private-key-file FILE or set PRIVATE_KEY")?,
-                "PRIVATE_KEY".to_string(),
-            ),
+            Some(path) => {
+                let bytes = std::fs::read(path).with_context(|| format!("reading the key file {}", path.display()))?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    anyhow::anyhow!("the key file {} is not UTF-8 text (its contents are not shown)", path.display())
+                })?;
+                (text, format!("the key file {}", path.display()))
+            }
+            None => {
+                let value = std::env::var_os("PRIVATE_KEY")
+                    .context("no private key: pass --private-key-file FILE or set PRIVATE_KEY")?;
+                let text = value
+                    .into_string()
+                    .map_err(|_| anyhow::anyhow!("PRIVATE_KEY is not UTF-8 text (its value is not shown)"))?;
+                (text, "PRIVATE_KEY".to_string())
+            }
         };
         Signer::from_hex(&text).with_context(|| format!("the private key in {source} is not usable"))
     }

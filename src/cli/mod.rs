@@ -11,13 +11,15 @@ use clap::{Parser, Subcommand};
 /// µRaiden-style payment channels: contract, embedded chain, conformance suite.
 #[derive(Debug, Parser)]
 #[command(name = "uraiden", version, about)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Without a command: the whole system on a local chain (the main job).
     #[command(flatten)]
     system: system::SystemArgs,
+    /// The node and the key, for the commands that use them (before or after the command).
+    #[command(flatten)]
+    node: key::NodeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,10 +42,15 @@ impl Cli {
     /// Runs the chosen command.
     pub fn run(self) -> anyhow::Result<()> {
         let Some(command) = self.command else { return system::run(self.system) };
+        if self.system.given() {
+            anyhow::bail!(
+                "--requests and --price belong to the main job (uraiden without a command), not to a command"
+            );
+        }
         match command {
             Command::Demo => demo::run(),
-            Command::Deploy(args) => deploy::run(args),
-            Command::Channel(args) => channel::run(args),
+            Command::Deploy(args) => deploy::run(args, &self.node),
+            Command::Channel(args) => channel::run(args, &self.node),
             Command::GasReport { json } => {
                 let report = crate::gas::GasReport::measure()?;
                 if json {

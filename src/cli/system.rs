@@ -21,19 +21,34 @@ use crate::{
 /// What the main job buys.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SystemArgs {
-    /// How many paid requests the sender buys.
-    #[arg(long, default_value_t = 100)]
-    requests: u64,
-    /// The price of one request, in token base units.
-    #[arg(long, default_value_t = 1)]
-    price: u64,
+    /// How many paid requests the sender buys [default: 100].
+    #[arg(long, value_name = "N")]
+    requests: Option<u64>,
+    /// The price of one request, in token base units [default: 1].
+    #[arg(long, value_name = "P")]
+    price: Option<u64>,
+}
+
+impl SystemArgs {
+    /// Whether any of the main job's options was given.
+    pub(crate) fn given(&self) -> bool {
+        self.requests.is_some() || self.price.is_some()
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.unwrap_or(100)
+    }
+
+    fn price(&self) -> u64 {
+        self.price.unwrap_or(1)
+    }
 }
 
 const CHALLENGE_PERIOD: u32 = 10;
 const SENDER_TOKENS: u64 = 10_000;
 
 pub(crate) fn run(args: SystemArgs) -> anyhow::Result<()> {
-    if args.price == 0 || args.requests == 0 {
+    if args.price() == 0 || args.requests() == 0 {
         anyhow::bail!("--requests and --price must be at least 1");
     }
     let (deployer, sender, receiver) = (Signer::test_key(0), Signer::test_key(1), Signer::test_key(2));
@@ -78,12 +93,12 @@ async fn buy(
     let manager = ChannelManager::start(config).await?;
     let app = Router::new()
         .route("/paid", get(|| async { "a paid resource\n" }))
-        .route_layer(PaywallLayer::new(manager.clone(), U192::from(args.price)))
+        .route_layer(PaywallLayer::new(manager.clone(), U192::from(args.price())))
         .merge(api::router(manager.clone(), None));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    println!("  paywall    {base}/paid (price {}), management API {base}/api/1", args.price);
+    println!("  paywall    {base}/paid (price {}), management API {base}/api/1", args.price());
 
     let sender_config = SenderConfig {
         rpc_url: url.to_string(),
@@ -96,13 +111,13 @@ async fn buy(
     // Deposits of 40 prices: a demo of 100 requests opens one channel and tops it up twice.
     let policy = PaymentPolicy { deposit_prices: 40, top_up_prices: 40, ..PaymentPolicy::default() };
     let client = PayingClient::new(reqwest::Client::new(), channels, policy);
-    let progress = indicatif::ProgressBar::new(args.requests).with_style(
+    let progress = indicatif::ProgressBar::new(args.requests()).with_style(
         indicatif::ProgressStyle::with_template("  buying     {bar:40} {pos}/{len} {per_sec}")
             .expect("a valid template"),
     );
     let start = Instant::now();
     let mut balance = U192::ZERO;
-    for _ in 0..args.requests {
+    for _ in 0..args.requests() {
         let paid = client.execute(client.http().get(format!("{base}/paid")).build()?).await?;
         anyhow::ensure!(paid.response.status().is_success(), "the paywall answered {}", paid.response.status());
         balance = paid.payment.context("the request was not paid")?.balance;
@@ -113,8 +128,8 @@ async fn buy(
     let channels = client.channels().channels().await?;
     println!(
         "bought {} paid requests in {seconds:.2} s ({:.0} requests/s): balance {balance}, {} channel(s), deposit {}",
-        args.requests,
-        args.requests as f64 / seconds,
+        args.requests(),
+        args.requests() as f64 / seconds,
         channels.len(),
         channels.iter().map(|c| c.deposit).sum::<U192>(),
     );

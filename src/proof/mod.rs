@@ -14,4 +14,4 @@ mod verify;
 pub use domain::{BalanceProof, ChannelDomain, ClosingAgreement};
 pub use signature::{Signature, SignatureError, recover};
 pub use signer::{KeyError, Signer};
-pub use verify::{ProofVerifier, VerifyError, address_of};
+pub use verify::{DEFAULT_CACHED_SENDERS, ProofVerifier, VerifyError, address_of};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use alloy_primitives::Address;
 
-use crate::proof::Signer;
+use crate::{chain::RedactedUrl, proof::Signer};
 
 /// What the receiver does when a sender asks to close with a balance that is not below the
 /// receiver's last proof.
@@ -39,8 +39,9 @@ impl Default for TxPolicy {
     }
 }
 
-/// The configuration of a [`ChannelManager`](super::ChannelManager).
-#[derive(Clone, Debug)]
+/// The configuration of a [`ChannelManager`](super::ChannelManager). Its `Debug` output shows
+/// the node's and the store's URLs redacted (they may carry credentials).
+#[derive(Clone)]
 pub struct ManagerConfig {
     /// The node's JSON-RPC URL.
     pub rpc_url: String,
@@ -80,5 +81,22 @@ impl ManagerConfig {
             close_policy: ClosePolicy::default(),
             tx: TxPolicy::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for ManagerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerConfig")
+            .field("rpc_url", &RedactedUrl::new(&self.rpc_url))
+            .field("contract", &self.contract)
+            .field("deployment_block", &self.deployment_block)
+            .field("receiver", &self.receiver)
+            .field("store_url", &RedactedUrl::new(&self.store_url))
+            .field("confirmations", &self.confirmations)
+            .field("poll_interval", &self.poll_interval)
+            .field("max_log_range", &self.max_log_range)
+            .field("close_policy", &self.close_policy)
+            .field("tx", &self.tx)
+            .finish()
     }
 }

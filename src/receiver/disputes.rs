@@ -70,7 +70,7 @@ impl Closer {
 
     /// Current fees.
     pub(crate) async fn fees(&self) -> Result<Eip1559Estimation, NodeError> {
-        Ok(self.node.provider().estimate_eip1559_fees().await?)
+        self.node.provider().estimate_eip1559_fees().await.map_err(|e| self.node.error(e))
     }
 
     /// Closes `record` in the background unless a close of it is under way or done.
@@ -117,7 +117,7 @@ impl Closer {
         let (to, data) = call.encode(self.token, self.contract);
         let request = TransactionRequest::default().with_from(receiver).with_to(to).with_input(data);
         let provider = self.node.provider();
-        let gas = match provider.estimate_gas(request.clone()).await.map_err(NodeError::from) {
+        let gas = match provider.estimate_gas(request.clone()).await.map_err(|e| self.node.error(e)) {
             Ok(gas) => gas,
             Err(NodeError::Reverted(Revert::Channels(ChannelsError::ChannelNotFound(_)))) => {
                 return Err(CloseError::Settled);
@@ -125,7 +125,8 @@ impl Closer {
             Err(error) => return Err(CloseError::Unavailable(format!("the close would fail: {error}"))),
         };
         let unavailable = |e: NodeError| CloseError::Unavailable(e.to_string());
-        let nonce = provider.get_transaction_count(receiver).pending().await.map_err(|e| unavailable(e.into()))?;
+        let nonce =
+            provider.get_transaction_count(receiver).pending().await.map_err(|e| unavailable(self.node.error(e)))?;
         let mut fees = self.fees().await.map_err(unavailable)?;
         let mut sent: Vec<B256> = Vec::new();
         for attempt in 0..=self.policy.max_resends {

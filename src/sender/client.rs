@@ -27,8 +27,8 @@ use crate::{
 /// The longest block range asked of `eth_getLogs` when rebuilding from the chain.
 const LOG_RANGE: u64 = 10_000;
 
-/// How a sender's client is set up.
-#[derive(Clone, Debug)]
+/// How a sender's client is set up. Its `Debug` output shows the node's URL redacted.
+#[derive(Clone)]
 pub struct SenderConfig {
     /// The node's JSON-RPC URL.
     pub rpc_url: String,
@@ -40,6 +40,18 @@ pub struct SenderConfig {
     pub key: Signer,
     /// Where the local store lives.
     pub data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for SenderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderConfig")
+            .field("rpc_url", &crate::chain::RedactedUrl::new(&self.rpc_url))
+            .field("contract", &self.contract)
+            .field("deployment_block", &self.deployment_block)
+            .field("key", &self.key)
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
 }
 
 /// A sender's channels on one contract.
@@ -131,13 +143,14 @@ impl ChannelClient {
         let (to, data) = call.encode(self.token, self.contract);
         let request = TransactionRequest::default().with_from(self.sender()).with_to(to).with_input(data);
         let provider = self.node.provider();
-        match provider.estimate_gas(request.clone()).await.map_err(NodeError::from) {
+        match provider.estimate_gas(request.clone()).await.map_err(|e| self.node.error(e)) {
             Ok(_) => {}
             Err(NodeError::Reverted(revert)) => return Err(SenderError::WouldRevert(revert)),
             Err(error) => return Err(error.into()),
         }
-        let pending = provider.send_transaction(request).await.map_err(NodeError::from)?;
-        let receipt = pending.get_receipt().await.map_err(|e| NodeError::Unreachable(e.to_string()))?;
+        let pending = provider.send_transaction(request).await.map_err(|e| self.node.error(e))?;
+        let receipt =
+            pending.get_receipt().await.map_err(|e| self.node.error(NodeError::Unreachable(e.to_string())))?;
         if !receipt.status() {
             return Err(SenderError::Reverted { tx: receipt.transaction_hash });
         }

@@ -62,7 +62,7 @@ fn the_protocol_document_lists_exactly_the_refusal_reasons() {
         PaymentError::Unconfirmed { missing: 1 },
         PaymentError::Closing,
         PaymentError::Settled,
-        PaymentError::InvalidProof(VerifyError::NotSender),
+        PaymentError::InvalidProof(VerifyError::WrongSigner(Address::ZERO)),
         PaymentError::AmountMismatch { expected: U192::ZERO, last_balance: U192::ZERO, last_signature: None },
         PaymentError::InsufficientFunds { balance: U192::ZERO, deposit: U192::ZERO },
     ];

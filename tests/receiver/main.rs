@@ -303,7 +303,18 @@ fn reorgs_drop_unconfirmed_opens_and_top_ups_and_keep_confirmed_ones() {
         )
         .unwrap();
     env.sync(&manager);
-    env.rt.block_on(manager.next_poll());
+    // The head's number did not change: wait until a poll notices the new hashes (it counts
+    // the reorg while reading), then for that poll's end, when the re-read events are in place.
+    env.rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            while manager.status().reorgs == 0 {
+                manager.next_poll().await;
+            }
+            manager.next_poll().await;
+        })
+        .await
+        .expect("the manager sees the reorg")
+    });
     assert!(manager.channel(unconfirmed.sender, unconfirmed.open_block).is_none(), "the reorged open is gone");
     let view = manager.channel(confirmed.sender, confirmed.open_block).unwrap();
     assert_eq!((view.deposit, view.unconfirmed_deposit), (amount(10), amount(10)), "the reorged top-up is gone");
