@@ -41,7 +41,8 @@ impl Cli {
     /// Runs `uraiden ARGS` with the key of test signer `key` in PRIVATE_KEY.
     fn run(&self, key: Option<u64>, args: &[&str]) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_uraiden"));
-        command.args(args).current_dir(&self.dir).env("ETH_RPC_URL", &self.url).env_remove("PRIVATE_KEY");
+        command.args(args).current_dir(&self.dir).env("ETH_RPC_URL", &self.url).env("XDG_DATA_HOME", &self.dir);
+        command.env_remove("PRIVATE_KEY");
         if let Some(key) = key {
             command.env("PRIVATE_KEY", key_hex(key));
         }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use alloy_primitives::{Address, Bytes, U256, aliases::U192};
 use anyhow::{Context, bail};
 
-use super::{deploy::DeploymentRecord, key::NodeArgs};
+use super::{deploy::DeploymentRecord, key::NodeArgs, sender::SenderArgs};
 use crate::{
     chain::{Chain, RpcChain},
     channel::ChannelId,
@@ -24,6 +24,9 @@ pub(crate) struct ChannelArgs {
     /// Where `uraiden deploy` recorded the contracts.
     #[arg(long, default_value = "deployments", global = true, value_name = "DIR")]
     deployments_dir: PathBuf,
+    /// The sender's channel store (for `close --cooperative|--uncooperative` and `settle`).
+    #[command(flatten)]
+    sender: SenderArgs,
     #[command(subcommand)]
     command: ChannelCommand,
 }
@@ -90,8 +93,13 @@ enum ChannelCommand {
         #[arg(long)]
         balance_sig: Bytes,
     },
-    /// Close: with the balance proof alone (receiver: settles now; sender: starts the challenge
-    /// period), or with the receiver's closing signature too (cooperative, anyone may send).
+    /// Close a channel. As the sender, with the client and its store: `--cooperative URL` (the
+    /// receiver's server signs the close; settled at once; if it refuses, closes alone) or
+    /// `--uncooperative` (closes alone with the last acknowledged balance; the challenge period
+    /// starts). With explicit signatures: `--balance` and `--balance-sig` alone (receiver:
+    /// settles now; sender: starts the challenge period), plus `--closing-sig` (cooperative,
+    /// anyone may send).
+    #[command(group = clap::ArgGroup::new("how").required(true).args(["cooperative", "uncooperative", "balance_sig"]))]
     Close {
         /// The receiver's address.
         #[arg(long)]
@@ -99,14 +107,20 @@ enum ChannelCommand {
         /// The block the channel was opened in.
         #[arg(long)]
         open_block: u32,
-        /// The balance to close at, in base units.
+        /// Ask the receiver's server at URL (e.g. http://host:5000) for a cooperative close.
+        #[arg(long, value_name = "URL")]
+        cooperative: Option<String>,
+        /// Close alone with the last balance the receiver acknowledged.
         #[arg(long)]
-        balance: U192,
+        uncooperative: bool,
+        /// The balance to close at, in base units (with --balance-sig).
+        #[arg(long, requires = "balance_sig")]
+        balance: Option<U192>,
         /// The sender's balance proof over that balance (65 bytes, hex).
-        #[arg(long)]
-        balance_sig: Bytes,
+        #[arg(long, requires = "balance")]
+        balance_sig: Option<Bytes>,
         /// The receiver's closing signature (65 bytes, hex), for a cooperative close.
-        #[arg(long)]
+        #[arg(long, requires = "balance_sig")]
         closing_sig: Option<Bytes>,
     },
     /// Settle after the challenge period (as the sender).
@@ -127,6 +141,17 @@ pub(crate) fn run(args: ChannelArgs, node: &NodeArgs) -> anyhow::Result<()> {
         let record = DeploymentRecord::load(&args.deployments_dir, chain.chain_id())?;
         let c = Contracts::at(record.chain_id, record.token, record.channels);
         return info(&mut chain, &c, ChannelId { sender, receiver, open_block }, json);
+    }
+    // The sender's client commands: the client finds the contract (--contract or the record).
+    let dir = &args.deployments_dir;
+    match &args.command {
+        ChannelCommand::Close { receiver, open_block, cooperative, balance_sig: None, .. } => {
+            return super::sender::close(node, &args.sender, dir, *receiver, *open_block, cooperative.as_deref());
+        }
+        ChannelCommand::Settle { receiver, open_block } => {
+            return super::sender::settle(node, &args.sender, dir, *receiver, *open_block);
+        }
+        _ => {}
     }
     let signer = node.signer()?;
     let me = signer.address();
@@ -171,7 +196,10 @@ pub(crate) fn run(args: ChannelArgs, node: &NodeArgs) -> anyhow::Result<()> {
             let sig = signer.sign_digest(c.domain.closing_digest(&balance_sig));
             println!("closing signature {sig}");
         }
-        ChannelCommand::Close { receiver, open_block, balance, balance_sig, closing_sig } => {
+        ChannelCommand::Close { receiver, open_block, balance, balance_sig, closing_sig, .. } => {
+            let (Some(balance), Some(balance_sig)) = (balance, balance_sig) else {
+                unreachable!("--balance and --balance-sig go together; without them the client closed above")
+            };
             let call = match closing_sig {
                 Some(closing_sig) => Call::CooperativeClose { receiver, open_block, balance, balance_sig, closing_sig },
                 None => Call::Close { receiver, open_block, balance, balance_sig },
@@ -182,10 +210,7 @@ pub(crate) fn run(args: ChannelArgs, node: &NodeArgs) -> anyhow::Result<()> {
                 println!("  {event:?}");
             }
         }
-        ChannelCommand::Settle { receiver, open_block } => {
-            let tx = send(chain, &c, me, Call::Settle { receiver, open_block })?;
-            println!("settled in block {} (gas {})", tx.block_number, tx.gas_used);
-        }
+        ChannelCommand::Settle { .. } => unreachable!("the client settled above"),
     }
     Ok(())
 }

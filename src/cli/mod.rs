@@ -4,6 +4,7 @@ mod channel;
 mod demo;
 mod deploy;
 mod key;
+mod sender;
 mod system;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,10 @@ enum Command {
     Channel(channel::ChannelArgs),
     /// Deploy the channel contract (and the test token, without --token) to a node.
     Deploy(deploy::DeployArgs),
+    /// Fetch a URL, paying for it through a channel when the server answers 402 (curl-like).
+    Get(sender::GetArgs),
+    /// List the sender's channels across receivers: deposit, balance, room and status.
+    Channels(sender::ChannelsArgs),
     /// Measure the gas of every channel operation (warm and cold) against the goals.
     GasReport {
         /// Print JSON instead of Markdown.
@@ -51,6 +56,8 @@ impl Cli {
             Command::Demo => demo::run(),
             Command::Deploy(args) => deploy::run(args, &self.node),
             Command::Channel(args) => channel::run(args, &self.node),
+            Command::Get(args) => sender::get(args, &self.node),
+            Command::Channels(args) => sender::channels(args, &self.node),
             Command::GasReport { json } => {
                 let report = crate::gas::GasReport::measure()?;
                 if json {

@@ -54,6 +54,23 @@ impl std::fmt::Debug for SenderConfig {
     }
 }
 
+/// How [`ChannelClient::close`] closed a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// With the receiver's closing signature: settled at once, in this transaction.
+    Cooperatively {
+        /// The cooperative close's transaction.
+        tx: B256,
+    },
+    /// Alone: the challenge period runs until `settle_block`.
+    Uncooperatively {
+        /// The block after which the sender can settle.
+        settle_block: u64,
+        /// Why the cooperative close did not happen, if one was tried.
+        refusal: Option<String>,
+    },
+}
+
 /// A sender's channels on one contract.
 #[derive(Debug, Clone)]
 pub struct ChannelClient {
@@ -287,6 +304,26 @@ impl ChannelClient {
         Ok(receipt.transaction_hash)
     }
 
+    /// Closes `channel`: cooperatively through the receiver's server at `api_base` when one is
+    /// given, and otherwise, or when the receiver refuses or cannot be reached, alone with the
+    /// last acknowledged balance (the challenge period starts; the receiver may still answer
+    /// with a higher proof of the sender's). A failure on chain is an error either way.
+    pub async fn close(&self, channel: &SenderChannel, api_base: Option<&str>) -> Result<Closed, SenderError> {
+        if channel.status != ChannelStatus::Open {
+            return Err(SenderError::NotOpen(channel.status.as_str()));
+        }
+        let refusal = match api_base {
+            Some(api_base) => match self.close_cooperatively(channel, api_base).await {
+                Ok(tx) => return Ok(Closed::Cooperatively { tx }),
+                Err(error @ (SenderError::CloseRefused(_) | SenderError::Http(_))) => Some(error.to_string()),
+                Err(error) => return Err(error),
+            },
+            None => None,
+        };
+        let settle_block = self.close_uncooperatively(channel).await?;
+        Ok(Closed::Uncooperatively { settle_block, refusal })
+    }
+
     /// Asks to close alone with the last acknowledged balance: the challenge period starts (the
     /// receiver may answer with a higher proof). Returns the block after which it can settle.
     pub async fn close_uncooperatively(&self, channel: &SenderChannel) -> Result<u64, SenderError> {
@@ -308,7 +345,7 @@ impl ChannelClient {
     /// Settles after the challenge period.
     pub async fn settle(&self, channel: &SenderChannel) -> Result<B256, SenderError> {
         let settle_block = channel.settle_block.ok_or(SenderError::NotOpen("not closing: request a close first"))?;
-        if self.node.head().await? <= settle_block {
+        if self.node.head().await? < settle_block {
             return Err(SenderError::ChallengePeriod { settle_block });
         }
         let receipt =

@@ -45,7 +45,9 @@ pub enum SenderError {
     #[error("the channel is {0}")]
     NotOpen(&'static str),
     /// The challenge period is not over.
-    #[error("the challenge period ends after block {settle_block}")]
+    #[error(
+        "the challenge period ends after block {settle_block}: settle would revert with ChallengePeriodNotOver (nothing was sent)"
+    )]
     ChallengePeriod {
         /// The block after which settling works.
         settle_block: u64,

@@ -31,6 +31,10 @@ pub struct PaymentPolicy {
     pub deposit_prices: u64,
     /// A top-up, in prices (capped by `max_deposit`).
     pub top_up_prices: u64,
+    /// A fixed amount, in base units, for a new channel's deposit and for each top-up, instead
+    /// of `deposit_prices` and `top_up_prices` (capped by `max_deposit`; raised to the price when
+    /// below it).
+    pub deposit: Option<U192>,
     /// The longest wait for a deposit's confirmations.
     pub confirmation_timeout: Duration,
 }
@@ -42,6 +46,7 @@ impl Default for PaymentPolicy {
             max_deposit: U192::from(100_000_000u64),
             deposit_prices: 10,
             top_up_prices: 10,
+            deposit: None,
             confirmation_timeout: Duration::from_secs(300),
         }
     }
@@ -289,7 +294,10 @@ impl PayingClient {
     async fn fund(&self, quote: &Quote, channel: Option<SenderChannel>) -> Result<SenderChannel, SenderError> {
         let deposited: U192 = self.open_channels(quote.receiver).await?.iter().map(|c| c.deposit).sum();
         let left = self.policy.max_deposit.saturating_sub(deposited);
-        let prices = |n: u64| quote.price.saturating_mul(U192::from(n)).min(left);
+        let prices = |n: u64| match self.policy.deposit {
+            Some(fixed) => fixed.max(quote.price).min(left),
+            None => quote.price.saturating_mul(U192::from(n)).min(left),
+        };
         let (needed, amount) = match &channel {
             Some(c) => (quote.price.saturating_sub(c.room()), prices(self.policy.top_up_prices)),
             None => (quote.price, prices(self.policy.deposit_prices)),

@@ -231,3 +231,95 @@ fn an_uncooperative_close_below_the_last_payment_is_disputed_by_the_receiver() {
     }
     assert_eq!(system.env.f.balance(receiver), receiver_before + 3 * PRICE, "the receiver was paid its last proof");
 }
+
+/// `uraiden get`, `uraiden channels` and `uraiden channel close` as a user runs them, against
+/// the real paywall: paid bodies on stdout or in a file, what was paid on stderr, the channel
+/// listed, a cooperative close, and the fallback to closing alone when the receiver's server
+/// cannot be reached (the receiver then closes with its proof at once).
+#[test]
+fn the_command_line_gets_lists_and_closes() {
+    let mut system = System::start();
+    let rpc = system.env.url.clone();
+    let dir = system.data_dir.path().to_path_buf();
+    let key = format!("{}", alloy_primitives::keccak256("uraiden test key 1"));
+    let contract = system.env.f.c.channels.to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_uraiden"))
+            .args(args)
+            .args(["--contract", &contract, "--data-dir", dir.to_str().unwrap()])
+            .env("PRIVATE_KEY", &key)
+            .env("ETH_RPC_URL", &rpc)
+            .output()
+            .unwrap();
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(out.status.success(), "uraiden {args:?}: {stderr}");
+        assert!(!stdout.contains(key.trim_start_matches("0x")) && !stderr.contains(key.trim_start_matches("0x")));
+        (stdout, stderr)
+    };
+    let (sender, receiver) = (system.env.f.sender.address(), system.env.f.receiver.address());
+    let (sender_before, receiver_before) = (system.env.f.balance(sender), system.env.f.balance(receiver));
+    let url = format!("{}/x402", system.base);
+    for i in 1..=3u64 {
+        let (stdout, stderr) = run(&["get", &url, "--deposit", "30"]);
+        assert_eq!(stdout, "x402 content");
+        assert!(stderr.contains(&format!("paid {PRICE} to {receiver}")), "{stderr}");
+        assert!(stderr.contains(&format!("balance now {}", i * PRICE)), "{stderr}");
+    }
+    let file = dir.join("body.txt");
+    let (stdout, stderr) = run(&["get", &format!("{}/rdn", system.base), "-o", file.to_str().unwrap(), "--json"]);
+    assert!(stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "rdn content");
+    let paid: serde_json::Value = serde_json::from_str(stderr.trim()).unwrap();
+    assert_eq!(
+        (paid["status"].as_u64(), paid["paid"].as_str(), paid["balance"].as_str()),
+        (Some(200), Some("3"), Some("12"))
+    );
+
+    let (stdout, _) = run(&["channels", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let row = &listed.as_array().unwrap()[0];
+    assert_eq!(
+        (row["deposit"].as_str(), row["balance"].as_str(), row["room"].as_str()),
+        (Some("30"), Some("12"), Some("18"))
+    );
+    assert_eq!(row["status"], "open");
+    let open_block = row["open_block"].as_u64().unwrap().to_string();
+    let (stdout, _) = run(&["channels"]);
+    assert!(stdout.contains(&receiver.to_string()) && stdout.contains("open"), "{stdout}");
+
+    let r = receiver.to_string();
+    let (stdout, _) =
+        run(&["channel", "close", "--receiver", &r, "--open-block", &open_block, "--cooperative", &system.base]);
+    assert!(stdout.contains("closed cooperatively at balance 12"), "{stdout}");
+    assert_eq!(system.env.f.balance(receiver), receiver_before + 12);
+    assert_eq!(system.env.f.balance(sender), sender_before - 12);
+
+    // A second channel; its receiver's server is not where the sender looks: it closes alone,
+    // and the receiver's manager answers the close request with its proof at once.
+    let (_, stderr) = run(&["get", &url, "--deposit", "30"]);
+    assert!(stderr.contains("balance now 3"), "{stderr}");
+    let (stdout, _) = run(&["channels", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let second = listed.as_array().unwrap().iter().find(|c| c["status"] == "open").expect("the second channel").clone();
+    let open_block = second["open_block"].as_u64().unwrap().to_string();
+    let (stdout, stderr) = run(&[
+        "channel",
+        "close",
+        "--receiver",
+        &r,
+        "--open-block",
+        &open_block,
+        "--cooperative",
+        "http://127.0.0.1:9",
+    ]);
+    assert!(stderr.contains("did not agree") && stdout.contains("close requested at balance 3"), "{stdout}{stderr}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while system.env.f.balance(receiver) != receiver_before + 15 {
+        assert!(std::time::Instant::now() < deadline, "the receiver did not close with its proof");
+        uraiden::chain::Chain::mine(&mut system.env.f.chain, 1).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(system.env.f.balance(sender), sender_before - 15);
+    assert_eq!(system.env.f.balance(system.env.f.c.channels), 0);
+}

@@ -1,0 +1,315 @@
+//! The sender's commands: `uraiden get URL` (a curl that pays), `uraiden channels` (the sender's
+//! channels across receivers), and the client side of `uraiden channel close|settle`. Channels
+//! are kept in a local store under the data directory and rebuilt from the chain when missing.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use alloy_primitives::{Address, aliases::U192};
+use anyhow::{Context, bail};
+use reqwest::Method;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::{deploy::DeploymentRecord, key::NodeArgs};
+use crate::{
+    chain::Node,
+    sender::{ChannelClient, Closed, PayingClient, PaymentPolicy, SenderChannel, SenderConfig},
+};
+
+/// Where the sender's channels are kept and which contract they are on.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SenderArgs {
+    /// Where the sender's channel store lives [default: $XDG_DATA_HOME/uraiden, or
+    /// ~/.local/share/uraiden].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The channel contract [default: from deployments/<chain id>.json].
+    #[arg(long, global = true, value_name = "ADDRESS")]
+    contract: Option<Address>,
+}
+
+/// `uraiden get`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct GetArgs {
+    /// The URL to fetch (and pay for, on a 402).
+    url: String,
+    /// The HTTP method.
+    #[arg(short = 'X', long = "request", default_value = "GET", value_name = "METHOD")]
+    method: String,
+    /// The request body; `@FILE` reads it from FILE.
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    data: Option<String>,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+    /// Write the body to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The most one request may cost, in token base units; a dearer request is refused.
+    #[arg(long, default_value = "1000000", value_name = "AMOUNT")]
+    max_price: U192,
+    /// A new channel's deposit and each top-up, in token base units [default: 10 prices].
+    #[arg(long, value_name = "AMOUNT")]
+    deposit: Option<U192>,
+    /// The most deposited to one receiver, in all open channels together, in base units.
+    #[arg(long, default_value = "100000000", value_name = "AMOUNT")]
+    max_deposit: U192,
+    /// Print what was paid as one JSON object (on standard error) instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    sender: SenderArgs,
+    /// Where `uraiden deploy` recorded the contracts.
+    #[arg(long, default_value = "deployments", value_name = "DIR")]
+    deployments_dir: PathBuf,
+}
+
+/// `uraiden channels`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ChannelsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    sender: SenderArgs,
+    /// Where `uraiden deploy` recorded the contracts.
+    #[arg(long, default_value = "deployments", value_name = "DIR")]
+    deployments_dir: PathBuf,
+}
+
+/// The platform's data directory for uraiden.
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("uraiden"));
+    }
+    let home = std::env::var_os("HOME").context("no data directory: pass --data-dir DIR (HOME is not set)")?;
+    Ok(PathBuf::from(home).join(".local/share/uraiden"))
+}
+
+/// The sender's channel client: the node, the key, the contract and the local store.
+pub(crate) async fn client(node: &NodeArgs, sender: &SenderArgs, deployments: &Path) -> anyhow::Result<ChannelClient> {
+    let url = node.rpc_url()?;
+    let key = node.signer()?;
+    let (contract, deployment_block) = match sender.contract {
+        Some(contract) => (contract, 0),
+        None => {
+            let chain_id = Node::connect(url, None).await?.chain_id();
+            let record = DeploymentRecord::load(deployments, chain_id)
+                .context("pass --contract ADDRESS, or run from the folder holding deployments/")?;
+            (record.channels, record.block)
+        }
+    };
+    let data_dir = match &sender.data_dir {
+        Some(dir) => dir.clone(),
+        None => default_data_dir()?,
+    };
+    let config = SenderConfig { rpc_url: url.to_string(), contract, deployment_block, key, data_dir };
+    Ok(ChannelClient::connect(config).await?)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
+/// `uraiden get URL`.
+pub(crate) fn get(args: GetArgs, node: &NodeArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(get_async(args, node))
+}
+
+async fn get_async(args: GetArgs, node: &NodeArgs) -> anyhow::Result<()> {
+    let method = Method::from_bytes(args.method.as_bytes())
+        .map_err(|_| anyhow::anyhow!("-X {:?} is not an HTTP method", args.method))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    for header in &args.headers {
+        let (name, value) = header.split_once(':').with_context(|| format!("-H {header:?} is not `Name: value`"))?;
+        let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+            .with_context(|| format!("-H {header:?}: bad header name"))?;
+        let value = reqwest::header::HeaderValue::from_str(value.trim())
+            .with_context(|| format!("-H {header:?}: bad header value"))?;
+        headers.append(name, value);
+    }
+    let body = match &args.data {
+        Some(data) => match data.strip_prefix('@') {
+            Some(path) => Some(tokio::fs::read(path).await.with_context(|| format!("reading -d @{path}"))?),
+            None => Some(data.clone().into_bytes()),
+        },
+        None => None,
+    };
+    let channels = client(node, &args.sender, &args.deployments_dir).await?;
+    let policy = PaymentPolicy {
+        max_price: args.max_price,
+        max_deposit: args.max_deposit,
+        deposit: args.deposit,
+        ..PaymentPolicy::default()
+    };
+    let paying = PayingClient::new(reqwest::Client::new(), channels, policy);
+    let mut request = paying.http().request(method, &args.url).headers(headers);
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let request = request.build().with_context(|| format!("the URL {:?}", args.url))?;
+
+    let spinner = indicatif::ProgressBar::new_spinner().with_message("waiting for the server (paying, confirmations)");
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let paid = paying.execute(request).await;
+    spinner.finish_and_clear();
+    let paid = paid?;
+    let status = paid.response.status();
+    let length = paid.response.content_length();
+    report(&paid.payment, status, args.json)?;
+
+    let mut response = paid.response;
+    let bar = match length {
+        Some(length) => indicatif::ProgressBar::new(length),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let mut out: Box<dyn AsyncWrite + Unpin + Send> = match &args.output {
+        Some(path) => Box::new(tokio::io::BufWriter::new(
+            tokio::fs::File::create(path).await.with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(tokio::io::stdout()),
+    };
+    if args.output.is_none() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    while let Some(chunk) = response.chunk().await.context("reading the response body")? {
+        out.write_all(&chunk).await.context("writing the body")?;
+        bar.inc(chunk.len() as u64);
+    }
+    out.flush().await.context("writing the body")?;
+    bar.finish_and_clear();
+    if !status.is_success() && !status.is_redirection() {
+        bail!("the server answered {status}");
+    }
+    Ok(())
+}
+
+/// What was paid, on standard error.
+fn report(payment: &Option<crate::sender::PaymentMade>, status: reqwest::StatusCode, json: bool) -> anyhow::Result<()> {
+    if json {
+        let value = match payment {
+            Some(p) => serde_json::json!({
+                "status": status.as_u16(), "paid": p.amount.to_string(), "receiver": p.receiver,
+                "open_block": p.open_block, "balance": p.balance.to_string(),
+            }),
+            None => serde_json::json!({ "status": status.as_u16(), "paid": "0" }),
+        };
+        eprintln!("{value}");
+    } else {
+        match payment {
+            Some(p) => eprintln!(
+                "paid {} to {} (channel opened in block {}, balance now {}); {status}",
+                p.amount, p.receiver, p.open_block, p.balance
+            ),
+            None => eprintln!("paid nothing; {status}"),
+        }
+    }
+    Ok(())
+}
+
+/// `uraiden channels`.
+pub(crate) fn channels(args: ChannelsArgs, node: &NodeArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = client(node, &args.sender, &args.deployments_dir).await?;
+        client.sync().await?;
+        let channels = client.channels().await?;
+        if args.json {
+            let rows: Vec<serde_json::Value> = channels
+                .iter()
+                .map(|c| {
+                    let mut row = serde_json::to_value(c).expect("a channel serialises");
+                    row["room"] = c.room().to_string().into();
+                    row
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(());
+        }
+        println!("sender {} on contract {}", client.sender(), client.contract());
+        if channels.is_empty() {
+            println!("no channels");
+        }
+        println!(
+            "{:<42}  {:>10}  {:>10}  {:>10}  {:>10}  status",
+            "receiver", "open block", "deposit", "balance", "room"
+        );
+        for c in &channels {
+            let status = match (c.status.as_str(), c.settle_block) {
+                ("closing", Some(block)) => format!("closing (settle after block {block})"),
+                (status, _) => status.to_string(),
+            };
+            println!(
+                "{:<42}  {:>10}  {:>10}  {:>10}  {:>10}  {status}",
+                c.receiver.to_string(),
+                c.open_block,
+                c.deposit.to_string(),
+                c.balance.to_string(),
+                c.room().to_string()
+            );
+        }
+        Ok(())
+    })
+}
+
+/// The sender's channel to `receiver` opened in `open_block`, from the store, or from the chain
+/// when the store does not have it.
+async fn find(client: &ChannelClient, receiver: Address, open_block: u32) -> anyhow::Result<SenderChannel> {
+    if let Ok(channel) = client.channel(receiver, open_block).await {
+        return Ok(channel);
+    }
+    client.sync().await?;
+    Ok(client.channel(receiver, open_block).await?)
+}
+
+/// `uraiden channel close --cooperative URL | --uncooperative`.
+pub(crate) fn close(
+    node: &NodeArgs,
+    sender: &SenderArgs,
+    deployments: &Path,
+    receiver: Address,
+    open_block: u32,
+    cooperative: Option<&str>,
+) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = client(node, sender, deployments).await?;
+        let channel = find(&client, receiver, open_block).await?;
+        match client.close(&channel, cooperative).await? {
+            Closed::Cooperatively { tx } => {
+                println!("closed cooperatively at balance {} (tx {tx}): settled", channel.balance)
+            }
+            Closed::Uncooperatively { settle_block, refusal } => {
+                if let Some(refusal) = refusal {
+                    eprintln!("the receiver did not agree ({refusal}); closing alone");
+                }
+                println!(
+                    "close requested at balance {}: settle with `uraiden channel settle` after block {settle_block}",
+                    channel.balance
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `uraiden channel settle`.
+pub(crate) fn settle(
+    node: &NodeArgs,
+    sender: &SenderArgs,
+    deployments: &Path,
+    receiver: Address,
+    open_block: u32,
+) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = client(node, sender, deployments).await?;
+        let mut channel = find(&client, receiver, open_block).await?;
+        if channel.settle_block.is_none() {
+            client.sync().await?;
+            channel = client.channel(receiver, open_block).await?;
+        }
+        let tx = client.settle(&channel).await?;
+        println!("settled (tx {tx})");
+        Ok(())
+    })
+}
