@@ -234,3 +234,56 @@ macro_rules! scenario_tests {
 
 scenario_tests!(evm, Fixture::new(uraiden::chain::EvmChain::new()));
 scenario_tests!(anvil, Fixture::new(anvil_chain()));
+
+/// The embedded chain's block controls: several transactions in one block (the second open of
+/// one channel is `ChannelExists`; settled in between, the channel opens again under the same
+/// key), a jump of the block number, and the misuses each refuses.
+mod evm_blocks {
+    use super::*;
+    use uraiden::{
+        chain::{ChainError, EvmChain},
+        contract::ChannelsError,
+    };
+
+    #[test]
+    fn transactions_share_a_block_until_it_ends() {
+        let mut f = Fixture::new(EvmChain::new());
+        let (s, r) = (f.sender.address(), f.receiver.address());
+        let block = f.chain.begin_block().unwrap();
+        assert_eq!(f.chain.block_number().unwrap(), block, "the block being built counts as the latest");
+        let first = f.c.open_erc223(&mut f.chain, s, r, u256(10)).unwrap();
+        assert_eq!(first.block_number, block);
+        let ch = f.channel(block as u32);
+        let exists = ChannelsError::ChannelExists(C::ChannelExists { key: ch.key() });
+        f.assert_reverts(&[ch], exists, |f| f.c.open_erc223(&mut f.chain, s, r, u256(5)));
+        let balance_sig = f.pay(&ch, 4);
+        f.c.close(&mut f.chain, r, r, ch.open_block, u192(4), balance_sig).unwrap();
+        let again = f.c.open_erc223(&mut f.chain, s, r, u256(7)).unwrap();
+        assert_eq!(again.block_number, block);
+        assert_eq!(f.info(&ch).unwrap().deposit, u192(7), "reopened under the settled channel's key");
+        assert!(matches!(f.chain.mine(1), Err(ChainError::BlockInProgress)));
+        assert!(matches!(f.chain.begin_block(), Err(ChainError::BlockInProgress)));
+        f.chain.end_block().unwrap();
+        assert!(matches!(f.chain.end_block(), Err(ChainError::NoBlockInProgress)));
+        let next = f.c.transfer(&mut f.chain, s, r, u256(1)).unwrap();
+        assert_eq!(next.block_number, block + 1, "a block of its own again");
+    }
+
+    #[test]
+    fn jumps_forward_only() {
+        let mut f = Fixture::new(EvmChain::new());
+        let (s, r) = (f.sender.address(), f.receiver.address());
+        let last = u64::from(u32::MAX);
+        f.chain.jump_to(last - 1).unwrap();
+        assert_eq!(f.chain.block_number().unwrap(), last - 1);
+        let tx = f.c.open_erc223(&mut f.chain, s, r, u256(10)).unwrap();
+        assert_eq!(tx.block_number, last, "the last block a channel can open in");
+        assert!(matches!(
+            f.chain.jump_to(5),
+            Err(ChainError::BlockNumberBackwards { latest, requested: 5 }) if latest == last
+        ));
+        f.chain.jump_to(last).unwrap();
+        let too_late = ChannelsError::BlockNumberTooLarge(C::BlockNumberTooLarge { blockNumber: u256(last + 1) });
+        f.assert_reverts(&[], too_late, |f| f.c.open_erc20(&mut f.chain, s, r, u192(1)));
+    }
+}

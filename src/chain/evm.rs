@@ -1,4 +1,8 @@
 //! The embedded chain: revm with an in-memory database, Prague rules, automine.
+//!
+//! Two controls go beyond a node with automine, for tests that need them: several transactions
+//! in one block ([`EvmChain::begin_block`], [`EvmChain::end_block`]) and a jump of the block
+//! number ([`EvmChain::jump_to`]), which costs nothing however far it goes.
 
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use revm::{
@@ -25,6 +29,9 @@ type Db = CacheDB<EmptyDB>;
 /// is free (base fee and gas price are zero), so accounts need no ether.
 pub struct EvmChain {
     evm: MainnetEvm<MainnetContext<Db>>,
+    /// Whether a block is being built ([`EvmChain::begin_block`]): transactions then run in the
+    /// latest block instead of a new one each.
+    building: bool,
 }
 
 impl std::fmt::Debug for EvmChain {
@@ -32,6 +39,7 @@ impl std::fmt::Debug for EvmChain {
         f.debug_struct("EvmChain")
             .field("chain_id", &self.chain_id())
             .field("block_number", &self.latest_block())
+            .field("building_block", &self.building)
             .finish_non_exhaustive()
     }
 }
@@ -41,6 +49,7 @@ impl std::fmt::Debug for EvmChain {
 pub struct Snapshot {
     db: Db,
     block: BlockEnv,
+    building: bool,
 }
 
 impl Snapshot {
@@ -82,18 +91,61 @@ impl EvmChain {
             .with_cfg(cfg)
             .with_block(block)
             .build_mainnet();
-        Self { evm }
+        Self { evm, building: false }
     }
 
-    /// Saves the whole state (accounts, storage, block number).
+    /// Saves the whole state (accounts, storage, block number, whether a block is being built).
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { db: self.evm.ctx.journaled_state.database.clone(), block: self.evm.ctx.block.clone() }
+        Snapshot {
+            db: self.evm.ctx.journaled_state.database.clone(),
+            block: self.evm.ctx.block.clone(),
+            building: self.building,
+        }
     }
 
     /// Goes back to a saved state.
     pub fn revert_to(&mut self, snapshot: Snapshot) {
         self.evm.ctx.journaled_state.database = snapshot.db;
         self.evm.ctx.block = snapshot.block;
+        self.building = snapshot.building;
+    }
+
+    /// Starts a new block (`block_number() + 1`) that every transaction goes into until
+    /// [`EvmChain::end_block`], as a miner packs several transactions into one block. While it is
+    /// being built it counts as the latest block: [`Chain::block_number`] returns it and calls
+    /// see its state so far. Returns its number.
+    ///
+    /// Fails if a block is already being built.
+    pub fn begin_block(&mut self) -> Result<u64, ChainError> {
+        if self.building {
+            return Err(ChainError::BlockInProgress);
+        }
+        let number = self.latest_block().checked_add(1).ok_or(ChainError::BlockNumberOverflow)?;
+        self.set_block(number);
+        self.building = true;
+        Ok(number)
+    }
+
+    /// Ends the block started by [`EvmChain::begin_block`]: it is mined, and each transaction
+    /// after it gets a block of its own again. Fails if no block is being built.
+    pub fn end_block(&mut self) -> Result<(), ChainError> {
+        if !self.building {
+            return Err(ChainError::NoBlockInProgress);
+        }
+        self.building = false;
+        Ok(())
+    }
+
+    /// Makes `number` the latest block at once, as if the blocks in between had been mined
+    /// empty (the next transaction runs in `number + 1`). Costs the same however far it jumps,
+    /// so a test can run next to the uint32 block limit. Fails if `number` is below the latest
+    /// block or a block is being built.
+    pub fn jump_to(&mut self, number: u64) -> Result<(), ChainError> {
+        let latest = self.latest_block();
+        if number < latest {
+            return Err(ChainError::BlockNumberBackwards { latest, requested: number });
+        }
+        self.mine(number - latest)
     }
 
     fn nonce(&mut self, address: Address) -> u64 {
@@ -115,10 +167,15 @@ impl EvmChain {
             .map_err(|e| ChainError::InvalidTransaction(format!("{e:?}")))
     }
 
-    /// Executes and commits a transaction in a new block.
+    /// Executes and commits a transaction in a new block, or in the block being built.
     fn execute(&mut self, from: Address, kind: TxKind, data: Bytes) -> Result<(Receipt, Option<Address>), ChainError> {
-        let number = self.latest_block().checked_add(1).ok_or(ChainError::BlockNumberOverflow)?;
-        self.set_block(number);
+        let number = if self.building {
+            self.latest_block()
+        } else {
+            let number = self.latest_block().checked_add(1).ok_or(ChainError::BlockNumberOverflow)?;
+            self.set_block(number);
+            number
+        };
         let tx = self.tx(from, kind, data)?;
         let result = self.evm.transact_commit(tx).map_err(|e| ChainError::InvalidTransaction(e.to_string()))?;
         let gas_used = result.gas().tx_gas_used();
@@ -190,7 +247,12 @@ impl Chain for EvmChain {
         self.call_with_gas(from, to, data).map(|(outcome, _)| outcome)
     }
 
+    /// Mines `blocks` empty blocks at once (the cost does not grow with `blocks`). Fails while a
+    /// block is being built ([`EvmChain::begin_block`]).
     fn mine(&mut self, blocks: u64) -> Result<(), ChainError> {
+        if self.building {
+            return Err(ChainError::BlockInProgress);
+        }
         let number = self.latest_block().checked_add(blocks).ok_or(ChainError::BlockNumberOverflow)?;
         self.set_block(number);
         Ok(())

@@ -24,7 +24,8 @@ pub const TX_BASE_GAS: u64 = 21_000;
 ///
 /// Every transaction is mined in a block of its own (like a node with automine on): the block
 /// number that a transaction sees is `block_number() + 1`, and afterwards it is the latest
-/// block. A reverted transaction is mined too.
+/// block. A reverted transaction is mined too. ([`EvmChain`] can also put several transactions
+/// in one block: [`EvmChain::begin_block`].)
 pub trait Chain {
     /// The chain id (EIP-155), as the contract sees it in `block.chainid`.
     fn chain_id(&self) -> u64;
@@ -99,6 +100,21 @@ pub enum ChainError {
     /// A block number does not fit the chain's types.
     #[error("block number overflow")]
     BlockNumberOverflow,
+    /// The chain was asked to go back to an earlier block.
+    #[error("cannot go back from block {latest} to block {requested}")]
+    BlockNumberBackwards {
+        /// The latest block.
+        latest: u64,
+        /// The block asked for.
+        requested: u64,
+    },
+    /// A block is being built ([`EvmChain::begin_block`]): it must end before another begins or
+    /// blocks are mined.
+    #[error("a block is being built")]
+    BlockInProgress,
+    /// [`EvmChain::end_block`] without [`EvmChain::begin_block`].
+    #[error("no block is being built")]
+    NoBlockInProgress,
     /// The node or its transport failed.
     #[error("node error: {0}")]
     Node(String),

@@ -21,10 +21,13 @@ pub(super) enum Fallback {
 }
 
 impl Model {
-    /// Executes one transaction from `caller` in a new block (`block_number + 1`). A reverted
-    /// transaction is mined too, and changes nothing else.
+    /// Executes one transaction from `caller` in a new block (`block_number + 1`), or in the
+    /// block being built ([`Model::begin_block`]). A reverted transaction is mined too, and
+    /// changes nothing else.
     pub fn execute(&mut self, caller: Address, call: Call) -> TxResult {
-        self.block_number += 1;
+        if !self.building_block {
+            self.block_number += 1;
+        }
         match call {
             Call::Approve { spender, amount } => self.approve(caller, spender, amount),
             Call::Transfer { to, amount } => self.transfer(caller, to, amount),
@@ -46,8 +49,43 @@ impl Model {
     }
 
     /// Mines `blocks` empty blocks.
+    ///
+    /// # Panics
+    /// While a block is being built.
     pub fn mine(&mut self, blocks: u64) {
+        assert!(!self.building_block, "mine while a block is being built");
         self.block_number += blocks;
+    }
+
+    /// Makes `number` the latest block, as if the blocks in between had been mined empty.
+    ///
+    /// # Panics
+    /// If `number` is below the latest block, or while a block is being built.
+    pub fn jump_to(&mut self, number: u64) {
+        assert!(number >= self.block_number, "jump from block {} back to {number}", self.block_number);
+        self.mine(number - self.block_number);
+    }
+
+    /// Starts a new block (`block_number + 1`) that every transaction goes into until
+    /// [`Model::end_block`]: several transactions in one block, as a miner packs them. Returns
+    /// its number.
+    ///
+    /// # Panics
+    /// If a block is already being built.
+    pub fn begin_block(&mut self) -> u64 {
+        assert!(!self.building_block, "a block is already being built");
+        self.block_number += 1;
+        self.building_block = true;
+        self.block_number
+    }
+
+    /// Ends the block started by [`Model::begin_block`].
+    ///
+    /// # Panics
+    /// If no block is being built.
+    pub fn end_block(&mut self) {
+        assert!(self.building_block, "no block is being built");
+        self.building_block = false;
     }
 
     // ----- views -----

@@ -16,7 +16,8 @@
 //! Every transaction is atomic: each function checks everything first (in the contract's
 //! order, so the same error wins) and only then changes state, so a reverted call changes
 //! nothing. As on a chain with automine, every transaction, reverted or not, is mined in a block
-//! of its own.
+//! of its own, unless [`Model::begin_block`] has started one that several share; and
+//! [`Model::jump_to`] moves to a later block, as the embedded chain's controls do.
 
 pub mod channels;
 pub mod invariants;

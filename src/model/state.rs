@@ -62,8 +62,12 @@ pub struct Model {
     pub token: TokenState,
     /// Open channels by key (`ChannelId::key`).
     pub channels: BTreeMap<B256, Channel>,
-    /// The latest mined block; the next transaction runs in `block_number + 1`.
+    /// The latest block; the next transaction runs in `block_number + 1`, or in `block_number`
+    /// itself while a block is being built.
     pub block_number: u64,
+    /// Whether a block is being built ([`Model::begin_block`]): every transaction then runs in
+    /// `block_number`, until [`Model::end_block`].
+    pub building_block: bool,
 }
 
 impl Model {
@@ -76,6 +80,6 @@ impl Model {
             allowances: BTreeMap::new(),
             total_supply: initial_supply,
         };
-        Self { config, domain, token, channels: BTreeMap::new(), block_number }
+        Self { config, domain, token, channels: BTreeMap::new(), block_number, building_block: false }
     }
 }

@@ -38,13 +38,18 @@ impl Model {
         Ok(vec![self.apply_transfer(from, to, amount)])
     }
 
-    /// ERC223 `transfer(to, amount, data)` by `from`: moves the tokens, then, if `to` is the
-    /// channel contract, calls its `tokenFallback(from, amount, data)`; if that reverts, so
-    /// does the transfer. Other recipients are accounts (or contracts that accept).
+    /// ERC223 `transfer(to, amount, data)` by `from`: moves the tokens, then, if `to` has code,
+    /// calls its `tokenFallback(from, amount, data)`; if that reverts, so does the transfer. The
+    /// channel contract opens or tops up; the token itself has no `tokenFallback`, so a transfer
+    /// to it reverts without data. Any other recipient is an account, or a contract whose
+    /// `tokenFallback` accepts and changes no token state (as the suite's `ReentrantReceiver`
+    /// does outside its own `close`): the model knows no other contracts.
     pub(super) fn transfer_with_data(&mut self, from: Address, to: Address, amount: U256, data: &Bytes) -> TxResult {
         self.check_transfer(from, to, amount)?;
         let fallback = if to == self.config.channels {
             Some(self.check_token_fallback(self.config.token, from, amount, data)?)
+        } else if to == self.config.token {
+            return Err(Revert::Unknown(Bytes::new()));
         } else {
             None
         };
