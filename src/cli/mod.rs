@@ -4,6 +4,7 @@ mod channel;
 mod demo;
 mod deploy;
 mod key;
+mod receiver;
 mod sender;
 mod system;
 
@@ -31,6 +32,8 @@ enum Command {
     Channel(channel::ChannelArgs),
     /// Deploy the channel contract (and the test token, without --token) to a node.
     Deploy(deploy::DeployArgs),
+    /// The receiver's channels and cash-out: list, status, close one or all with the latest proofs.
+    Receiver(receiver::ReceiverArgs),
     /// Fetch a URL, paying for it through a channel when the server answers 402 (curl-like).
     Get(sender::GetArgs),
     /// List the sender's channels across receivers: deposit, balance, room and status.
@@ -56,6 +59,7 @@ impl Cli {
             Command::Demo => demo::run(),
             Command::Deploy(args) => deploy::run(args, &self.node),
             Command::Channel(args) => channel::run(args, &self.node),
+            Command::Receiver(args) => receiver::run(args, &self.node),
             Command::Get(args) => sender::get(args, &self.node),
             Command::Channels(args) => sender::channels(args, &self.node),
             Command::GasReport { json } => {

@@ -378,3 +378,59 @@ fn over_a_websocket_new_blocks_wake_the_manager_at_once() {
     assert!(seen, "the confirmed channel is seen through the subscription");
     env.pay(&manager, &ch, 2, 2).expect("and can be paid");
 }
+
+/// `uraiden receiver channels|status|close` as the receiver runs them on its store: the
+/// channel listed with its balance, the status with the locked balance, a close that pays the
+/// receiver on chain, and a store held by a running server refused with a clear reason.
+#[test]
+fn the_receiver_command_line_lists_reports_and_cashes_out() {
+    let mut env = Env::new();
+    let config = env.config();
+    let manager = env.start(config.clone());
+    let ch = env.f.open_erc20(20);
+    env.mine(&manager, CONFIRMATIONS);
+    for balance in 1..=5 {
+        env.pay(&manager, &ch, balance, 1).unwrap();
+    }
+    let store = config.store_url.clone();
+    let key = format!("{}", alloy_primitives::keccak256("uraiden test key 2"));
+    let contract = env.f.c.channels.to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_uraiden"))
+            .arg("receiver")
+            .args(args)
+            .args(["--store", &store, "--contract", &contract, "--confirmations", "3", "--rpc-url", &env.url])
+            .env("PRIVATE_KEY", &key)
+            .output()
+            .unwrap();
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, _, stderr) = run(&["channels"]);
+    assert!(!ok && stderr.contains("in use by another process"), "a store in use is refused: {stderr}");
+    env.rt.block_on(manager.shutdown());
+
+    let (ok, stdout, stderr) = run(&["channels", "--json"]);
+    assert!(ok, "{stderr}");
+    let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let row = &listed.as_array().unwrap()[0];
+    assert_eq!(
+        (row["deposit"].as_str(), row["balance"].as_str(), row["status"].as_str()),
+        (Some("20"), Some("5"), Some("open"))
+    );
+    let (ok, stdout, stderr) = run(&["status", "--json"]);
+    assert!(ok, "{stderr}");
+    let status: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((status["stats"]["open"].as_u64(), status["stats"]["locked"].as_str()), (Some(1), Some("0x5")));
+
+    let receiver = env.f.receiver.address();
+    let before = env.f.balance(receiver);
+    let (ok, stdout, stderr) = run(&["close", &ch.sender.to_string(), &ch.open_block.to_string()]);
+    assert!(ok && stdout.contains("at balance 5"), "{stdout}{stderr}");
+    assert_eq!(env.f.balance(receiver), before + 5);
+    let (ok, stdout, _) = run(&["close", "--all"]);
+    assert!(
+        ok && stdout.contains("0 channel(s) closed, 1 already settled, 0 failed"),
+        "nothing left to close: {stdout}"
+    );
+}
