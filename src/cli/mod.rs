@@ -4,6 +4,7 @@ mod channel;
 mod demo;
 mod deploy;
 mod key;
+mod proxy;
 mod system;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,8 @@ enum Command {
     Channel(channel::ChannelArgs),
     /// Deploy the channel contract (and the test token, without --token) to a node.
     Deploy(deploy::DeployArgs),
+    /// Serve paywalled routes (a directory, an upstream site, an echo) from a TOML config file.
+    Proxy(proxy::ProxyArgs),
     /// Measure the gas of every channel operation (warm and cold) against the goals.
     GasReport {
         /// Print JSON instead of Markdown.
@@ -51,6 +54,7 @@ impl Cli {
             Command::Demo => demo::run(),
             Command::Deploy(args) => deploy::run(args, &self.node),
             Command::Channel(args) => channel::run(args, &self.node),
+            Command::Proxy(args) => proxy::run(args, &self.node),
             Command::GasReport { json } => {
                 let report = crate::gas::GasReport::measure()?;
                 if json {
