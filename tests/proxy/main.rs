@@ -6,7 +6,7 @@ mod common;
 
 use std::{
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     sync::mpsc,
     time::{Duration, Instant},
@@ -530,5 +530,4 @@ fn the_contract_comes_from_the_deployment_record_and_the_command_line_overrides_
     let (ok, text) = check(&["--rpc-url", &url]);
     assert!(ok, "{text}");
     assert!(text.contains(&format!("contract {}", f.c.channels)), "{text}");
-    let _: PathBuf = config;
 }

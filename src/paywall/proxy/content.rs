@@ -80,6 +80,12 @@ fn upstream_url(base: &url::Url, rest: &str, query: Option<&str>) -> url::Url {
     url
 }
 
+/// `.` or `..`, also percent-encoded (as the URL parser reads them).
+fn is_dot_segment(segment: &str) -> bool {
+    let lower = segment.to_ascii_lowercase().replace("%2e", ".");
+    lower == "." || lower == ".."
+}
+
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     // Headers named by `Connection` are hop-by-hop too.
     let named: Vec<String> = from
@@ -104,6 +110,10 @@ async fn upstream(
     client: &reqwest::Client,
     timeout: Duration,
 ) -> Response<Body> {
+    if rest.split('/').any(is_dot_segment) {
+        // The URL parser would resolve them and climb out of the upstream's base path.
+        return gateway_error(StatusCode::BAD_REQUEST, "dot segments in the path are not proxied");
+    }
     let (parts, body) = request.into_parts();
     let url = upstream_url(base, rest, parts.uri.query());
     let mut headers = HeaderMap::new();
@@ -155,6 +165,16 @@ mod tests {
         assert_eq!(upstream_url(&base, "", None).as_str(), "http://127.0.0.1:9/base/");
         let root: url::Url = "http://h:1".parse().unwrap();
         assert_eq!(upstream_url(&root, "/", None).as_str(), "http://h:1/");
+    }
+
+    #[test]
+    fn dot_segments_are_recognised_encoded_or_not() {
+        for segment in [".", "..", "%2e", "%2E%2e", ".%2e"] {
+            assert!(is_dot_segment(segment), "{segment}");
+        }
+        for segment in ["", "a", "...", ".a", "%2e%2e%2e"] {
+            assert!(!is_dot_segment(segment), "{segment}");
+        }
     }
 
     #[test]
