@@ -531,3 +531,31 @@ fn the_contract_comes_from_the_deployment_record_and_the_command_line_overrides_
     assert!(ok, "{text}");
     assert!(text.contains(&format!("contract {}", f.c.channels)), "{text}");
 }
+
+#[test]
+fn the_node_going_away_does_not_stop_the_server_and_confirmed_channels_still_pay() {
+    let mut w = World::new();
+    let proxy =
+        w.proxy("c", "[server]\nlisten = \"127.0.0.1:0\"\n\n[[route]]\npath = \"/echo\"\nprice = 1\necho = true\n");
+    let ch = w.channel(100);
+    assert_eq!(w.paid(&proxy, Method::GET, "/echo", &ch, 1).status, StatusCode::OK);
+    assert_eq!(w.get(&proxy, "/ready", HeaderMap::new()).status, StatusCode::OK);
+    let (second, third) = (w.pay(&ch, 2), w.pay(&ch, 3));
+    let World { f, rt, http, dir: _dir, .. } = w;
+    drop(f); // stops anvil
+    let send = |headers: HeaderMap, path: &str| {
+        rt.block_on(async {
+            let r = http.get(format!("{}{path}", proxy.base)).headers(headers).send().await.unwrap();
+            (r.status(), r.headers().get(rdn::SENDER_BALANCE).map(|v| v.to_str().unwrap().to_string()))
+        })
+    };
+    // `/ready` turns 503 once the manager notices; meanwhile the server answers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while send(HeaderMap::new(), "/ready").0 != StatusCode::SERVICE_UNAVAILABLE {
+        assert!(Instant::now() < deadline, "/ready never said the node is gone");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(send(HeaderMap::new(), "/health").0, StatusCode::OK);
+    assert_eq!(send(second, "/echo"), (StatusCode::OK, Some("2".to_string())));
+    assert_eq!(send(third, "/echo"), (StatusCode::OK, Some("3".to_string())));
+}
