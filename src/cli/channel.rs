@@ -135,7 +135,7 @@ enum ChannelCommand {
 }
 
 pub(crate) fn run(args: ChannelArgs, node: &NodeArgs) -> anyhow::Result<()> {
-    let url = node.rpc_url()?;
+    let url = &node.rpc_url()?;
     if let ChannelCommand::Info { sender, receiver, open_block, json } = args.command {
         let mut chain = RpcChain::connect_read_only(url)?;
         let record = DeploymentRecord::load(&args.deployments_dir, chain.chain_id())?;

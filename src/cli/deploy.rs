@@ -69,7 +69,7 @@ pub(crate) fn run(args: DeployArgs, node: &NodeArgs) -> anyhow::Result<()> {
     if args.challenge_period == 0 {
         bail!("--challenge-period must be at least 1 block");
     }
-    let url = node.rpc_url()?;
+    let url = &node.rpc_url()?;
     let signer = node.signer()?;
     let deployer = signer.address();
     let mut chain = RpcChain::connect(url, std::slice::from_ref(&signer))?;

@@ -4,6 +4,7 @@ mod channel;
 mod demo;
 mod deploy;
 mod key;
+mod proxy;
 mod receiver;
 mod sender;
 mod system;
@@ -38,6 +39,8 @@ enum Command {
     Get(sender::GetArgs),
     /// List the sender's channels across receivers: deposit, balance, room and status.
     Channels(sender::ChannelsArgs),
+    /// Serve paywalled routes (a directory, an upstream site, an echo) from a TOML config file.
+    Proxy(proxy::ProxyArgs),
     /// Measure the gas of every channel operation (warm and cold) against the goals.
     GasReport {
         /// Print JSON instead of Markdown.
@@ -62,6 +65,7 @@ impl Cli {
             Command::Receiver(args) => receiver::run(args, &self.node),
             Command::Get(args) => sender::get(args, &self.node),
             Command::Channels(args) => sender::channels(args, &self.node),
+            Command::Proxy(args) => proxy::run(args, &self.node),
             Command::GasReport { json } => {
                 let report = crate::gas::GasReport::measure()?;
                 if json {

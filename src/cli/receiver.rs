@@ -74,18 +74,18 @@ async fn run_async(args: ReceiverArgs, node: &NodeArgs) -> anyhow::Result<()> {
     let (contract, deployment_block) = match args.contract {
         Some(contract) => (contract, 0),
         None => {
-            let chain_id = Node::connect(url, None).await?.chain_id();
+            let chain_id = Node::connect(&url, None).await?.chain_id();
             let record = DeploymentRecord::load(&args.deployments_dir, chain_id)
                 .context("pass --contract ADDRESS, or run from the folder holding deployments/")?;
             (record.channels, record.block)
         }
     };
-    let mut config = ManagerConfig::new(url, contract, key, args.store.clone());
+    let mut config = ManagerConfig::new(url.clone(), contract, key, args.store.clone());
     config.deployment_block = deployment_block;
     config.confirmations = args.confirmations;
     config.poll_interval = Duration::from_millis(250);
     let manager = ChannelManager::start(config).await?;
-    let result = act(&manager, url, args.command).await;
+    let result = act(&manager, &url, args.command).await;
     manager.shutdown().await;
     result
 }

@@ -95,7 +95,7 @@ pub(crate) async fn client(node: &NodeArgs, sender: &SenderArgs, deployments: &P
     let (contract, deployment_block) = match sender.contract {
         Some(contract) => (contract, 0),
         None => {
-            let chain_id = Node::connect(url, None).await?.chain_id();
+            let chain_id = Node::connect(&url, None).await?.chain_id();
             let record = DeploymentRecord::load(deployments, chain_id)
                 .context("pass --contract ADDRESS, or run from the folder holding deployments/")?;
             (record.channels, record.block)

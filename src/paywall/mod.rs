@@ -4,6 +4,7 @@
 //! - [`rdn`]: µRaiden's headers; [`x402`]: x402 version 2 with the `uraiden-channel` scheme.
 //! - [`challenge`]: the 402, the receipt and the 400.
 //! - [`api`]: the management API under `/api/1`; [`metrics`]: `/metrics` for Prometheus.
+//! - [`proxy`]: the ready server of `uraiden proxy --config FILE`.
 //!
 //! `docs/http-protocol.md` specifies what goes over the wire.
 
@@ -13,6 +14,7 @@ mod layer;
 pub mod metrics;
 mod offer;
 mod pricing;
+pub mod proxy;
 pub mod rdn;
 pub mod x402;
 

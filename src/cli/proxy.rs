@@ -1,0 +1,118 @@
+//! `uraiden proxy --config FILE`: the paywall as a ready server (static files, an upstream
+//! site, an echo), configured by a TOML file.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::{
+    deploy::DeploymentRecord,
+    key::{self, NodeArgs},
+};
+use crate::{
+    chain::{Chain, RedactedUrl, RpcChain},
+    paywall::proxy::{self, ProxyConfig},
+    receiver::{ChannelManager, ManagerConfig},
+};
+
+/// The admin routes' bearer token when the file names no `admin_token_file`.
+const ADMIN_TOKEN_ENV: &str = "URAIDEN_ADMIN_TOKEN";
+
+/// Arguments of `uraiden proxy`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ProxyArgs {
+    /// The configuration file (TOML): [chain], [receiver], [server] and one [[route]] per route.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Check the configuration and exit without starting.
+    #[arg(long)]
+    check: bool,
+}
+
+pub(crate) fn run(args: ProxyArgs, node: &NodeArgs) -> anyhow::Result<()> {
+    init_logs();
+    let mut config = ProxyConfig::load(&args.config)?;
+    // The command line overrides the file; the environment stands in for what the file omits.
+    let rpc_url = match (node.rpc_url_arg(), &config.chain.rpc_url) {
+        (Some(url), _) => url.to_string(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => key::env_rpc_url().with_context(|| {
+            format!("{}: chain.rpc_url: not set (nor --rpc-url, nor ETH_RPC_URL)", args.config.display())
+        })?,
+    };
+    let key_file = if node.has_key_file() { None } else { config.receiver.private_key_file.as_deref() };
+    let receiver = if node.has_key_file() { node.signer() } else { key::load_signer(key_file) }
+        .with_context(|| format!("{}: receiver.private_key_file", args.config.display()))?;
+    if config.server.admin_token.is_none() {
+        config.server.admin_token = std::env::var(ADMIN_TOKEN_ENV).ok().filter(|t| !t.trim().is_empty());
+    }
+    let (contract, deployment_block) = match config.chain.contract {
+        Some(contract) => (contract, config.chain.deployment_block),
+        None => {
+            let chain = RpcChain::connect_read_only(&rpc_url)
+                .with_context(|| format!("connecting to {}", RedactedUrl::new(&rpc_url)))?;
+            let record = DeploymentRecord::load(&config.chain.deployments_dir, chain.chain_id())
+                .with_context(|| format!("{}: chain.contract not given", args.config.display()))?;
+            (record.channels, record.block)
+        }
+    };
+    if args.check {
+        println!("{}: ok ({} routes, contract {contract})", args.config.display(), config.routes.len());
+        return Ok(());
+    }
+    let mut manager_config = ManagerConfig::new(rpc_url, contract, receiver, config.receiver.store.clone());
+    manager_config.deployment_block = deployment_block;
+    manager_config.confirmations = config.chain.confirmations;
+    manager_config.poll_interval = config.chain.poll_interval;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let manager = ChannelManager::start(manager_config).await.context("starting the channel manager")?;
+        let listener = tokio::net::TcpListener::bind(config.server.listen).await.with_context(|| {
+            format!("{}: server.listen: cannot listen on {}", args.config.display(), config.server.listen)
+        })?;
+        let address = listener.local_addr()?;
+        tracing::info!(
+            %address,
+            receiver = %manager.receiver(),
+            contract = %manager.contract(),
+            routes = config.routes.len(),
+            admin = config.server.admin_token.is_some(),
+            "the proxy is listening"
+        );
+        println!("uraiden proxy listening on http://{address}");
+        proxy::serve(&config, &manager, listener, shutdown_signal()).await?;
+        tracing::info!("stopped; closing the channel manager");
+        manager.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+/// Logs to stderr, the level from `RUST_LOG` (default `info`).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,420 @@
+//! The proxy's configuration file (TOML), read and checked whole before anything starts: a bad
+//! file is refused with the file, the key and the reason. Relative paths in the file are taken
+//! relative to the file's directory.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use alloy_primitives::{Address, aliases::U192};
+use http::Method;
+use serde::Deserialize;
+
+use crate::paywall::PerMethod;
+
+/// A refused configuration: which file, which key, why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {key}: {reason}", file.display())]
+pub struct ConfigError {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// The key at fault (`route[2].price`), or the line for a syntax error.
+    pub key: String,
+    /// Why it is refused.
+    pub reason: String,
+}
+
+/// The checked configuration.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// `[chain]`.
+    pub chain: ChainConfig,
+    /// `[receiver]`.
+    pub receiver: ReceiverConfig,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// The `[[route]]` tables, in file order.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[chain]`: the node and the contract.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    /// `rpc_url` (the command line's `--rpc-url` overrides it; `ETH_RPC_URL` stands in for it).
+    pub rpc_url: Option<String>,
+    /// `confirmations` a deposit needs (default 5).
+    pub confirmations: u64,
+    /// `contract`: otherwise `deployments_dir/<chain id>.json`.
+    pub contract: Option<Address>,
+    /// `deployment_block` of `contract` (default 0; taken from the record without `contract`).
+    pub deployment_block: u64,
+    /// `deployments_dir` (default `deployments`).
+    pub deployments_dir: PathBuf,
+    /// `poll_interval_ms`: how often the node is asked for new blocks (default 1000).
+    pub poll_interval: Duration,
+}
+
+/// `[receiver]`: the key and the store.
+#[derive(Clone, Debug)]
+pub struct ReceiverConfig {
+    /// `private_key_file` (else `PRIVATE_KEY`).
+    pub private_key_file: Option<PathBuf>,
+    /// `store`: `sqlite://…` or `postgres://…` (default `sqlite://` of `uraiden-proxy.sqlite` next
+    /// to the configuration file).
+    pub store: String,
+}
+
+/// `[server]`: the listener and its limits.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `listen` (default `127.0.0.1:5000`).
+    pub listen: SocketAddr,
+    /// `admin_token_file`: the admin routes' bearer token, read at startup (off without one).
+    pub admin_token: Option<String>,
+    /// `max_body_bytes`: the largest request body (default 1 MiB); larger is a 413.
+    pub max_body_bytes: usize,
+    /// `max_header_bytes`: the largest request head, names and values (default 16 KiB); larger
+    /// is a 431.
+    pub max_header_bytes: usize,
+    /// `upstream_timeout_ms`: how long an upstream may take to answer (default 30000); longer
+    /// is a 504.
+    pub upstream_timeout: Duration,
+}
+
+/// One `[[route]]`.
+#[derive(Clone, Debug)]
+pub struct RouteConfig {
+    /// `path`.
+    pub path: RoutePath,
+    /// `price`: a number of base units (0 is free) or a table of per-method prices with an
+    /// optional `default`.
+    pub price: PerMethod,
+    /// The content source.
+    pub content: Content,
+    /// `description`: x402's `resource.description`.
+    pub description: String,
+}
+
+/// Where a route applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoutePath {
+    /// Exactly this path.
+    Exact(String),
+    /// `/prefix/*`: the prefix itself and everything under it (`""` for `/*`).
+    Prefix(String),
+}
+
+impl RoutePath {
+    /// The rest of `path` after this route's prefix (`/` for the prefix itself), if it matches.
+    pub fn strip<'a>(&self, path: &'a str) -> Option<&'a str> {
+        match self {
+            Self::Exact(exact) => (path == exact).then_some(""),
+            Self::Prefix(prefix) => match path.strip_prefix(prefix.as_str())? {
+                "" => Some("/"),
+                rest if rest.starts_with('/') => Some(rest),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// What a route serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// `dir`: static files (content type from the file name).
+    Dir(PathBuf),
+    /// `upstream`: reverse-proxied to this URL, streaming, headers passed through.
+    Upstream(url::Url),
+    /// `echo = true`: answers with the request's method and path.
+    Echo,
+}
+
+const RESERVED: [&str; 4] = ["/api", "/health", "/ready", "/metrics"];
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    chain: RawChain,
+    #[serde(default)]
+    receiver: RawReceiver,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    route: Vec<RawRoute>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawChain {
+    rpc_url: Option<String>,
+    confirmations: Option<u64>,
+    contract: Option<Address>,
+    deployment_block: Option<u64>,
+    deployments_dir: Option<PathBuf>,
+    poll_interval_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReceiver {
+    private_key_file: Option<PathBuf>,
+    store: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<SocketAddr>,
+    admin_token_file: Option<PathBuf>,
+    max_body_bytes: Option<usize>,
+    max_header_bytes: Option<usize>,
+    upstream_timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    path: String,
+    price: toml::Value,
+    dir: Option<PathBuf>,
+    upstream: Option<String>,
+    echo: Option<bool>,
+    description: Option<String>,
+}
+
+impl ProxyConfig {
+    /// Reads and checks `file`.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.to_path_buf(),
+            key: "(file)".into(),
+            reason: format!("cannot be read: {e}"),
+        })?;
+        Self::parse(&text, file)
+    }
+
+    /// Checks `text`, read from `file` (relative paths are taken from `file`'s directory).
+    pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
+        let fail = |key: &str, reason: String| ConfigError { file: file.to_path_buf(), key: key.into(), reason };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |span| text[..span.start.min(text.len())].lines().count().max(1));
+            let message = e.message().replace('\n', " ");
+            fail(&format!("line {line}"), message)
+        })?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |path: PathBuf| if path.is_relative() { base.join(path) } else { path };
+
+        let confirmations = raw.chain.confirmations.unwrap_or(5);
+        if confirmations == 0 {
+            return Err(fail("chain.confirmations", "must be at least 1".into()));
+        }
+        let poll_ms = raw.chain.poll_interval_ms.unwrap_or(1000);
+        if poll_ms == 0 {
+            return Err(fail("chain.poll_interval_ms", "must be at least 1".into()));
+        }
+        if let Some(url) = &raw.chain.rpc_url {
+            let scheme = url::Url::parse(url).map(|u| u.scheme().to_string()).unwrap_or_default();
+            if !["http", "https", "ws", "wss"].contains(&scheme.as_str()) {
+                return Err(fail("chain.rpc_url", "not an http(s):// or ws(s):// URL".into()));
+            }
+        }
+        let chain = ChainConfig {
+            rpc_url: raw.chain.rpc_url,
+            confirmations,
+            contract: raw.chain.contract,
+            deployment_block: raw.chain.deployment_block.unwrap_or(0),
+            deployments_dir: resolve(raw.chain.deployments_dir.unwrap_or_else(|| "deployments".into())),
+            poll_interval: Duration::from_millis(poll_ms),
+        };
+        if raw.chain.deployment_block.is_some() && chain.contract.is_none() {
+            return Err(fail("chain.deployment_block", "only with chain.contract".into()));
+        }
+
+        let store = match raw.receiver.store {
+            Some(store) if store.starts_with("sqlite://") || store.starts_with("postgres://") => store,
+            Some(_) => return Err(fail("receiver.store", "must start with sqlite:// or postgres://".into())),
+            None => format!("sqlite://{}", resolve("uraiden-proxy.sqlite".into()).display()),
+        };
+        let receiver = ReceiverConfig { private_key_file: raw.receiver.private_key_file.map(resolve), store };
+
+        let admin_token = match raw.server.admin_token_file.map(resolve) {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| fail("server.admin_token_file", format!("{} cannot be read: {e}", path.display())))?;
+                let token = text.trim();
+                if token.len() < 16 {
+                    return Err(fail(
+                        "server.admin_token_file",
+                        format!("{} holds a token shorter than 16 characters", path.display()),
+                    ));
+                }
+                Some(token.to_string())
+            }
+        };
+        let max_body_bytes = raw.server.max_body_bytes.unwrap_or(1 << 20);
+        let max_header_bytes = raw.server.max_header_bytes.unwrap_or(16 << 10);
+        if max_header_bytes < 1024 {
+            return Err(fail("server.max_header_bytes", "must be at least 1024".into()));
+        }
+        let timeout_ms = raw.server.upstream_timeout_ms.unwrap_or(30_000);
+        if timeout_ms == 0 {
+            return Err(fail("server.upstream_timeout_ms", "must be at least 1".into()));
+        }
+        let server = ServerConfig {
+            listen: raw.server.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
+            admin_token,
+            max_body_bytes,
+            max_header_bytes,
+            upstream_timeout: Duration::from_millis(timeout_ms),
+        };
+
+        if raw.route.is_empty() {
+            return Err(fail("route", "no [[route]] table: add at least one".into()));
+        }
+        let mut routes: Vec<RouteConfig> = Vec::new();
+        for (i, route) in raw.route.into_iter().enumerate() {
+            let key = |name: &str| format!("route[{i}].{name}");
+            let path = route_path(&route.path).map_err(|reason| fail(&key("path"), reason))?;
+            if routes.iter().any(|r| r.path == path) {
+                return Err(fail(&key("path"), format!("{} is already the path of another route", route.path)));
+            }
+            let price = price(&route.price).map_err(|(sub, reason)| fail(&format!("{}{sub}", key("price")), reason))?;
+            let content = match (route.dir, route.upstream, route.echo.unwrap_or(false)) {
+                (Some(dir), None, false) => {
+                    let dir = resolve(dir);
+                    if !dir.is_dir() {
+                        return Err(fail(&key("dir"), format!("{} is not a directory", dir.display())));
+                    }
+                    if !matches!(path, RoutePath::Prefix(_)) {
+                        return Err(fail(&key("path"), "a dir route's path must end in /*".into()));
+                    }
+                    Content::Dir(dir)
+                }
+                (None, Some(upstream), false) => {
+                    let url = url::Url::parse(&upstream)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                        .ok_or_else(|| fail(&key("upstream"), format!("{upstream:?} is not an http(s):// URL")))?;
+                    Content::Upstream(url)
+                }
+                (None, None, true) => Content::Echo,
+                _ => {
+                    return Err(fail(&format!("route[{i}]"), "needs exactly one of dir, upstream, echo = true".into()));
+                }
+            };
+            routes.push(RouteConfig { path, price, content, description: route.description.unwrap_or_default() });
+        }
+        Ok(Self { file: file.to_path_buf(), chain, receiver, server, routes })
+    }
+
+    /// The route serving `path`: an exact route, else the longest matching prefix.
+    pub fn route_for<'a>(&self, path: &'a str) -> Option<(usize, &'a str)> {
+        let exact = self.routes.iter().enumerate().find_map(|(i, r)| match &r.path {
+            RoutePath::Exact(_) => r.path.strip(path).map(|rest| (i, rest)),
+            RoutePath::Prefix(_) => None,
+        });
+        exact.or_else(|| {
+            self.routes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| match &r.path {
+                    RoutePath::Prefix(prefix) => r.path.strip(path).map(|rest| (prefix.len(), i, rest)),
+                    RoutePath::Exact(_) => None,
+                })
+                .max_by_key(|(len, _, _)| *len)
+                .map(|(_, i, rest)| (i, rest))
+        })
+    }
+}
+
+fn route_path(path: &str) -> Result<RoutePath, String> {
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} must start with /"));
+    }
+    let route = match path.strip_suffix("/*") {
+        Some(prefix) => RoutePath::Prefix(prefix.to_string()),
+        None => RoutePath::Exact(path.to_string()),
+    };
+    let body = match &route {
+        RoutePath::Exact(p) | RoutePath::Prefix(p) => p,
+    };
+    if body.contains('*') {
+        return Err(format!("{path:?}: * is allowed only as a final /*"));
+    }
+    if body.contains(['?', '#']) || body.contains("//") {
+        return Err(format!("{path:?} is not a plain path"));
+    }
+    for reserved in RESERVED {
+        let clash = match &route {
+            RoutePath::Exact(p) => p == reserved || p.starts_with(&format!("{reserved}/")),
+            RoutePath::Prefix(p) => p == reserved || p.starts_with(&format!("{reserved}/")),
+        };
+        if clash {
+            return Err(format!("{path:?} is reserved for the management routes ({reserved})"));
+        }
+    }
+    Ok(route)
+}
+
+/// A price: a number (base units), or a table of method = number with an optional `default`.
+fn price(value: &toml::Value) -> Result<PerMethod, (String, String)> {
+    match value {
+        toml::Value::Table(table) => {
+            let mut prices = PerMethod::default();
+            for (name, value) in table {
+                let amount = amount(value).map_err(|reason| (format!(".{name}"), reason))?;
+                if name == "default" {
+                    prices.default = amount;
+                    continue;
+                }
+                let method = name
+                    .parse::<Method>()
+                    .ok()
+                    .filter(|m| m.as_str().bytes().all(|b| b.is_ascii_uppercase()))
+                    .ok_or_else(|| (format!(".{name}"), "not an HTTP method in capitals, nor default".into()))?;
+                prices.methods.insert(method, amount);
+            }
+            Ok(prices)
+        }
+        other => {
+            Ok(PerMethod { default: amount(other).map_err(|reason| (String::new(), reason))?, ..PerMethod::default() })
+        }
+    }
+}
+
+fn amount(value: &toml::Value) -> Result<U192, String> {
+    match value {
+        toml::Value::Integer(n) if *n >= 0 => Ok(U192::from(*n as u64)),
+        toml::Value::Integer(_) => Err("a price cannot be negative".into()),
+        toml::Value::String(s) => s
+            .parse::<U192>()
+            .ok()
+            .filter(|_| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| format!("{s:?} is not a decimal number of token base units")),
+        _ => {
+            Err("must be a number of token base units (or a string of digits), or a table of per-method prices".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_exactly_or_by_prefix() {
+        assert_eq!(RoutePath::Exact("/a".into()).strip("/a"), Some(""));
+        assert_eq!(RoutePath::Exact("/a".into()).strip("/a/b"), None);
+        let files = RoutePath::Prefix("/files".into());
+        assert_eq!(files.strip("/files"), Some("/"));
+        assert_eq!(files.strip("/files/x/y"), Some("/x/y"));
+        assert_eq!(files.strip("/filesx"), None);
+        assert_eq!(RoutePath::Prefix(String::new()).strip("/anything"), Some("/anything"));
+    }
+}
