@@ -35,9 +35,9 @@ pub(crate) struct SenderArgs {
 pub(crate) struct GetArgs {
     /// The URL to fetch (and pay for, on a 402).
     url: String,
-    /// The HTTP method.
-    #[arg(short = 'X', long = "request", default_value = "GET", value_name = "METHOD")]
-    method: String,
+    /// The HTTP method [default: GET, or POST with -d, as curl does].
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    method: Option<String>,
     /// The request body; `@FILE` reads it from FILE.
     #[arg(short = 'd', long = "data", value_name = "DATA")]
     data: Option<String>,
@@ -119,8 +119,13 @@ pub(crate) fn get(args: GetArgs, node: &NodeArgs) -> anyhow::Result<()> {
 }
 
 async fn get_async(args: GetArgs, node: &NodeArgs) -> anyhow::Result<()> {
-    let method = Method::from_bytes(args.method.as_bytes())
-        .map_err(|_| anyhow::anyhow!("-X {:?} is not an HTTP method", args.method))?;
+    let method = match &args.method {
+        Some(name) => {
+            Method::from_bytes(name.as_bytes()).map_err(|_| anyhow::anyhow!("-X {name:?} is not an HTTP method"))?
+        }
+        None if args.data.is_some() => Method::POST,
+        None => Method::GET,
+    };
     let mut headers = reqwest::header::HeaderMap::new();
     for header in &args.headers {
         let (name, value) = header.split_once(':').with_context(|| format!("-H {header:?} is not `Name: value`"))?;
