@@ -9,6 +9,7 @@ mod evm;
 mod node;
 mod redact;
 mod rpc;
+mod simulate;
 
 pub use evm::{EvmChain, Snapshot};
 pub use node::{BlockRef, Node, NodeError};

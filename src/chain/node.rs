@@ -17,7 +17,7 @@ use alloy::{
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_sol_types::SolCall;
 
-use super::RedactedUrl;
+use super::{Outcome, RedactedUrl};
 use crate::{contract::Revert, proof::Signer};
 
 /// Why a node request failed.
@@ -184,6 +184,15 @@ impl Node {
     /// The logs matching `filter`.
     pub async fn logs(&self, filter: &Filter) -> Result<Vec<Log>, NodeError> {
         self.provider.get_logs(filter).await.map_err(|e| self.error(e))
+    }
+
+    /// Runs `calls` (each `(from, to, data)`) one after another in one simulated next block
+    /// (`eth_simulateV1`): each sees the state the previous ones left. Nothing is sent. Gives
+    /// each call's outcome, stopping after the first that does not succeed.
+    pub async fn simulate(&self, calls: &[(Address, Address, Bytes)]) -> Result<Vec<Outcome>, NodeError> {
+        let payload = super::simulate::payload(calls, self.head().await? + 1);
+        let blocks = self.provider.simulate(&payload).await.map_err(|e| self.error(e))?;
+        super::simulate::outcomes(blocks, calls.len()).map_err(NodeError::Refused)
     }
 
     /// The ether balance of `who`, in wei.

@@ -7,10 +7,7 @@ use alloy::{
     network::{EthereumWallet, TransactionBuilder},
     node_bindings::{Anvil, AnvilInstance},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
-    rpc::types::{
-        BlockId, BlockOverrides, TransactionRequest,
-        simulate::{SimBlock, SimulatePayload},
-    },
+    rpc::types::{BlockId, TransactionRequest},
     signers::local::PrivateKeySigner,
     transports::{RpcError, TransportErrorKind},
 };
@@ -146,50 +143,12 @@ impl RpcChain {
     /// (`eth_simulateV1`): each sees the state the previous ones left. Nothing is sent. Gives
     /// each call's outcome, stopping after the first that does not succeed.
     pub fn simulate(&self, calls: &[(Address, Address, Bytes)]) -> Result<Vec<Outcome>, ChainError> {
-        let requests = calls
-            .iter()
-            .map(|(from, to, data)| {
-                TransactionRequest::default().with_from(*from).with_to(*to).with_input(data.clone())
-            })
-            .collect();
-        // The block the transactions would be mined in: the one after the latest.
-        let next = self.block_number()? + 1;
-        let overrides = BlockOverrides { number: Some(U256::from(next)), ..BlockOverrides::default() };
-        let payload = SimulatePayload {
-            block_state_calls: vec![SimBlock {
-                calls: requests,
-                block_overrides: Some(overrides),
-                ..SimBlock::default()
-            }],
-            ..SimulatePayload::default()
-        };
+        let payload = super::simulate::payload(calls, self.block_number()? + 1);
         let blocks = self
             .runtime
             .block_on(async { self.provider.simulate(&payload).await })
             .map_err(|e| self.error("eth_simulateV1", e))?;
-        let results = blocks.into_iter().next().map(|block| block.calls).unwrap_or_default();
-        if results.len() != calls.len() {
-            return Err(ChainError::Node(format!(
-                "eth_simulateV1 answered {} results for {} calls",
-                results.len(),
-                calls.len()
-            )));
-        }
-        let mut outcomes = Vec::with_capacity(results.len());
-        for result in results {
-            let outcome = if result.status {
-                Outcome::Success(result.return_data)
-            } else {
-                let data = result.error.and_then(|error| error.data).unwrap_or(result.return_data);
-                Outcome::Revert(data)
-            };
-            let failed = !outcome.is_success();
-            outcomes.push(outcome);
-            if failed {
-                break;
-            }
-        }
-        Ok(outcomes)
+        super::simulate::outcomes(blocks, calls.len()).map_err(ChainError::Node)
     }
 
     /// Sends `request` and waits for its receipt. The gas is estimated; only when the node

@@ -15,7 +15,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use super::{deploy::DeploymentRecord, key::NodeArgs};
 use crate::{
     chain::Node,
-    sender::{ChannelClient, Closed, PayingClient, PaymentPolicy, SenderChannel, SenderConfig},
+    sender::{ChannelClient, Closed, DepositPath, PayingClient, PaymentPolicy, SenderChannel, SenderConfig},
 };
 
 /// Where the sender's channels are kept and which contract they are on.
@@ -28,6 +28,10 @@ pub(crate) struct SenderArgs {
     /// The channel contract [default: from deployments/<chain id>.json].
     #[arg(long, global = true, value_name = "ADDRESS")]
     contract: Option<Address>,
+    /// Deposit by ERC20 (approve, then createChannelERC20 or topUpERC20) instead of one ERC223
+    /// transfer.
+    #[arg(long, global = true)]
+    erc20: bool,
 }
 
 /// `uraiden get`.
@@ -105,7 +109,8 @@ pub(crate) async fn client(node: &NodeArgs, sender: &SenderArgs, deployments: &P
         Some(dir) => dir.clone(),
         None => default_data_dir()?,
     };
-    let config = SenderConfig { rpc_url: url.to_string(), contract, deployment_block, key, data_dir };
+    let deposit_path = if sender.erc20 { DepositPath::Erc20 } else { DepositPath::Erc223 };
+    let config = SenderConfig { rpc_url: url.to_string(), contract, deployment_block, key, data_dir, deposit_path };
     Ok(ChannelClient::connect(config).await?)
 }
 

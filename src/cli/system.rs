@@ -15,7 +15,7 @@ use crate::{
     paywall::{PaywallLayer, api},
     proof::Signer,
     receiver::{ChannelManager, ManagerConfig},
-    sender::{ChannelClient, PayingClient, PaymentPolicy, SenderConfig},
+    sender::{ChannelClient, DepositPath, PayingClient, PaymentPolicy, SenderConfig},
 };
 
 /// What the main job buys.
@@ -106,6 +106,7 @@ async fn buy(
         deployment_block: 0,
         key: sender,
         data_dir: dir.join("sender"),
+        deposit_path: DepositPath::Erc223,
     };
     let channels = ChannelClient::connect(sender_config).await?;
     // Deposits of 40 prices: a demo of 100 requests opens one channel and tops it up twice.

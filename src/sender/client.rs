@@ -1,4 +1,5 @@
-//! The sender's channel client: opens and tops up channels (one ERC223 transfer each), signs
+//! The sender's channel client: opens and tops up channels (one ERC223 transfer each, or
+//! ERC20 approve and contract call, see [`DepositPath`]), signs
 //! payments, closes cooperatively through the receiver's API or alone, settles, and rebuilds its
 //! store from the chain's events. Every transaction is estimated first: one that would revert is
 //! not sent.
@@ -19,7 +20,7 @@ use super::{
 };
 use crate::{
     chain::{Node, NodeError},
-    contract::{Call, ChannelsEvent, bindings, open_data, top_up_data},
+    contract::{Call, ChannelsEvent, Revert, bindings, open_data, top_up_data},
     proof::{ChannelDomain, Signer, recover},
     receiver::ChannelStatus,
 };
@@ -40,6 +41,19 @@ pub struct SenderConfig {
     pub key: Signer,
     /// Where the local store lives.
     pub data_dir: PathBuf,
+    /// How deposits (opens and top-ups) reach the contract.
+    pub deposit_path: DepositPath,
+}
+
+/// How a deposit reaches the channel contract.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DepositPath {
+    /// One ERC223 `transfer(contract, amount, data)`, whose `tokenFallback` opens or tops up.
+    #[default]
+    Erc223,
+    /// ERC20: `approve` (skipped when the allowance already covers the deposit), then
+    /// `createChannelERC20` or `topUpERC20`; both are simulated together before either is sent.
+    Erc20,
 }
 
 impl std::fmt::Debug for SenderConfig {
@@ -50,6 +64,7 @@ impl std::fmt::Debug for SenderConfig {
             .field("deployment_block", &self.deployment_block)
             .field("key", &self.key)
             .field("data_dir", &self.data_dir)
+            .field("deposit_path", &self.deposit_path)
             .finish()
     }
 }
@@ -81,6 +96,7 @@ pub struct ChannelClient {
     domain: ChannelDomain,
     challenge_period: u32,
     deployment_block: u64,
+    deposit_path: DepositPath,
     store: SenderStore,
 }
 
@@ -101,6 +117,7 @@ impl ChannelClient {
             token,
             challenge_period,
             deployment_block: config.deployment_block,
+            deposit_path: config.deposit_path,
             store,
         })
     }
@@ -174,6 +191,58 @@ impl ChannelClient {
         Ok(receipt)
     }
 
+    /// Simulates `calls` together, in order, in the next block (`eth_simulateV1`); sends them
+    /// one by one only if every one would succeed. Gives the last one's receipt. Should a later
+    /// one fail after an earlier one was mined (the chain moved in between), the error names
+    /// the mined transactions.
+    async fn transact_all(&self, calls: Vec<Call>) -> Result<TransactionReceipt, SenderError> {
+        let encoded: Vec<_> = calls
+            .iter()
+            .map(|call| {
+                let (to, data) = call.encode(self.token, self.contract);
+                (self.sender(), to, data)
+            })
+            .collect();
+        for outcome in self.node.simulate(&encoded).await? {
+            if let Some(revert) = Revert::from_outcome(&outcome) {
+                return Err(SenderError::WouldRevert(revert));
+            }
+        }
+        let mut mined = Vec::new();
+        let mut last = None;
+        for call in calls {
+            match self.transact(call).await {
+                Ok(receipt) => {
+                    mined.push(receipt.transaction_hash);
+                    last = Some(receipt);
+                }
+                Err(error) if mined.is_empty() => return Err(error),
+                Err(error) => return Err(SenderError::PartlySent { mined, source: Box::new(error) }),
+            }
+        }
+        last.ok_or_else(|| SenderError::Refused("no transaction to send".into()))
+    }
+
+    /// The transactions that put `amount` into the channel contract: `erc20` (after an approve
+    /// when the allowance is short) on the ERC20 path, else one ERC223 transfer with `erc223_data`.
+    async fn deposit_calls(&self, amount: U192, erc20: Call, erc223_data: Bytes) -> Result<Vec<Call>, SenderError> {
+        Ok(match self.deposit_path {
+            DepositPath::Erc223 => {
+                vec![Call::TransferWithData { to: self.contract, amount: U256::from(amount), data: erc223_data }]
+            }
+            DepositPath::Erc20 => {
+                let call = bindings::ERC223Token::allowanceCall { owner: self.sender(), spender: self.contract };
+                let allowance = self.node.view(self.token, &call).await?;
+                let mut calls = Vec::with_capacity(2);
+                if allowance < U256::from(amount) {
+                    calls.push(Call::Approve { spender: self.contract, amount: U256::from(amount) });
+                }
+                calls.push(erc20);
+                calls
+            }
+        })
+    }
+
     fn events(receipt: &TransactionReceipt) -> impl Iterator<Item = ChannelsEvent> + '_ {
         receipt.inner.logs().iter().filter_map(|log| ChannelsEvent::decode_log(&log.inner).ok().map(|e| e.data))
     }
@@ -187,11 +256,12 @@ impl ChannelClient {
         Ok(())
     }
 
-    /// Opens a channel to `receiver` with `deposit` (one ERC223 transfer).
+    /// Opens a channel to `receiver` with `deposit`, by the configured [`DepositPath`].
     pub async fn open(&self, receiver: Address, deposit: U192) -> Result<SenderChannel, SenderError> {
         self.check_tokens(deposit).await?;
-        let call = Call::TransferWithData { to: self.contract, amount: U256::from(deposit), data: open_data(receiver) };
-        let receipt = self.transact(call).await?;
+        let erc20 = Call::CreateChannelErc20 { receiver, deposit };
+        let calls = self.deposit_calls(deposit, erc20, open_data(receiver)).await?;
+        let receipt = self.transact_all(calls).await?;
         let created =
             Self::events(&receipt).any(|e| matches!(e, ChannelsEvent::ChannelCreated(c) if c._receiver == receiver));
         let block = receipt.block_number.unwrap_or_default();
@@ -211,12 +281,13 @@ impl ChannelClient {
         Ok(channel)
     }
 
-    /// Adds `amount` to the channel (one ERC223 transfer).
+    /// Adds `amount` to the channel, by the configured [`DepositPath`].
     pub async fn top_up(&self, channel: &SenderChannel, amount: U192) -> Result<SenderChannel, SenderError> {
         self.check_tokens(amount).await?;
+        let erc20 = Call::TopUpErc20 { receiver: channel.receiver, open_block: channel.open_block, added: amount };
         let data = top_up_data(channel.receiver, channel.open_block);
-        let call = Call::TransferWithData { to: self.contract, amount: U256::from(amount), data };
-        let receipt = self.transact(call).await?;
+        let calls = self.deposit_calls(amount, erc20, data).await?;
+        let receipt = self.transact_all(calls).await?;
         let deposit = Self::events(&receipt)
             .find_map(|e| match e {
                 ChannelsEvent::ChannelToppedUp(t) => Some(t._deposit),

@@ -19,6 +19,15 @@ pub enum SenderError {
     /// The node failed.
     #[error(transparent)]
     Node(#[from] NodeError),
+    /// A later transaction of a sequence failed after the earlier ones were mined (the chain
+    /// changed between the simulation and the sending).
+    #[error("{} transaction(s) were mined ({mined:?}), then the next one failed: {source}", mined.len())]
+    PartlySent {
+        /// The transactions that were mined.
+        mined: Vec<alloy_primitives::B256>,
+        /// Why the next one failed.
+        source: Box<SenderError>,
+    },
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

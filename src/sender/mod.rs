@@ -11,7 +11,7 @@ mod error;
 mod http;
 mod store;
 
-pub use client::{ChannelClient, Closed, SenderConfig};
+pub use client::{ChannelClient, Closed, DepositPath, SenderConfig};
 pub use error::SenderError;
 pub use http::{Approval, PaidResponse, PayingClient, PaymentMade, PaymentPolicy, Quote};
 pub use store::{SenderChannel, SenderStore};

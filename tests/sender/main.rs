@@ -7,14 +7,18 @@ mod env;
 
 use std::{net::SocketAddr, time::Duration};
 
-use alloy::providers::ext::AnvilApi;
+use alloy::{
+    network::TransactionBuilder,
+    providers::{Provider, ext::AnvilApi},
+    rpc::types::TransactionRequest,
+};
 use alloy_primitives::aliases::U192;
 use axum::{Router, http::HeaderValue, routing::get};
 use uraiden::{
     chain::Node,
     paywall::{PaywallLayer, Terms, api, challenge, rdn, x402},
     receiver::{ChannelManager, ChannelStatus},
-    sender::{ChannelClient, PayingClient, PaymentPolicy, SenderConfig, SenderError},
+    sender::{ChannelClient, DepositPath, PayingClient, PaymentPolicy, SenderConfig, SenderError},
 };
 
 use env::Env;
@@ -87,12 +91,17 @@ impl System {
     }
 
     fn client(&self, policy: PaymentPolicy) -> PayingClient {
+        self.client_by(policy, DepositPath::Erc223)
+    }
+
+    fn client_by(&self, policy: PaymentPolicy, deposit_path: DepositPath) -> PayingClient {
         let config = SenderConfig {
             rpc_url: self.env.url.clone(),
             contract: self.env.f.c.channels,
             deployment_block: 0,
             key: self.env.f.sender.clone(),
             data_dir: self.data_dir.path().to_path_buf(),
+            deposit_path,
         };
         let channels = self.env.rt.block_on(ChannelClient::connect(config)).unwrap();
         PayingClient::new(reqwest::Client::new(), channels, policy)
@@ -160,6 +169,70 @@ fn pays_over_x402_and_rdn_with_top_ups_then_closes_cooperatively() {
     assert_eq!(system.env.f.balance(system.env.f.c.channels), 0);
     let after = system.env.rt.block_on(client.channels().channels()).unwrap();
     assert_eq!(after[0].status, ChannelStatus::Settled);
+}
+
+/// The ERC20 path: approve (only when the allowance is short) and createChannelERC20 or
+/// topUpERC20, simulated together first; a refused open or top-up sends nothing.
+#[test]
+fn deposits_by_erc20_approve_only_when_needed_and_send_nothing_that_would_revert() {
+    let mut system = System::start();
+    let client = system.client_by(policy(), DepositPath::Erc20);
+    let channels = client.channels();
+    let sender = channels.sender();
+    let nonce = |system: &System| system.env.f.chain.nonce(sender).unwrap();
+    let rt = &system.env.rt;
+
+    // Refusals: the contract's reason, and the nonce unmoved (no approve was mined either).
+    let before = nonce(&system);
+    match rt.block_on(channels.open(alloy_primitives::Address::ZERO, U192::from(10))) {
+        Err(SenderError::WouldRevert(revert)) => assert!(format!("{revert}").contains("InvalidReceiver"), "{revert}"),
+        other => panic!("an open to address 0: {other:?}"),
+    }
+    match rt.block_on(channels.open(system.env.f.receiver.address(), U192::ZERO)) {
+        Err(SenderError::WouldRevert(revert)) => assert!(format!("{revert}").contains("ZeroDeposit"), "{revert}"),
+        other => panic!("an open of 0: {other:?}"),
+    }
+    assert_eq!(nonce(&system), before, "a refused open sent a transaction");
+
+    // Paying opens by approve + createChannelERC20 (two transactions) and tops up the same way.
+    for i in 0..11u64 {
+        let paid = system.get(&client, "/rdn").unwrap();
+        assert_eq!(paid.response.status(), 200, "request {i}");
+    }
+    let opened = rt.block_on(channels.channels()).unwrap();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let channel = &opened[0];
+    assert_eq!(channel.deposit, U192::from(20 * PRICE), "opened with 10 prices and topped up with 10");
+    assert_eq!(nonce(&system), before + 4, "approve + create, approve + top-up");
+    let f = &mut system.env.f;
+    assert_eq!(f.c.allowance(&mut f.chain, sender, f.c.channels).unwrap(), common::u256(0), "approvals spent exactly");
+
+    // With an allowance that covers it, a top-up is one transaction. (The approve goes through
+    // the client's own node connection: it keeps the sender's nonces.)
+    let approve = uraiden::contract::Call::Approve { spender: f.c.channels, amount: common::u256(1_000) };
+    let (to, data) = approve.encode(f.c.token, f.c.channels);
+    let request = TransactionRequest::default().with_from(sender).with_to(to).with_input(data);
+    let receipt = system.env.rt.block_on(async {
+        channels.node().provider().send_transaction(request).await.unwrap().get_receipt().await.unwrap()
+    });
+    assert!(receipt.status());
+    let before = nonce(&system);
+    let topped = system.env.rt.block_on(channels.top_up(channel, U192::from(7))).unwrap();
+    assert_eq!(topped.deposit, U192::from(20 * PRICE + 7));
+    assert_eq!(nonce(&system), before + 1, "no approve when the allowance covers the top-up");
+
+    // A top-up of a channel whose close was requested is refused before anything is sent (the
+    // receiver may already have answered the request with its own close: then it is gone).
+    system.env.rt.block_on(channels.close_uncooperatively(&topped)).unwrap();
+    let before = nonce(&system);
+    match system.env.rt.block_on(channels.top_up(&topped, U192::from(1))) {
+        Err(SenderError::WouldRevert(revert)) => {
+            let reason = format!("{revert}");
+            assert!(reason.contains("CloseAlreadyRequested") || reason.contains("ChannelNotFound"), "{reason}");
+        }
+        other => panic!("a top-up during the challenge period: {other:?}"),
+    }
+    assert_eq!(nonce(&system), before, "a refused top-up sent a transaction");
 }
 
 #[test]
