@@ -78,9 +78,11 @@ pub(crate) fn run(args: ProxyArgs, node: &NodeArgs) -> anyhow::Result<()> {
             contract = %manager.contract(),
             routes = config.routes.len(),
             admin = config.server.admin_token.is_some(),
+            tls = config.server.tls.is_some(),
             "the proxy is listening"
         );
-        println!("uraiden proxy listening on http://{address}");
+        let scheme = if config.server.tls.is_some() { "https" } else { "http" };
+        println!("uraiden proxy listening on {scheme}://{address}");
         proxy::serve(&config, &manager, listener, shutdown_signal()).await?;
         tracing::info!("stopped; closing the channel manager");
         manager.shutdown().await;

@@ -341,7 +341,7 @@ fn an_upstream_is_proxied_streaming_and_its_failures_cost_nothing() {
     let proxy = w.proxy(
         "b",
         &format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nupstream_timeout_ms = 500\n\n\
+            "[server]\nlisten = \"127.0.0.1:0\"\nupstream_timeout_ms = 500\nmax_body_bytes = 1000\n\n\
              [[route]]\npath = \"/site/*\"\nprice = 1\nupstream = \"{site}\"\n\n\
              [[route]]\npath = \"/down/*\"\nprice = 1\nupstream = \"{down}\"\n"
         ),
@@ -409,10 +409,116 @@ fn an_upstream_is_proxied_streaming_and_its_failures_cost_nothing() {
     assert_eq!(paid.status, StatusCode::OK);
     assert_eq!((paid.header(rdn::COST), paid.header(rdn::SENDER_BALANCE)), (Some("1"), Some("3")));
 
+    // A chunked body (no Content-Length) over the limit is cut off at it: a 413, nothing charged.
+    let chunked = |size: usize| {
+        let chunks: Vec<Result<String, std::io::Error>> = (0..size / 100).map(|_| Ok("y".repeat(100))).collect();
+        let request = w
+            .http
+            .post(format!("{}/site/hello", proxy.base))
+            .headers(w.pay(&ch, 4))
+            .body(reqwest::Body::wrap_stream(futures_stream(chunks)));
+        w.rt.block_on(async {
+            let r = request.send().await.unwrap();
+            (r.status(), r.headers().get(rdn::SENDER_BALANCE).map(|v| v.to_str().unwrap().to_string()))
+        })
+    };
+    assert_eq!(chunked(5_000), (StatusCode::PAYLOAD_TOO_LARGE, None));
+    assert_eq!(chunked(900), (StatusCode::OK, Some("4".to_string())), "the same proof pays under the limit");
+
     // Without an admin token the admin routes do not exist.
     let mut h = HeaderMap::new();
     h.insert("authorization", format!("Bearer {ADMIN_TOKEN}").parse().unwrap());
     assert_eq!(w.send(&proxy, Method::POST, "/api/1/admin/close-all", h, "").status, StatusCode::NOT_FOUND);
+}
+
+/// The items of `items` as a stream, one at a time.
+fn futures_stream<T: Send + 'static>(items: Vec<T>) -> impl futures_core::Stream<Item = T> + Send + 'static {
+    struct Items<T>(std::vec::IntoIter<T>);
+    impl<T> futures_core::Stream for Items<T> {
+        type Item = T;
+        fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+            std::task::Poll::Ready(self.0.next())
+        }
+    }
+    impl<T> Unpin for Items<T> {}
+    Items(items.into_iter())
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, as PEM files in `dir`.
+fn certificate(dir: &Path, name: &str) -> rcgen::CertifiedKey<rcgen::KeyPair> {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    std::fs::write(dir.join(format!("{name}.crt")), certified.cert.pem()).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), certified.signing_key.serialize_pem()).unwrap();
+    certified
+}
+
+/// Sends `request` (a whole HTTP/1.1 request) over TLS to `base`, trusting only `cert`; gives
+/// the status and the response head and body as text.
+fn https(base: &str, cert: &rcgen::Certificate, request: String) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    let address = base.strip_prefix("https://").expect("an https:// base").to_string();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap();
+        tls.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tls.read_to_end(&mut answer).await; // the server may close without close_notify
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, text)
+    })
+}
+
+#[test]
+fn with_a_certificate_the_proxy_speaks_https_and_payments_work_over_it() {
+    let mut w = World::new();
+    let cert = certificate(w.dir.path(), "server");
+    let proxy = w.proxy(
+        "tls",
+        "[server]\nlisten = \"127.0.0.1:0\"\ntls_cert_file = \"server.crt\"\ntls_key_file = \"server.key\"\n\n\
+         [[route]]\npath = \"/echo\"\nprice = 5\necho = true\n",
+    );
+    assert!(proxy.base.starts_with("https://127.0.0.1:"), "{}", proxy.base);
+    let host = proxy.base.trim_start_matches("https://").to_string();
+    let request = |headers: &HeaderMap| {
+        let mut text = format!("GET /echo HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            text.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+        }
+        text + "\r\n"
+    };
+    let (status, unpaid) = https(&proxy.base, &cert.cert, request(&HeaderMap::new()));
+    assert_eq!(status, 402, "{unpaid}");
+    assert!(unpaid.to_ascii_lowercase().contains("rdn-price: 5"), "{unpaid}");
+    let ch = w.channel(100);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let paid = loop {
+        let (status, text) = https(&proxy.base, &cert.cert, request(&w.pay(&ch, 5)));
+        if status != 402 || Instant::now() > deadline {
+            break (status, text);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(paid.0, 200, "{}", paid.1);
+    assert!(paid.1.to_ascii_lowercase().contains("rdn-sender-balance: 5"), "{}", paid.1);
+    assert!(paid.1.ends_with("GET /echo\n"), "{}", paid.1);
+    // Plain HTTP on the TLS port is not served.
+    let plain = w.rt.block_on(async { w.http.get(format!("http://{host}/echo")).send().await });
+    assert!(plain.is_err() || plain.unwrap().status() != StatusCode::PAYMENT_REQUIRED);
+    // A client that connects and never finishes its handshake does not hold the server.
+    let _idle = std::net::TcpStream::connect(&host).unwrap();
+    assert_eq!(https(&proxy.base, &cert.cert, request(&w.pay(&ch, 10))).0, 200);
 }
 
 /// Runs the proxy on `config` and returns its error output, asserting that it refused to start.
@@ -438,6 +544,9 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
     let chain =
         "[chain]\nrpc_url = \"http://127.0.0.1:1\"\ncontract = \"0x00000000000000000000000000000000000000aa\"\n";
     let route = "[[route]]\npath = \"/x\"\nprice = 1\necho = true\n";
+    certificate(dir.path(), "a");
+    certificate(dir.path(), "b");
+    std::fs::write(dir.path().join("junk.crt"), "not a certificate\n").unwrap();
     let cases: Vec<(String, &[&str])> = vec![
         (format!("{chain}colour = 1\n{route}"), &["unknown field `colour`"]),
         (format!("{chain}[server]\nlisten = \"nowhere\"\n{route}"), &["line 5", "invalid socket address"]),
@@ -489,6 +598,26 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
         (
             format!("{chain}[receiver]\nprivate_key_file = \"no-such-key\"\n{route}"),
             &["receiver.private_key_file", "no-such-key"],
+        ),
+        (
+            format!("{chain}[server]\ntls_cert_file = \"a.crt\"\n{route}"),
+            &["server.tls_key_file", "missing: tls_cert_file needs it"],
+        ),
+        (
+            format!("{chain}[server]\ntls_cert_file = \"none.crt\"\ntls_key_file = \"a.key\"\n{route}"),
+            &["server.tls_cert_file", "none.crt"],
+        ),
+        (
+            format!("{chain}[server]\ntls_cert_file = \"junk.crt\"\ntls_key_file = \"a.key\"\n{route}"),
+            &["server.tls_cert_file", "no PEM certificate"],
+        ),
+        (
+            format!("{chain}[server]\ntls_cert_file = \"a.crt\"\ntls_key_file = \"junk.crt\"\n{route}"),
+            &["server.tls_key_file", "junk.crt"],
+        ),
+        (
+            format!("{chain}[server]\ntls_cert_file = \"a.crt\"\ntls_key_file = \"b.key\"\n{route}"),
+            &["server.tls_key_file", "does not go with the certificate"],
         ),
     ];
     for (config, expected) in cases {

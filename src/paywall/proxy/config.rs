@@ -83,6 +83,9 @@ pub struct ServerConfig {
     /// `upstream_timeout_ms`: how long an upstream may take to answer (default 30000); longer
     /// is a 504.
     pub upstream_timeout: Duration,
+    /// `tls_cert_file` and `tls_key_file` (PEM), read and checked at startup: the listener
+    /// speaks HTTPS. Without them, plain HTTP.
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 /// One `[[route]]`.
@@ -174,6 +177,8 @@ struct RawServer {
     max_body_bytes: Option<usize>,
     max_header_bytes: Option<usize>,
     upstream_timeout_ms: Option<u64>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -266,12 +271,21 @@ impl ProxyConfig {
         if timeout_ms == 0 {
             return Err(fail("server.upstream_timeout_ms", "must be at least 1".into()));
         }
+        let tls = match (raw.server.tls_cert_file.map(resolve), raw.server.tls_key_file.map(resolve)) {
+            (None, None) => None,
+            (Some(_), None) => return Err(fail("server.tls_key_file", "missing: tls_cert_file needs it".into())),
+            (None, Some(_)) => return Err(fail("server.tls_cert_file", "missing: tls_key_file needs it".into())),
+            (Some(cert), Some(key)) => Some(
+                super::tls::server_config(&cert, &key).map_err(|(which, why)| fail(&format!("server.{which}"), why))?,
+            ),
+        };
         let server = ServerConfig {
             listen: raw.server.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
             admin_token,
             max_body_bytes,
             max_header_bytes,
             upstream_timeout: Duration::from_millis(timeout_ms),
+            tls,
         };
 
         if raw.route.is_empty() {

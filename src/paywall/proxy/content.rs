@@ -132,6 +132,10 @@ async fn upstream(
             tracing::warn!(upstream = %url.origin().ascii_serialization(), ?timeout, "the upstream did not answer in time");
             return gateway_error(StatusCode::GATEWAY_TIMEOUT, "the upstream did not answer in time");
         }
+        Ok(Err(error)) if body_too_large(&error) => {
+            // A streamed (chunked) body passed the limit while it was being sent on.
+            return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
+        }
         Ok(Err(error)) => {
             tracing::warn!(upstream = %url.origin().ascii_serialization(), %error, "the upstream failed");
             return gateway_error(StatusCode::BAD_GATEWAY, "the upstream could not be reached or failed");
@@ -145,6 +149,12 @@ async fn upstream(
     response
         .body(Body::from_stream(answer.bytes_stream()))
         .unwrap_or_else(|_| gateway_error(StatusCode::BAD_GATEWAY, "the upstream's answer could not be passed on"))
+}
+
+/// Whether `error` comes from the request body passing the server's limit (the
+/// `http_body_util::Limited` that the limits middleware wraps every body in).
+fn body_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<http_body_util::LengthLimitError>())
 }
 
 fn gateway_error(status: StatusCode, message: &str) -> Response<Body> {

@@ -80,8 +80,9 @@ async fn dispatch(table: Arc<Table>, mut request: Request) -> Response {
     response
 }
 
-/// Refuses heads over `max_header_bytes` (431) and bodies over `max_body_bytes` (413 when the
-/// length is declared; a longer streamed body is cut off with an error).
+/// Refuses heads over `max_header_bytes` (431) and bodies over `max_body_bytes`: at once with
+/// 413 when the length is declared; a longer streamed (chunked) body is cut off at the limit,
+/// and an upstream route answers 413 for it.
 async fn limits(State(server): State<Arc<ServerConfig>>, request: Request, next: Next) -> Response {
     let head: usize = request.uri().to_string().len()
         + request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>();
@@ -97,12 +98,20 @@ async fn limits(State(server): State<Arc<ServerConfig>>, request: Request, next:
     next.run(request.map(|body| Body::new(http_body_util::Limited::new(body, limit)))).await
 }
 
-/// Serves `config` on `listener` until `shutdown` completes (then finishes open requests).
+/// Serves `config` on `listener` (over TLS when the configuration has a certificate) until
+/// `shutdown` completes (then finishes open requests).
 pub async fn serve(
     config: &ProxyConfig,
     manager: &ChannelManager,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(config, manager)).with_graceful_shutdown(shutdown).await
+    let app = app(config, manager);
+    match &config.server.tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+        Some(tls) => {
+            let listener = super::tls::TlsListener::new(listener, tls.clone())?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        }
+    }
 }
