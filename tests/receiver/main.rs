@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod env;
+mod interleavings;
 
 use alloy::providers::ext::AnvilApi;
 use alloy_primitives::Bytes;
