@@ -350,8 +350,14 @@ fn the_command_line_gets_lists_and_closes() {
     let (sender, receiver) = (system.env.f.sender.address(), system.env.f.receiver.address());
     let (sender_before, receiver_before) = (system.env.f.balance(sender), system.env.f.balance(receiver));
     let url = format!("{}/x402", system.base);
+    let nonce = system.env.f.chain.nonce(sender).unwrap();
     for i in 1..=3u64 {
-        let (stdout, stderr) = run(&["get", &url, "--deposit", "30"]);
+        // The first opens the channel by ERC20: approve and createChannelERC20.
+        let args = ["get", url.as_str(), "--deposit", "30", "--erc20"];
+        let (stdout, stderr) = run(if i == 1 { &args } else { &args[..4] });
+        if i == 1 {
+            assert_eq!(system.env.f.chain.nonce(sender).unwrap(), nonce + 2, "approve + createChannelERC20");
+        }
         assert_eq!(stdout, "x402 content");
         assert!(stderr.contains(&format!("paid {PRICE} to {receiver}")), "{stderr}");
         assert!(stderr.contains(&format!("balance now {}", i * PRICE)), "{stderr}");
