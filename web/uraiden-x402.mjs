@@ -1,0 +1,92 @@
+// The sender's side of the x402 scheme `uraiden-channel` (docs/http-protocol.md), as a scheme
+// client for the official x402 SDK (@x402/core): each payment is an EIP-712 balance proof of
+// the channel's balance plus the price, signed by a viem account or a wallet in the page.
+//
+//   import { x402Client, x402HTTPClient } from "@x402/core/client";
+//   const channel = { openBlockNumber: 42, balance: 0n };      // an open, confirmed channel
+//   const client = new x402Client().register("eip155:*", new UraidenChannelScheme(account, channel));
+//   const http = new x402HTTPClient(client);
+//   // on a 402: http.getPaymentRequiredResponse(...) -> createPaymentPayload -> encodePaymentSignatureHeader
+//   // on a 2xx: UraidenChannelScheme.acknowledge(channel, http.getPaymentSettleResponse(...))
+
+/** The x402 scheme name. */
+export const SCHEME = "uraiden-channel";
+
+/** The EIP-712 type of a balance proof: the contract's `BalanceProof` (src/proof/domain.rs). */
+export const BALANCE_PROOF_TYPES = {
+  BalanceProof: [
+    { name: "receiver", type: "address" },
+    { name: "openBlockNumber", type: "uint32" },
+    { name: "balance", type: "uint192" },
+  ],
+};
+
+/** The chain id of a CAIP-2 `eip155:<id>` network. */
+export function chainIdOf(network) {
+  const match = /^eip155:(\d+)$/.exec(network);
+  if (!match) throw new Error(`network ${JSON.stringify(network)} is not eip155:<chain id>`);
+  return Number(match[1]);
+}
+
+/** The EIP-712 domain the requirements' `extra` names. */
+export function domainOf(requirements) {
+  const { name, version, verifyingContract } = requirements.extra ?? {};
+  if (typeof name !== "string" || typeof version !== "string" || typeof verifyingContract !== "string") {
+    throw new Error("the requirements' extra lacks name, version or verifyingContract");
+  }
+  return { name, version, chainId: chainIdOf(requirements.network), verifyingContract };
+}
+
+/**
+ * A scheme client paying over one channel. `signer` is a viem account (`signTypedData`) or
+ * wallet client (`account` and `signTypedData`); `channel` is `{ openBlockNumber, balance }`,
+ * with `balance` (a bigint) the last balance the receiver acknowledged. A payment signs
+ * `balance + amount`; call `acknowledge` with the settlement response to move the balance on.
+ */
+export class UraidenChannelScheme {
+  constructor(signer, channel, { maxAmount } = {}) {
+    this.scheme = SCHEME;
+    this.signer = signer;
+    this.channel = channel;
+    this.maxAmount = maxAmount === undefined ? undefined : BigInt(maxAmount);
+  }
+
+  get sender() {
+    return this.signer.account?.address ?? this.signer.address;
+  }
+
+  async createPaymentPayload(x402Version, requirements) {
+    if (requirements.scheme !== SCHEME) throw new Error(`scheme ${requirements.scheme} is not ${SCHEME}`);
+    const amount = BigInt(requirements.amount);
+    if (this.maxAmount !== undefined && amount > this.maxAmount) {
+      throw new Error(`the server asks ${amount}; the cap is ${this.maxAmount}`);
+    }
+    const balance = BigInt(this.channel.balance) + amount;
+    const signature = await this.signer.signTypedData({
+      ...(this.signer.account ? { account: this.signer.account } : {}),
+      domain: domainOf(requirements),
+      types: BALANCE_PROOF_TYPES,
+      primaryType: "BalanceProof",
+      message: { receiver: requirements.payTo, openBlockNumber: this.channel.openBlockNumber, balance },
+    });
+    return {
+      x402Version,
+      payload: {
+        sender: this.sender,
+        openBlockNumber: this.channel.openBlockNumber,
+        balance: balance.toString(),
+        signature,
+      },
+    };
+  }
+
+  /** Adopts the balance a successful settlement response reports for this channel. */
+  static acknowledge(channel, settlement) {
+    if (!settlement?.success) throw new Error("the payment was not settled");
+    if (settlement.extra?.openBlockNumber !== channel.openBlockNumber) {
+      throw new Error("the settlement is for another channel");
+    }
+    channel.balance = BigInt(settlement.extra.balance);
+    return channel;
+  }
+}
