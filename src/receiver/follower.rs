@@ -100,7 +100,9 @@ impl Follower {
         let resume = self.inner.state.read().expect("state lock").cursor;
         match resume {
             Some(c) => tracing::info!(block = c.block + 1, "following the chain from where the store stopped"),
-            None => tracing::info!(block = self.inner.config.deployment_block, "following the chain from the deployment"),
+            None => {
+                tracing::info!(block = self.inner.config.deployment_block, "following the chain from the deployment")
+            }
         }
         let timeout = self.inner.config.node_timeout;
         loop {
