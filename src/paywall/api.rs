@@ -110,6 +110,10 @@ async fn stats(State(api): State<Api>) -> Response {
         "synced_block": status.synced_block,
         "head": status.head,
         "behind": status.synced_block.map(|b| status.head.saturating_sub(b)),
+        "low_funds": status.low_funds.map(|low| json!({
+            "balance": low.balance.to_string(),
+            "needed": low.needed.to_string(),
+        })),
     }))
     .into_response()
 }

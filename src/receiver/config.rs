@@ -57,6 +57,9 @@ pub struct ManagerConfig {
     pub confirmations: u64,
     /// How often the node is asked for new blocks.
     pub poll_interval: Duration,
+    /// How long one poll of the node may take before the node counts as unreachable (a node
+    /// that accepts connections but never answers would otherwise stall the follower).
+    pub node_timeout: Duration,
     /// The longest block range asked of `eth_getLogs` (halved while the node refuses).
     pub max_log_range: u64,
     /// What to do with a close request that is not below the last proof.
@@ -66,8 +69,8 @@ pub struct ManagerConfig {
 }
 
 impl ManagerConfig {
-    /// A configuration with the defaults: 5 confirmations, a poll every second, log ranges of
-    /// up to 10,000 blocks, close at once.
+    /// A configuration with the defaults: 5 confirmations, a poll every second (10 s at most
+    /// each), log ranges of up to 10,000 blocks, close at once.
     pub fn new(rpc_url: impl Into<String>, contract: Address, receiver: Signer, store_url: impl Into<String>) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -77,6 +80,7 @@ impl ManagerConfig {
             store_url: store_url.into(),
             confirmations: 5,
             poll_interval: Duration::from_secs(1),
+            node_timeout: Duration::from_secs(10),
             max_log_range: 10_000,
             close_policy: ClosePolicy::default(),
             tx: TxPolicy::default(),
@@ -94,6 +98,7 @@ impl std::fmt::Debug for ManagerConfig {
             .field("store_url", &RedactedUrl::new(&self.store_url))
             .field("confirmations", &self.confirmations)
             .field("poll_interval", &self.poll_interval)
+            .field("node_timeout", &self.node_timeout)
             .field("max_log_range", &self.max_log_range)
             .field("close_policy", &self.close_policy)
             .field("tx", &self.tx)

@@ -97,15 +97,20 @@ impl Follower {
             },
             false => None,
         };
+        let resume = self.inner.state.read().expect("state lock").cursor;
+        match resume {
+            Some(c) => tracing::info!(block = c.block + 1, "following the chain from where the store stopped"),
+            None => {
+                tracing::info!(block = self.inner.config.deployment_block, "following the chain from the deployment")
+            }
+        }
+        let timeout = self.inner.config.node_timeout;
         loop {
-            match self.poll().await {
-                Ok(()) => {
-                    wait = interval;
-                    self.inner.status.send_modify(|s| {
-                        s.node_reachable = true;
-                        s.last_error = None;
-                    });
-                }
+            let result = tokio::time::timeout(timeout, self.poll()).await.unwrap_or_else(|_| {
+                Err(PollError::Node(NodeError::Unreachable(format!("the node did not answer in {timeout:?}"))))
+            });
+            match result {
+                Ok(()) => wait = interval,
                 Err(PollError::Fatal(error)) => {
                     let reason = error.to_string();
                     tracing::error!(%reason, "payments stopped");
@@ -175,15 +180,20 @@ impl Follower {
                 from = to + 1;
             }
         }
-        let pending = self.read_unconfirmed(cursor, head).await?;
+        let (pending, reorged) = self.read_unconfirmed(cursor, head).await?;
         {
             let mut state = self.inner.state.write().expect("state lock");
             state.head = head;
             state.set_pending(pending.clone());
         }
+        // One update, once the state is consistent: whoever sees the new head or the reorg
+        // counted also sees the events re-read.
         self.inner.status.send_modify(|s| {
             s.head = head;
             s.synced_block = cursor.map(|c| c.block);
+            s.reorgs += u64::from(reorged);
+            s.node_reachable = true;
+            s.last_error = None;
         });
         self.answer_close_requests(applied.iter().chain(&pending)).await;
         self.polls += 1;
@@ -194,12 +204,17 @@ impl Follower {
     }
 
     /// Reads the blocks after `cursor` up to `head` (all unconfirmed) and their events; checks
-    /// that they link up and notes a reorg if the window changed under blocks seen before.
-    async fn read_unconfirmed(&mut self, cursor: Option<Cursor>, head: u64) -> Result<Vec<ChainEvent>, PollError> {
+    /// that they link up and tells whether the window changed under blocks seen before (a
+    /// reorg).
+    async fn read_unconfirmed(
+        &mut self,
+        cursor: Option<Cursor>,
+        head: u64,
+    ) -> Result<(Vec<ChainEvent>, bool), PollError> {
         let from = cursor.map_or(self.inner.config.deployment_block, |c| c.block + 1);
         if from > head {
             self.window.clear();
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         }
         let mut window = Vec::with_capacity((head - from + 1) as usize);
         for number in from..=head {
@@ -227,12 +242,12 @@ impl Follower {
             .iter()
             .filter(|old| window.iter().any(|new| new.number == old.number && new.hash != old.hash))
             .count();
+        let events = self.decode(&logs)?;
         if replaced > 0 {
             tracing::warn!(depth = replaced, "reorg of unconfirmed blocks: pending events re-read");
-            self.inner.status.send_modify(|s| s.reorgs += 1);
         }
         self.window = window;
-        self.decode(&logs)
+        Ok((events, replaced > 0))
     }
 
     /// The contract's logs for this receiver in `from..=to`, halving the range while the node
@@ -347,6 +362,11 @@ impl Follower {
         if let Some(low) = &low {
             tracing::warn!(balance = %low.balance, needed = %low.needed, "the receiver cannot pay for a close transaction: fund it");
         }
-        self.inner.status.send_modify(|s| s.low_funds = low);
+        // Only a change is published: waiters for the next poll should not wake for this.
+        self.inner.status.send_if_modified(|s| {
+            let changed = s.low_funds != low;
+            s.low_funds = low;
+            changed
+        });
     }
 }

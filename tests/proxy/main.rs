@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod reliability;
 
 use std::{
     io::{BufRead, BufReader},
@@ -38,6 +39,15 @@ fn binary() -> Command {
 struct Proxy {
     child: Child,
     base: String,
+    /// Its error output (the log).
+    stderr: tempfile::NamedTempFile,
+}
+
+impl Proxy {
+    /// What it logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
 }
 
 impl Drop for Proxy {
@@ -163,7 +173,7 @@ fn start(config: &Path, env: &[(&str, &str)]) -> Proxy {
         }
     });
     match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(base) => Proxy { child, base },
+        Ok(base) => Proxy { child, base, stderr },
         Err(_) => {
             let _ = child.kill();
             panic!("the proxy did not start: {}", std::fs::read_to_string(stderr.path()).unwrap());
