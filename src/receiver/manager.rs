@@ -324,7 +324,7 @@ impl ChannelManager {
         price: U192,
     ) -> Result<CheckedPayment, PaymentError> {
         let id = self.id(sender, open_block);
-        if matches!(self.inner.store, Store::Postgres(_)) {
+        if self.inner.store.is_shared() {
             // Other servers may have registered payments on this channel since.
             reload(&self.inner, &id).await;
         }
@@ -371,6 +371,10 @@ impl ChannelManager {
         balance_signature: &[u8],
     ) -> Result<Bytes, CloseError> {
         let id = self.id(sender, open_block);
+        if self.inner.store.is_shared() {
+            // The latest payment may have been registered by another server.
+            reload(&self.inner, &id).await;
+        }
         {
             let state = self.inner.state.read().expect("state lock");
             if let Some(reason) = &state.halted {
@@ -404,12 +408,23 @@ impl ChannelManager {
     /// Closes the channel on chain with the receiver's last proof (the receiver is paid at
     /// once), tracking the transaction until it is mined.
     pub async fn close_channel(&self, sender: Address, open_block: u32) -> Result<CloseOutcome, CloseError> {
+        if self.inner.store.is_shared() {
+            // Close with the best proof any server registered, not this one's last.
+            reload(&self.inner, &self.id(sender, open_block)).await;
+        }
         let record = self.record(sender, open_block).ok_or(CloseError::UnknownChannel { sender, open_block })?;
         self.inner.closer.close(&self.inner.store, &record).await
     }
 
     /// Closes every channel that has a registered balance and is not settled.
     pub async fn close_all(&self) -> Vec<(ChannelId, Result<CloseOutcome, CloseError>)> {
+        if self.inner.store.is_shared() {
+            // Close with the best proofs any server registered.
+            if let Ok(fresh) = self.inner.store.channels(self.receiver()).await {
+                let mut state = self.inner.state.write().expect("state lock");
+                state.records.extend(fresh.into_iter().map(|r| (r.id, r)));
+            }
+        }
         let records: Vec<ChannelRecord> = {
             let state = self.inner.state.read().expect("state lock");
             state
@@ -468,7 +483,7 @@ async fn reload(inner: &Inner, id: &ChannelId) {
 /// Checks and commits a batch; answers every job except those whose refusal may come from a
 /// stale record of a shared store, which are returned to be reloaded and checked once more.
 async fn commit_batch(inner: &Inner, batch: Vec<Job>) -> Vec<Job> {
-    let shared = matches!(inner.store, Store::Postgres(_));
+    let shared = inner.store.is_shared();
     let mut stale = Vec::new();
     let mut accepted: Vec<(Job, Payment)> = Vec::with_capacity(batch.len());
     {

@@ -121,6 +121,12 @@ impl Store {
         Ok(store)
     }
 
+    /// Whether other processes may write to this store (PostgreSQL): records held in memory may
+    /// then be stale, and are reloaded before they decide anything.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
     async fn check_identity(&self, identity: StoreIdentity) -> Result<(), StoreError> {
         let chain_id =
             i64::try_from(identity.chain_id).map_err(|_| StoreError::Corrupt("chain id above 2^63".into()))?;
@@ -265,12 +271,19 @@ impl Store {
     /// Writes a batch of payments in one transaction (one commit, one fsync). Each is written
     /// only if the stored balance is still the one it extends, the channel is open and the
     /// deposit covers it; the answer says, for each, whether it was written.
+    ///
+    /// The rows are updated in channel order (a channel's payments in their batch order): two
+    /// servers' batches on a shared PostgreSQL store then lock rows in the same order and
+    /// cannot deadlock.
     pub async fn commit_payments(&self, payments: &[PaymentWrite]) -> Result<Vec<bool>, StoreError> {
         let now = unix_now();
+        let mut order: Vec<usize> = (0..payments.len()).collect();
+        order.sort_by_key(|&i| (payments[i].id.sender, payments[i].id.open_block));
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut written = Vec::with_capacity(payments.len());
-            for p in payments {
+            let mut written = vec![false; payments.len()];
+            for &i in &order {
+                let p = &payments[i];
                 let rows = sqlx::query(
                     "UPDATE channels SET balance = $1, balance_sig = $2, updated_at = $3 \
                      WHERE sender = $4 AND open_block = $5 AND balance = $6 AND status = 'open' AND deposit >= $1",
@@ -284,7 +297,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                written.push(rows == 1);
+                written[i] = rows == 1;
             }
             tx.commit().await?;
             Ok(written)
