@@ -324,11 +324,21 @@ impl ChannelManager {
         price: U192,
     ) -> Result<CheckedPayment, PaymentError> {
         let id = self.id(sender, open_block);
-        if self.inner.store.is_shared() {
-            // Other servers may have registered payments on this channel since.
+        // With a shared store, other servers may have registered payments on this channel
+        // since this one last looked: a refusal that may come from a stale record is checked
+        // again after reloading it. An acceptance needs no reload: the store's conditional
+        // write refuses a payment that extends a stale balance, and the writer says why.
+        let shared = self.inner.store.is_shared();
+        let mut reloaded = false;
+        let payable = || self.inner.state.read().expect("state lock").payable(&id, self.confirmations()).map(|_| ());
+        if let Err(refusal) = payable() {
+            if !(shared && may_be_stale(&refusal)) {
+                return Err(refusal);
+            }
             reload(&self.inner, &id).await;
+            reloaded = true;
+            payable()?;
         }
-        self.inner.state.read().expect("state lock").payable(&id, self.confirmations())?;
         // The proof first: a refusal for the amount returns the last proof, which only the
         // sender may learn (with it, anyone could ask for a cooperative close).
         let digest = self.inner.domain.balance_digest(id.receiver, open_block, balance);
@@ -338,10 +348,17 @@ impl ChannelManager {
             .expect("verifier lock")
             .verify_known(sender, digest, signature)
             .map_err(PaymentError::InvalidProof)?;
-        {
+        let amount = || {
             let state = self.inner.state.read().expect("state lock");
             let record = state.payable(&id, self.confirmations())?;
-            check_amount(record, record.balance, record.balance_sig.as_ref(), balance, price)?;
+            check_amount(record, record.balance, record.balance_sig.as_ref(), balance, price)
+        };
+        match amount() {
+            Err(refusal) if shared && !reloaded && may_be_stale(&refusal) => {
+                reload(&self.inner, &id).await;
+                amount()?;
+            }
+            result => result?,
         }
         Ok(CheckedPayment {
             write: PaymentWrite { id, previous: U192::ZERO, balance, signature: Bytes::copy_from_slice(signature) },
@@ -449,6 +466,14 @@ impl ChannelManager {
             let _ = task.await;
         }
     }
+}
+
+/// Whether a refusal may come from a record another server has changed since it was loaded.
+fn may_be_stale(refusal: &PaymentError) -> bool {
+    matches!(
+        refusal,
+        PaymentError::UnknownChannel { .. } | PaymentError::AmountMismatch { .. } | PaymentError::InsufficientFunds { .. }
+    )
 }
 
 fn node_error(error: NodeError) -> ManagerError {
