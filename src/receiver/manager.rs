@@ -472,7 +472,9 @@ impl ChannelManager {
 fn may_be_stale(refusal: &PaymentError) -> bool {
     matches!(
         refusal,
-        PaymentError::UnknownChannel { .. } | PaymentError::AmountMismatch { .. } | PaymentError::InsufficientFunds { .. }
+        PaymentError::UnknownChannel { .. }
+            | PaymentError::AmountMismatch { .. }
+            | PaymentError::InsufficientFunds { .. }
     )
 }
 

@@ -79,8 +79,7 @@ impl PgServer {
             let (uid, gid) = (id(&["-u", user]), id(&["-g", user]));
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("giving the data directory away");
         }
-        let mut server =
-            Self { bin: package.join("native/bin"), data: dir.path().join("data"), port: 0, run_as, dir };
+        let mut server = Self { bin: package.join("native/bin"), data: dir.path().join("data"), port: 0, run_as, dir };
         let data = server.data.display().to_string();
         let initdb = server.run(
             "initdb",

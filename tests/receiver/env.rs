@@ -83,7 +83,12 @@ impl Env {
 
     pub fn start(&self, config: ManagerConfig) -> ChannelManager {
         let manager = self.rt.block_on(ChannelManager::start(config)).expect("the manager starts");
-        assert_eq!(manager.store().is_shared(), self.backend == Backend::Postgres, "the store is on {:?}", self.backend);
+        assert_eq!(
+            manager.store().is_shared(),
+            self.backend == Backend::Postgres,
+            "the store is on {:?}",
+            self.backend
+        );
         self.sync(&manager);
         manager
     }

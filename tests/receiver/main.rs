@@ -11,6 +11,7 @@ use alloy::providers::ext::AnvilApi;
 use alloy_primitives::Bytes;
 use uraiden::{
     chain::{Chain, Node},
+    channel::ChannelId,
     proof::VerifyError,
     receiver::{ChannelManager, ChannelStatus, CloseError, ManagerError, PaymentError, StoreError},
 };
@@ -525,13 +526,33 @@ fn two_managers_share_a_postgres_store() {
     assert_eq!(env.pay(&a, &ch, 10, 1), Err(PaymentError::Closing), "a sees the channel closing");
 
     // A cash-out through a of a channel b was paid on last closes with b's proof.
-    let other = env.f.open_erc20(20);
-    env.mine(&a, CONFIRMATIONS);
-    env.sync(&b);
-    env.pay(&a, &other, 4, 4).unwrap();
-    env.pay(&b, &other, 6, 2).unwrap();
+    let other = paid_by_both(&mut env, &a, &b, 4, 6);
     let receiver_before = env.token_balance(other.receiver);
     let outcome = env.rt.block_on(a.close_channel(other.sender, other.open_block)).unwrap();
     assert_eq!(outcome.balance, amount(6), "the best proof of either server");
     assert_eq!(env.token_balance(other.receiver), receiver_before + 6);
+
+    // A low close request is disputed with the best proof of either server, whichever answers.
+    let low = paid_by_both(&mut env, &a, &b, 3, 5);
+    let receiver_before = env.token_balance(low.receiver);
+    let request = env.f.pay(&low, 1);
+    let sender = low.sender;
+    env.f.c.close(&mut env.f.chain, sender, low.receiver, low.open_block, u192(1), request).unwrap();
+    let settled = wait_until(&mut env, &a, |m| {
+        m.channel(low.sender, low.open_block).is_some_and(|v| v.status == ChannelStatus::Settled)
+    });
+    assert!(settled, "the dispute settles the channel");
+    assert_eq!(a.channel(low.sender, low.open_block).unwrap().settled_balance, Some(amount(5)));
+    assert_eq!(env.token_balance(low.receiver), receiver_before + 5);
+}
+
+/// A new confirmed channel paid up to `first` through `a`, then up to `second` through `b`:
+/// `a`'s record of it lags the store.
+fn paid_by_both(env: &mut Env, a: &ChannelManager, b: &ChannelManager, first: u64, second: u64) -> ChannelId {
+    let ch = env.f.open_erc20(20);
+    env.mine(a, CONFIRMATIONS);
+    env.sync(b);
+    env.pay(a, &ch, first, first).unwrap();
+    env.pay(b, &ch, second, second - first).unwrap();
+    ch
 }
