@@ -155,7 +155,13 @@ struct Figures {
     many_ratio: f64,
 }
 
-fn measure(rt: &tokio::runtime::Runtime, config: ManagerConfig, one: &Channel, many: &[Channel], runs: usize) -> Figures {
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    config: ManagerConfig,
+    one: &Channel,
+    many: &[Channel],
+    runs: usize,
+) -> Figures {
     let cores = rt.metrics().num_workers();
     let manager = rt.block_on(ChannelManager::start(config)).expect("the manager starts");
     rt.block_on(async {
