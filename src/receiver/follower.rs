@@ -342,6 +342,12 @@ impl Follower {
             })
             .collect();
         for (id, requested, block_hash) in requests {
+            if self.inner.store.is_shared()
+                && let Ok(Some(fresh)) = self.inner.store.channel(&id).await
+            {
+                // Another server may have registered a later proof than this one's record.
+                self.inner.state.write().expect("state lock").records.insert(id, fresh);
+            }
             let Some(record) = self.inner.state.read().expect("state lock").records.get(&id).cloned() else { continue };
             if on_close_request(requested, record.balance, at_once) == CloseAction::CloseNow {
                 self.inner.closer.spawn_close(self.inner.store.clone(), record);

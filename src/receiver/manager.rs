@@ -324,11 +324,21 @@ impl ChannelManager {
         price: U192,
     ) -> Result<CheckedPayment, PaymentError> {
         let id = self.id(sender, open_block);
-        if matches!(self.inner.store, Store::Postgres(_)) {
-            // Other servers may have registered payments on this channel since.
+        // With a shared store, other servers may have registered payments on this channel
+        // since this one last looked: a refusal that may come from a stale record is checked
+        // again after reloading it. An acceptance needs no reload: the store's conditional
+        // write refuses a payment that extends a stale balance, and the writer says why.
+        let shared = self.inner.store.is_shared();
+        let mut reloaded = false;
+        let payable = || self.inner.state.read().expect("state lock").payable(&id, self.confirmations()).map(|_| ());
+        if let Err(refusal) = payable() {
+            if !(shared && may_be_stale(&refusal)) {
+                return Err(refusal);
+            }
             reload(&self.inner, &id).await;
+            reloaded = true;
+            payable()?;
         }
-        self.inner.state.read().expect("state lock").payable(&id, self.confirmations())?;
         // The proof first: a refusal for the amount returns the last proof, which only the
         // sender may learn (with it, anyone could ask for a cooperative close).
         let digest = self.inner.domain.balance_digest(id.receiver, open_block, balance);
@@ -338,10 +348,17 @@ impl ChannelManager {
             .expect("verifier lock")
             .verify_known(sender, digest, signature)
             .map_err(PaymentError::InvalidProof)?;
-        {
+        let amount = || {
             let state = self.inner.state.read().expect("state lock");
             let record = state.payable(&id, self.confirmations())?;
-            check_amount(record, record.balance, record.balance_sig.as_ref(), balance, price)?;
+            check_amount(record, record.balance, record.balance_sig.as_ref(), balance, price)
+        };
+        match amount() {
+            Err(refusal) if shared && !reloaded && may_be_stale(&refusal) => {
+                reload(&self.inner, &id).await;
+                amount()?;
+            }
+            result => result?,
         }
         Ok(CheckedPayment {
             write: PaymentWrite { id, previous: U192::ZERO, balance, signature: Bytes::copy_from_slice(signature) },
@@ -371,6 +388,10 @@ impl ChannelManager {
         balance_signature: &[u8],
     ) -> Result<Bytes, CloseError> {
         let id = self.id(sender, open_block);
+        if self.inner.store.is_shared() {
+            // The latest payment may have been registered by another server.
+            reload(&self.inner, &id).await;
+        }
         {
             let state = self.inner.state.read().expect("state lock");
             if let Some(reason) = &state.halted {
@@ -404,12 +425,23 @@ impl ChannelManager {
     /// Closes the channel on chain with the receiver's last proof (the receiver is paid at
     /// once), tracking the transaction until it is mined.
     pub async fn close_channel(&self, sender: Address, open_block: u32) -> Result<CloseOutcome, CloseError> {
+        if self.inner.store.is_shared() {
+            // Close with the best proof any server registered, not this one's last.
+            reload(&self.inner, &self.id(sender, open_block)).await;
+        }
         let record = self.record(sender, open_block).ok_or(CloseError::UnknownChannel { sender, open_block })?;
         self.inner.closer.close(&self.inner.store, &record).await
     }
 
     /// Closes every channel that has a registered balance and is not settled.
     pub async fn close_all(&self) -> Vec<(ChannelId, Result<CloseOutcome, CloseError>)> {
+        if self.inner.store.is_shared() {
+            // Close with the best proofs any server registered.
+            if let Ok(fresh) = self.inner.store.channels(self.receiver()).await {
+                let mut state = self.inner.state.write().expect("state lock");
+                state.records.extend(fresh.into_iter().map(|r| (r.id, r)));
+            }
+        }
         let records: Vec<ChannelRecord> = {
             let state = self.inner.state.read().expect("state lock");
             state
@@ -434,6 +466,16 @@ impl ChannelManager {
             let _ = task.await;
         }
     }
+}
+
+/// Whether a refusal may come from a record another server has changed since it was loaded.
+fn may_be_stale(refusal: &PaymentError) -> bool {
+    matches!(
+        refusal,
+        PaymentError::UnknownChannel { .. }
+            | PaymentError::AmountMismatch { .. }
+            | PaymentError::InsufficientFunds { .. }
+    )
 }
 
 fn node_error(error: NodeError) -> ManagerError {
@@ -468,7 +510,7 @@ async fn reload(inner: &Inner, id: &ChannelId) {
 /// Checks and commits a batch; answers every job except those whose refusal may come from a
 /// stale record of a shared store, which are returned to be reloaded and checked once more.
 async fn commit_batch(inner: &Inner, batch: Vec<Job>) -> Vec<Job> {
-    let shared = matches!(inner.store, Store::Postgres(_));
+    let shared = inner.store.is_shared();
     let mut stale = Vec::new();
     let mut accepted: Vec<(Job, Payment)> = Vec::with_capacity(batch.len());
     {

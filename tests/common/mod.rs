@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod postgres;
+
 use alloy_primitives::{Address, Bytes, U256, aliases::U192};
 use uraiden::{
     chain::Chain,

@@ -2,7 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use alloy_primitives::{Address, Bytes, aliases::U192};
 use uraiden::{
@@ -11,7 +11,16 @@ use uraiden::{
     receiver::{ChannelManager, ChannelView, ManagerConfig},
 };
 
-use crate::common::{Fixture, anvil_chain, u192};
+use crate::common::{Fixture, anvil_chain, postgres::PgServer, u192};
+
+/// Where the managers' stores live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's temporary directory.
+    Sqlite,
+    /// A database of its own on a real PostgreSQL server (the binary's shared one).
+    Postgres,
+}
 
 /// Confirmations the tests' managers wait for.
 pub const CONFIRMATIONS: u64 = 3;
@@ -21,20 +30,47 @@ pub struct Env {
     pub rt: tokio::runtime::Runtime,
     pub dir: tempfile::TempDir,
     pub url: String,
+    pub backend: Backend,
+    /// The PostgreSQL databases made so far, by store name.
+    databases: Mutex<HashMap<String, String>>,
+    /// Declared last: the server stops after the runtime (and its connections) is gone.
+    postgres: Option<std::sync::Arc<PgServer>>,
 }
 
 impl Env {
+    /// A fresh chain, with SQLite stores.
     pub fn new() -> Self {
+        Self::on(Backend::Sqlite)
+    }
+
+    /// A fresh chain, with stores on `backend`.
+    pub fn on(backend: Backend) -> Self {
+        let postgres = (backend == Backend::Postgres).then(PgServer::shared);
         let f = Fixture::new(anvil_chain());
         let url = f.chain.anvil_endpoint().expect("an anvil");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        Self { f, rt, dir: tempfile::tempdir().unwrap(), url }
+        let dir = tempfile::tempdir().unwrap();
+        Self { f, rt, dir, url, backend, databases: Mutex::default(), postgres }
     }
 
-    /// The configuration of the fixture's receiver with a SQLite store in the temp dir.
+    /// The URL of the store called `name` (the same store for the same name): a SQLite file in
+    /// the temporary directory, or a PostgreSQL database of its own.
+    pub fn store_url(&self, name: &str) -> String {
+        match &self.postgres {
+            None => format!("sqlite://{}", self.dir.path().join(format!("{name}.db")).display()),
+            Some(server) => self
+                .databases
+                .lock()
+                .unwrap()
+                .entry(name.to_string())
+                .or_insert_with(|| server.create_database())
+                .clone(),
+        }
+    }
+
+    /// The configuration of the fixture's receiver with its store (`receiver`).
     pub fn config(&self) -> ManagerConfig {
-        let store = format!("sqlite://{}", self.dir.path().join("receiver.db").display());
-        self.config_for(&self.f.receiver, store)
+        self.config_for(&self.f.receiver, self.store_url("receiver"))
     }
 
     pub fn config_for(&self, receiver: &uraiden::proof::Signer, store: String) -> ManagerConfig {
@@ -47,6 +83,12 @@ impl Env {
 
     pub fn start(&self, config: ManagerConfig) -> ChannelManager {
         let manager = self.rt.block_on(ChannelManager::start(config)).expect("the manager starts");
+        assert_eq!(
+            manager.store().is_shared(),
+            self.backend == Backend::Postgres,
+            "the store is on {:?}",
+            self.backend
+        );
         self.sync(&manager);
         manager
     }

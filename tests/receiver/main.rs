@@ -1,5 +1,7 @@
-//! The receiver's channel manager on a real anvil node with a real SQLite store: every scenario
-//! of the original µRaiden manager, and what it did not survive.
+//! The receiver's channel manager on a real anvil node with a real store: every scenario of the
+//! original µRaiden manager, and what it did not survive. The store scenarios run twice, on
+//! SQLite (`…::sqlite`) and on a real PostgreSQL server (`…::postgres`, started from the pinned
+//! npm package by `common::postgres`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -11,18 +13,47 @@ use alloy::providers::ext::AnvilApi;
 use alloy_primitives::Bytes;
 use uraiden::{
     chain::{Chain, Node},
+    channel::ChannelId,
     proof::VerifyError,
     receiver::{ChannelManager, ChannelStatus, CloseError, ManagerError, PaymentError, StoreError},
 };
 
 use common::u192;
-use env::{CONFIRMATIONS, Env, amount};
+use env::{Backend, CONFIRMATIONS, Env, amount};
 
-#[test]
-fn an_open_is_unconfirmed_until_confirmed_and_invisible_to_another_receiver() {
-    let mut env = Env::new();
+/// Runs each scenario on both stores: `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn sqlite() {
+                super::$scenario(super::Backend::Sqlite)
+            }
+
+            #[test]
+            fn postgres() {
+                super::$scenario(super::Backend::Postgres)
+            }
+        }
+    )*};
+}
+
+on_both_stores!(
+    an_open_is_unconfirmed_until_confirmed_and_invisible_to_another_receiver,
+    every_refused_payment_names_its_cause_and_changes_nothing,
+    cooperative_close_needs_the_latest_proof_and_then_settles_on_chain,
+    a_low_close_request_is_disputed_at_first_sight,
+    a_fair_close_request_closes_at_once_and_an_unpaid_one_waits_for_settle,
+    top_ups_count_once_confirmed,
+    state_is_reloaded_field_by_field_and_the_store_refuses_strangers,
+    reorgs_drop_unconfirmed_opens_and_top_ups_and_keep_confirmed_ones,
+    locked_and_liquid_balances,
+);
+
+fn an_open_is_unconfirmed_until_confirmed_and_invisible_to_another_receiver(backend: Backend) {
+    let mut env = Env::on(backend);
     let manager = env.start(env.config());
-    let other_store = format!("sqlite://{}", env.dir.path().join("other.db").display());
+    let other_store = env.store_url("other");
     let other = env.start(env.config_for(&env.f.outsider.clone(), other_store));
 
     let ch = env.f.open_erc20(100);
@@ -44,9 +75,8 @@ fn an_open_is_unconfirmed_until_confirmed_and_invisible_to_another_receiver() {
     assert!(other.channels().is_empty());
 }
 
-#[test]
-fn every_refused_payment_names_its_cause_and_changes_nothing() {
-    let mut env = Env::new();
+fn every_refused_payment_names_its_cause_and_changes_nothing(backend: Backend) {
+    let mut env = Env::on(backend);
     let manager = env.start(env.config());
     let ch = env.f.open_erc20(10);
     env.mine(&manager, CONFIRMATIONS);
@@ -110,9 +140,8 @@ fn every_refused_payment_names_its_cause_and_changes_nothing() {
     );
 }
 
-#[test]
-fn cooperative_close_needs_the_latest_proof_and_then_settles_on_chain() {
-    let mut env = Env::new();
+fn cooperative_close_needs_the_latest_proof_and_then_settles_on_chain(backend: Backend) {
+    let mut env = Env::on(backend);
     let manager = env.start(env.config());
     let ch = env.f.open_erc20(50);
     env.mine(&manager, CONFIRMATIONS);
@@ -149,9 +178,8 @@ fn cooperative_close_needs_the_latest_proof_and_then_settles_on_chain() {
     assert_eq!((view.status, view.settled_balance), (ChannelStatus::Settled, Some(amount(15))));
 }
 
-#[test]
-fn a_low_close_request_is_disputed_at_first_sight() {
-    let mut env = Env::new();
+fn a_low_close_request_is_disputed_at_first_sight(backend: Backend) {
+    let mut env = Env::on(backend);
     let manager = env.start(env.config());
     let ch = env.f.open_erc20(40);
     env.mine(&manager, CONFIRMATIONS);
@@ -177,9 +205,8 @@ fn a_low_close_request_is_disputed_at_first_sight() {
     assert_eq!(txs.iter().filter(|t| t.state == "mined").count(), 1, "the close transaction is recorded: {txs:?}");
 }
 
-#[test]
-fn a_fair_close_request_closes_at_once_and_an_unpaid_one_waits_for_settle() {
-    let mut env = Env::new();
+fn a_fair_close_request_closes_at_once_and_an_unpaid_one_waits_for_settle(backend: Backend) {
+    let mut env = Env::on(backend);
     let manager = env.start(env.config());
     let paid = env.f.open_erc20(30);
     let unpaid = env.f.open_erc20(20);
@@ -211,9 +238,8 @@ fn a_fair_close_request_closes_at_once_and_an_unpaid_one_waits_for_settle() {
     assert_eq!((view.status, view.settled_balance), (ChannelStatus::Settled, Some(amount(0))));
 }
 
-#[test]
-fn top_ups_count_once_confirmed() {
-    let mut env = Env::new();
+fn top_ups_count_once_confirmed(backend: Backend) {
+    let mut env = Env::on(backend);
     let manager = env.start(env.config());
     let ch = env.f.open_erc20(10);
     env.mine(&manager, CONFIRMATIONS);
@@ -239,9 +265,8 @@ fn top_ups_count_once_confirmed() {
     env.pay(&manager, &ch, 25, 10).expect("the confirmed top-ups can be spent");
 }
 
-#[test]
-fn state_is_reloaded_field_by_field_and_the_store_refuses_strangers() {
-    let mut env = Env::new();
+fn state_is_reloaded_field_by_field_and_the_store_refuses_strangers(backend: Backend) {
+    let mut env = Env::on(backend);
     let config = env.config();
     let manager = env.start(config.clone());
     let a = env.f.open_erc20(30);
@@ -257,9 +282,23 @@ fn state_is_reloaded_field_by_field_and_the_store_refuses_strangers() {
     let before = (manager.record(a.sender, a.open_block).unwrap(), manager.record(b.sender, b.open_block).unwrap());
     let synced = manager.status().synced_block;
 
-    // A second process on the same file is refused while the first runs.
-    let second = env.rt.block_on(ChannelManager::start(config.clone()));
-    assert!(matches!(second, Err(ManagerError::Store(StoreError::Locked(_)))), "{second:?}");
+    match backend {
+        Backend::Sqlite => {
+            // A second process on the same file is refused while the first runs.
+            let second = env.rt.block_on(ChannelManager::start(config.clone()));
+            assert!(matches!(second, Err(ManagerError::Store(StoreError::Locked(_)))), "{second:?}");
+        }
+        Backend::Postgres => {
+            // A PostgreSQL store is shared: a second manager (another server of the same
+            // receiver) starts on it and reads the same records.
+            let second = env.start(config.clone());
+            assert_eq!(
+                (second.record(a.sender, a.open_block).unwrap(), second.record(b.sender, b.open_block).unwrap()),
+                before
+            );
+            env.rt.block_on(second.shutdown());
+        }
+    }
     env.rt.block_on(manager.shutdown());
 
     let manager = env.start(config.clone());
@@ -273,10 +312,12 @@ fn state_is_reloaded_field_by_field_and_the_store_refuses_strangers() {
     assert_eq!((before.1.status, before.1.closing_balance), (ChannelStatus::Closing, Some(amount(0))));
     env.rt.block_on(manager.shutdown());
 
-    // Mode 0600, and another receiver's configuration is refused by name.
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(env.dir.path().join("receiver.db")).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600);
+    // A SQLite file has mode 0600; another receiver's configuration is refused by name.
+    if backend == Backend::Sqlite {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.dir.path().join("receiver.db")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
     let mut stranger = config.clone();
     stranger.receiver = env.f.outsider.clone();
     match env.rt.block_on(ChannelManager::start(stranger)) {
@@ -285,9 +326,8 @@ fn state_is_reloaded_field_by_field_and_the_store_refuses_strangers() {
     }
 }
 
-#[test]
-fn reorgs_drop_unconfirmed_opens_and_top_ups_and_keep_confirmed_ones() {
-    let mut env = Env::new();
+fn reorgs_drop_unconfirmed_opens_and_top_ups_and_keep_confirmed_ones(backend: Backend) {
+    let mut env = Env::on(backend);
     let manager = env.start(env.config());
     let confirmed = env.f.open_erc20(10);
     env.mine(&manager, CONFIRMATIONS);
@@ -341,9 +381,8 @@ fn wait_until(env: &mut Env, manager: &ChannelManager, done: impl Fn(&ChannelMan
     done(manager)
 }
 
-#[test]
-fn locked_and_liquid_balances() {
-    let mut env = Env::new();
+fn locked_and_liquid_balances(backend: Backend) {
+    let mut env = Env::on(backend);
     let manager = env.start(env.config());
     let a = env.f.open_erc20(30);
     let b = env.f.open_erc223(20);
@@ -434,4 +473,87 @@ fn the_receiver_command_line_lists_reports_and_cashes_out() {
         ok && stdout.contains("0 channel(s) closed, 1 already settled, 0 failed"),
         "nothing left to close: {stdout}"
     );
+}
+
+/// Two managers of one receiver on one PostgreSQL store (two servers of a paywall): each
+/// extends the balance the other registered, a proof accepted by one is refused by the other,
+/// and of one proof sent to both at once exactly one is accepted; nothing is lost or counted
+/// twice.
+#[test]
+fn two_managers_share_a_postgres_store() {
+    let mut env = Env::on(Backend::Postgres);
+    let config = env.config();
+    let a = env.start(config.clone());
+    let b = env.start(config);
+    let ch = env.f.open_erc20(50);
+    env.mine(&a, CONFIRMATIONS);
+    env.sync(&b);
+
+    env.pay(&a, &ch, 3, 3).expect("paid through a");
+    env.pay(&b, &ch, 5, 2).expect("b extends the balance a registered");
+    let sig5 = env.f.pay(&ch, 5);
+    assert_eq!(
+        env.pay_with(&a, &ch, 5, &sig5, 2),
+        Err(PaymentError::AmountMismatch { expected: amount(7), last_balance: amount(5), last_signature: Some(sig5) }),
+        "a proof b accepted is refused by a"
+    );
+
+    let sig6 = env.f.pay(&ch, 6);
+    let (first, second) = env.rt.block_on(async {
+        tokio::join!(
+            a.register_payment(ch.sender, ch.open_block, u192(6), &sig6, u192(1)),
+            b.register_payment(ch.sender, ch.open_block, u192(6), &sig6, u192(1)),
+        )
+    });
+    let (ok, refused) = if first.is_ok() { (first, second) } else { (second, first) };
+    assert_eq!(ok.expect("one of the two is accepted").balance, amount(6));
+    assert_eq!(
+        refused,
+        Err(PaymentError::AmountMismatch {
+            expected: amount(7),
+            last_balance: amount(6),
+            last_signature: Some(sig6.clone())
+        })
+    );
+    let stored = env.rt.block_on(a.store().channel(&ch)).unwrap().unwrap();
+    assert_eq!((stored.balance, stored.balance_sig), (amount(6), Some(sig6)));
+    env.pay(&b, &ch, 8, 2).expect("and b goes on from there");
+    env.pay(&a, &ch, 9, 1).expect("and a from b's");
+    assert_eq!(env.rt.block_on(b.store().channel(&ch)).unwrap().unwrap().balance, amount(9));
+
+    // A cooperative close through b of the balance a registered last; a then takes no more.
+    let sig9 = env.f.pay(&ch, 9);
+    env.rt.block_on(b.sign_close(ch.sender, ch.open_block, amount(9), &sig9)).expect("b agrees to a's latest proof");
+    assert_eq!(env.pay(&a, &ch, 10, 1), Err(PaymentError::Closing), "a sees the channel closing");
+
+    // A cash-out through a of a channel b was paid on last closes with b's proof.
+    let other = paid_by_both(&mut env, &a, &b, 4, 6);
+    let receiver_before = env.token_balance(other.receiver);
+    let outcome = env.rt.block_on(a.close_channel(other.sender, other.open_block)).unwrap();
+    assert_eq!(outcome.balance, amount(6), "the best proof of either server");
+    assert_eq!(env.token_balance(other.receiver), receiver_before + 6);
+
+    // A low close request is disputed with the best proof of either server, whichever answers.
+    let low = paid_by_both(&mut env, &a, &b, 3, 5);
+    let receiver_before = env.token_balance(low.receiver);
+    let request = env.f.pay(&low, 1);
+    let sender = low.sender;
+    env.f.c.close(&mut env.f.chain, sender, low.receiver, low.open_block, u192(1), request).unwrap();
+    let settled = wait_until(&mut env, &a, |m| {
+        m.channel(low.sender, low.open_block).is_some_and(|v| v.status == ChannelStatus::Settled)
+    });
+    assert!(settled, "the dispute settles the channel");
+    assert_eq!(a.channel(low.sender, low.open_block).unwrap().settled_balance, Some(amount(5)));
+    assert_eq!(env.token_balance(low.receiver), receiver_before + 5);
+}
+
+/// A new confirmed channel paid up to `first` through `a`, then up to `second` through `b`:
+/// `a`'s record of it lags the store.
+fn paid_by_both(env: &mut Env, a: &ChannelManager, b: &ChannelManager, first: u64, second: u64) -> ChannelId {
+    let ch = env.f.open_erc20(20);
+    env.mine(a, CONFIRMATIONS);
+    env.sync(b);
+    env.pay(a, &ch, first, first).unwrap();
+    env.pay(b, &ch, second, second - first).unwrap();
+    ch
 }
