@@ -128,7 +128,7 @@ fn headers_for(f: &common::Fixture<RpcChain>, ch: ChannelId, requests: usize) ->
 }
 
 fn proof_checks_per_second(f: &common::Fixture<RpcChain>, ch: ChannelId) -> f64 {
-    let mut verifier = ProofVerifier::new();
+    let verifier = ProofVerifier::new();
     let digest = f.c.domain.balance_digest(ch.receiver, ch.open_block, U192::from(7));
     let signature = f.sender.sign_digest(digest);
     verifier.verify_known(ch.sender, digest, &signature).unwrap();

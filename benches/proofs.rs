@@ -65,14 +65,14 @@ fn benches(c: &mut Criterion) {
         })
     });
     // `verify_first` always recovers (and then caches the key); it is what a new sender costs.
-    let mut first = ProofVerifier::new();
+    let first = ProofVerifier::new();
     group.bench_function("verify_first_proof", |b| {
         b.iter(|| {
             let (digest, sig) = next();
             first.verify_first(f.signer.address(), *digest, black_box(sig)).unwrap()
         })
     });
-    let mut known = ProofVerifier::new();
+    let known = ProofVerifier::new();
     known.verify_first(f.signer.address(), f.proofs[0].0, &f.proofs[0].1).unwrap();
     group.bench_function("verify_known_sender", |b| {
         b.iter(|| {
@@ -91,7 +91,7 @@ fn throughput(threads: usize) -> f64 {
     thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                let mut verifier = ProofVerifier::new();
+                let verifier = ProofVerifier::new();
                 for k in 0..PER_THREAD {
                     let (digest, sig) = &f.proofs[k % f.proofs.len()];
                     verifier.verify_known(f.signer.address(), *digest, sig).unwrap();

@@ -131,7 +131,7 @@ fn verifications(domain: &ChannelDomain, channels: &[Channel], per_channel: usiz
         .map(|t| {
             let (work, domain) = (work.clone(), domain.clone());
             thread::spawn(move || {
-                let mut verifier = ProofVerifier::new();
+                let verifier = ProofVerifier::new();
                 for (id, balance, signature) in work.iter().skip(t).step_by(threads) {
                     let digest = domain.balance_digest(id.receiver, id.open_block, *balance);
                     verifier.verify_known(id.sender, digest, signature).unwrap();

@@ -157,7 +157,7 @@ proptest! {
 /// The receiver's verifier as a Rust result in the contract's terms: the address the contract
 /// would recover, or its revert.
 fn verifier_verdict(
-    verifier: &mut uraiden::proof::ProofVerifier,
+    verifier: &uraiden::proof::ProofVerifier,
     sender: Address,
     digest: B256,
     sig: &[u8],
@@ -180,7 +180,7 @@ fn proof_verifier_agrees_with_the_contract() {
     let mut f = Fixture::new(EvmChain::new());
     let ch = f.open_erc223(50);
     let (s, r) = (f.sender.address(), f.receiver.address());
-    let mut verifier = ProofVerifier::new();
+    let verifier = ProofVerifier::new();
     for balance in 1..=5u64 {
         let sig = f.pay(&ch, balance);
         let digest = f.c.domain.balance_digest(r, ch.open_block, u192(balance));
@@ -207,8 +207,8 @@ fn proof_verifier_agrees_with_the_contract() {
     let flipped = Bytes::from(flipped);
     let onchain = contract_verdict(&mut f, r, ch.open_block, u192(9), &flipped);
     assert_ne!(onchain, Ok(s), "the contract reads the flipped v");
-    assert_eq!(verifier_verdict(&mut verifier, s, digest, &flipped), onchain);
-    assert_eq!(verifier_verdict(&mut ProofVerifier::new(), s, digest, &flipped), onchain);
+    assert_eq!(verifier_verdict(&verifier, s, digest, &flipped), onchain);
+    assert_eq!(verifier_verdict(&ProofVerifier::new(), s, digest, &flipped), onchain);
     assert_eq!(
         verifier.verify_known(s, digest, &sig[..64]),
         Err(VerifyError::Signature(proof::SignatureError::Length(64)))
@@ -222,7 +222,7 @@ fn proof_verifier_cache_is_bounded_least_recently_used_out() {
     use std::num::NonZeroUsize;
     use uraiden::proof::{DEFAULT_CACHED_SENDERS, ProofVerifier};
     assert_eq!(DEFAULT_CACHED_SENDERS, 65_536);
-    let mut verifier = ProofVerifier::with_capacity(NonZeroUsize::new(2).unwrap());
+    let verifier = ProofVerifier::with_capacity(NonZeroUsize::new(2).unwrap());
     let digest = B256::repeat_byte(7);
     let signers: Vec<Signer> = (0..3).map(Signer::test_key).collect();
     let proofs: Vec<Bytes> = signers.iter().map(|s| s.sign_digest(digest)).collect();
@@ -237,6 +237,33 @@ fn proof_verifier_cache_is_bounded_least_recently_used_out() {
         verifier.verify_known(signer.address(), digest, proof).unwrap();
         assert_eq!(verifier.cached_senders(), 2);
     }
+}
+
+/// One verifier shared by threads: each thread's proofs (of one sender and of others, valid and
+/// forged) get the verdict they get alone, and the cache ends with every sender in it.
+#[test]
+fn one_proof_verifier_is_shared_by_threads() {
+    use uraiden::proof::{ProofVerifier, VerifyError};
+    let verifier = ProofVerifier::new();
+    let signers: Vec<Signer> = (0..4).map(Signer::test_key).collect();
+    std::thread::scope(|scope| {
+        for t in 0..4u8 {
+            let (verifier, signers) = (&verifier, &signers);
+            scope.spawn(move || {
+                for i in 0..200u8 {
+                    let digest = B256::repeat_byte(i ^ t);
+                    let signer = &signers[usize::from(i) % signers.len()];
+                    verifier.verify_known(signer.address(), digest, &signer.sign_digest(digest)).unwrap();
+                    let forger = &signers[(usize::from(i) + 1) % signers.len()];
+                    assert_eq!(
+                        verifier.verify_known(signer.address(), digest, &forger.sign_digest(digest)),
+                        Err(VerifyError::WrongSigner(forger.address()))
+                    );
+                }
+            });
+        }
+    });
+    assert_eq!(verifier.cached_senders(), signers.len());
 }
 
 /// Signature bytes derived from a valid proof: the proof itself, and malformed or foreign
@@ -282,10 +309,10 @@ proptest! {
         let valid = signer.sign_digest(digest);
         let sig = Bytes::from(signature_variant(&valid, kind, noise, byte));
         let onchain = contract_verdict(&mut f, receiver, open_block, balance, &sig);
-        let mut fresh = ProofVerifier::new();
-        prop_assert_eq!(verifier_verdict(&mut fresh, signer.address(), digest, &sig), onchain.clone());
-        let mut warm = ProofVerifier::new();
+        let fresh = ProofVerifier::new();
+        prop_assert_eq!(verifier_verdict(&fresh, signer.address(), digest, &sig), onchain.clone());
+        let warm = ProofVerifier::new();
         warm.verify_first(signer.address(), digest, &valid).unwrap();
-        prop_assert_eq!(verifier_verdict(&mut warm, signer.address(), digest, &sig), onchain);
+        prop_assert_eq!(verifier_verdict(&warm, signer.address(), digest, &sig), onchain);
     }
 }

@@ -10,8 +10,15 @@
 //! ([`ProofVerifier::verify_known`]) compare the recovered public key with the cached one, which
 //! skips serialising the key and hashing it into an address. The cache is bounded: at most a
 //! given number of senders' keys, the least recently used dropped first.
+//!
+//! One verifier serves every thread of a server: its methods take `&self`, and the cache's lock
+//! is held only to look a key up or to store one, never during a recovery, so proofs (of one
+//! sender or many) are checked on all cores at once.
 
-use std::num::NonZeroUsize;
+use std::{
+    num::NonZeroUsize,
+    sync::{Mutex, MutexGuard, PoisonError},
+};
 
 use alloy_primitives::{Address, B256, keccak256};
 use lru::LruCache;
@@ -25,18 +32,17 @@ use super::{Signature, SignatureError};
 /// How many senders' keys a [`ProofVerifier::new`] caches: 65,536 keys take about 6 MiB.
 pub const DEFAULT_CACHED_SENDERS: usize = 65_536;
 
-/// Checks balance proofs, caching the public keys of the most recently seen senders.
+/// Checks balance proofs, caching the public keys of the most recently seen senders. Shared
+/// by reference between threads (see the module's documentation).
 pub struct ProofVerifier {
     secp: Secp256k1<VerifyOnly>,
-    keys: LruCache<Address, PublicKey>,
+    keys: Mutex<LruCache<Address, PublicKey>>,
 }
 
 impl std::fmt::Debug for ProofVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProofVerifier")
-            .field("cached_senders", &self.keys.len())
-            .field("capacity", &self.keys.cap())
-            .finish()
+        let keys = self.keys();
+        f.debug_struct("ProofVerifier").field("cached_senders", &keys.len()).field("capacity", &keys.cap()).finish()
     }
 }
 
@@ -65,7 +71,13 @@ impl ProofVerifier {
 
     /// A verifier caching up to `capacity` senders' keys.
     pub fn with_capacity(capacity: NonZeroUsize) -> Self {
-        Self { secp: Secp256k1::verification_only(), keys: LruCache::new(capacity) }
+        Self { secp: Secp256k1::verification_only(), keys: Mutex::new(LruCache::new(capacity)) }
+    }
+
+    /// The key cache. Its lock is held only for one lookup or one insertion; a panic cannot
+    /// leave it half-updated, so a poisoned lock is taken as it is.
+    fn keys(&self) -> MutexGuard<'_, LruCache<Address, PublicKey>> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The public key the contract's `ecrecover` finds for `signature` over `digest`.
@@ -90,20 +102,21 @@ impl ProofVerifier {
 
     /// Checks that the contract recovers `sender` from `signature` over `digest`, and caches
     /// the sender's key for [`ProofVerifier::verify_known`].
-    pub fn verify_first(&mut self, sender: Address, digest: B256, signature: &[u8]) -> Result<(), VerifyError> {
+    pub fn verify_first(&self, sender: Address, digest: B256, signature: &[u8]) -> Result<(), VerifyError> {
         let (signer, key) = self.recover(digest, signature)?;
         if signer != sender {
             return Err(VerifyError::WrongSigner(signer));
         }
-        self.keys.put(sender, key);
+        self.keys().put(sender, key);
         Ok(())
     }
 
     /// The same verdict as [`ProofVerifier::verify_first`], faster for a sender whose key is
     /// cached: the recovered key is compared with the cached one instead of being hashed into
     /// an address. An unknown sender goes through [`ProofVerifier::verify_first`].
-    pub fn verify_known(&mut self, sender: Address, digest: B256, signature: &[u8]) -> Result<(), VerifyError> {
-        let Some(cached) = self.keys.get(&sender).copied() else {
+    pub fn verify_known(&self, sender: Address, digest: B256, signature: &[u8]) -> Result<(), VerifyError> {
+        let cached = self.keys().get(&sender).copied();
+        let Some(cached) = cached else {
             return self.verify_first(sender, digest, signature);
         };
         let key = self.recover_key(digest, signature)?;
@@ -112,7 +125,7 @@ impl ProofVerifier {
 
     /// How many senders' keys are cached.
     pub fn cached_senders(&self) -> usize {
-        self.keys.len()
+        self.keys().len()
     }
 }
 

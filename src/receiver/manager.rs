@@ -31,8 +31,6 @@ use crate::{
 
 /// Payments committed together at most (one transaction, one fsync).
 const MAX_BATCH: usize = 512;
-/// Independent proof verifiers (each with its own key cache), so that checks run in parallel.
-const VERIFIER_SHARDS: usize = 16;
 
 /// How far the manager has followed the chain, and whether it can take payments.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -135,7 +133,8 @@ pub(crate) struct Inner {
     pub state: RwLock<State>,
     pub status: watch::Sender<SyncStatus>,
     pub closer: Closer,
-    verifiers: Box<[Mutex<ProofVerifier>]>,
+    /// One for every task: proofs are checked in parallel, the key cache shared.
+    verifier: ProofVerifier,
     jobs: mpsc::Sender<Job>,
 }
 
@@ -179,7 +178,7 @@ impl ChannelManager {
             node,
             state: RwLock::new(state),
             status: watch::Sender::new(SyncStatus::default()),
-            verifiers: (0..VERIFIER_SHARDS).map(|_| Mutex::new(ProofVerifier::new())).collect(),
+            verifier: ProofVerifier::new(),
             jobs,
         });
         let writer = tokio::spawn(write_payments(inner.clone(), job_rx));
@@ -342,12 +341,7 @@ impl ChannelManager {
         // The proof first: a refusal for the amount returns the last proof, which only the
         // sender may learn (with it, anyone could ask for a cooperative close).
         let digest = self.inner.domain.balance_digest(id.receiver, open_block, balance);
-        let shard = usize::from(sender[19]) % VERIFIER_SHARDS;
-        self.inner.verifiers[shard]
-            .lock()
-            .expect("verifier lock")
-            .verify_known(sender, digest, signature)
-            .map_err(PaymentError::InvalidProof)?;
+        self.inner.verifier.verify_known(sender, digest, signature).map_err(PaymentError::InvalidProof)?;
         let amount = || {
             let state = self.inner.state.read().expect("state lock");
             let record = state.payable(&id, self.confirmations())?;
