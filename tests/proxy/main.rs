@@ -428,12 +428,15 @@ fn an_upstream_is_proxied_streaming_and_its_failures_cost_nothing() {
             .headers(w.pay(&ch, 4))
             .body(reqwest::Body::wrap_stream(futures_stream(chunks)));
         w.rt.block_on(async {
-            let r = request.send().await.unwrap();
-            (r.status(), r.headers().get(rdn::SENDER_BALANCE).map(|v| v.to_str().unwrap().to_string()))
+            // The server stops reading at the limit: the client gets the 413, or, when the
+            // connection is closed under its unread body first, a reset (never a 2xx).
+            let r = request.send().await.ok()?;
+            Some((r.status(), r.headers().get(rdn::SENDER_BALANCE).map(|v| v.to_str().unwrap().to_string())))
         })
     };
-    assert_eq!(chunked(5_000), (StatusCode::PAYLOAD_TOO_LARGE, None));
-    assert_eq!(chunked(900), (StatusCode::OK, Some("4".to_string())), "the same proof pays under the limit");
+    let over = chunked(5_000);
+    assert!(matches!(over, None | Some((StatusCode::PAYLOAD_TOO_LARGE, None))), "{over:?}");
+    assert_eq!(chunked(900), Some((StatusCode::OK, Some("4".to_string()))), "nothing was charged: the same proof pays");
 
     // Without an admin token the admin routes do not exist.
     let mut h = HeaderMap::new();
