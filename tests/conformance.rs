@@ -12,6 +12,7 @@
 use std::{collections::BTreeMap, fmt, sync::OnceLock};
 
 use alloy_primitives::{Address, Bytes, U256, aliases::U192};
+use alloy_sol_types::SolValue;
 use proptest::prelude::*;
 use uraiden::{
     chain::{Chain, EvmChain, Snapshot},
@@ -432,9 +433,24 @@ fn transaction() -> impl Strategy<Value = Action> {
     ]
 }
 
+/// How a channel opened twice in one block is settled in between, if it is.
+#[derive(Clone, Copy, Debug)]
+enum Between {
+    /// Not at all: the second open is `ChannelExists`.
+    Nothing,
+    /// A payment, then a receiver close.
+    ReceiverClose,
+    /// A payment, the sender's close request, then the receiver's close answering it.
+    RequestThenReceiverClose,
+    /// A payment, the sender's close request, then a cooperative close answering it.
+    RequestThenCooperativeClose,
+}
+
 /// The same channel opened twice in one block: the second open is `ChannelExists`, unless the
-/// receiver settles the first one in between (a payment, then a receiver close), when it opens
-/// again under the same key (the known limitation: the old proofs are valid for it).
+/// first one is settled in between (by a receiver close or a cooperative close, possibly
+/// answering the sender's close request), when it opens again under the same key (the known
+/// limitation: the old proofs are valid for it). After a close request, the settle must also
+/// clear the request's closing balance, or the reopened channel shows it.
 fn twice_in_one_block() -> impl Strategy<Value = Action> {
     let open = prop_oneof![
         (0..SENDERS, receiver(), 1u64..=60).prop_map(|(sender, receiver, deposit)| Action::OpenErc20 {
@@ -450,12 +466,31 @@ fn twice_in_one_block() -> impl Strategy<Value = Action> {
             data: Data::Correct
         }),
     ];
-    (open, any::<bool>(), 1u64..=20).prop_map(|(open, settle, increase)| {
+    let between = prop_oneof![
+        Just(Between::Nothing),
+        Just(Between::ReceiverClose),
+        Just(Between::RequestThenReceiverClose),
+        Just(Between::RequestThenCooperativeClose),
+    ];
+    let cooperative_by = any::<bool>().prop_map(|sender| if sender { Who::Sender } else { Who::Receiver });
+    (open, between, 1u64..=20, cooperative_by).prop_map(|(open, between, increase, cooperative_by)| {
+        let proof = Proof { content: Content::Latest, form: Form::AsSigned };
+        let agreement = Agreement { signer: Agreer::Receiver, form: Form::AsSigned };
         let mut actions = vec![open.clone()];
-        if settle {
-            let proof = Proof { content: Content::Latest, form: Form::AsSigned };
+        if !matches!(between, Between::Nothing) {
             actions.push(Action::Pay { channel: LATEST, increase });
-            actions.push(Action::Close { channel: LATEST, by: Who::Receiver, proof });
+        }
+        if matches!(between, Between::RequestThenReceiverClose | Between::RequestThenCooperativeClose) {
+            actions.push(Action::Close { channel: LATEST, by: Who::Sender, proof });
+        }
+        match between {
+            Between::Nothing => {}
+            Between::ReceiverClose | Between::RequestThenReceiverClose => {
+                actions.push(Action::Close { channel: LATEST, by: Who::Receiver, proof });
+            }
+            Between::RequestThenCooperativeClose => {
+                actions.push(Action::CooperativeClose { channel: LATEST, by: cooperative_by, proof, agreement });
+            }
         }
         actions.push(open);
         Action::OneBlock(actions)
@@ -558,6 +593,8 @@ struct World {
     /// How often each outcome (`ok …` or the error's name) and each boundary case (`case: …`)
     /// occurred, for the coverage test.
     outcomes: BTreeMap<String, usize>,
+    /// Channels settled by a close (receiver or cooperative) during their challenge period.
+    answered_requests: Vec<ChannelId>,
 }
 
 impl World {
@@ -586,6 +623,7 @@ impl World {
             known: vec![ghost],
             accounts,
             outcomes: BTreeMap::new(),
+            answered_requests: Vec::new(),
         }
     }
 
@@ -749,8 +787,24 @@ impl World {
             let id = ChannelId { sender, receiver, open_block: self.model.block_number as u32 };
             if self.known.iter().any(|k| k.id == id) {
                 self.case("a channel reopened under the key of one settled in the same block");
+                if self.answered_requests.contains(&id) {
+                    self.case("a channel reopened under the key of one whose close request was answered");
+                }
             }
             self.known.push(Known { id, proofs: Vec::new() });
+        }
+    }
+
+    /// Whether the sender has requested to close `id` (in the model, before a transaction).
+    fn close_requested(&self, id: &ChannelId) -> bool {
+        self.model.channel_info(id).is_ok_and(|info| info.settle_block != 0)
+    }
+
+    /// A close that succeeded during the channel's challenge period answered its close request.
+    fn record_answer(&mut self, id: &ChannelId, result: &TxResult) {
+        if result.is_ok() {
+            self.case("a close answering the sender's close request");
+            self.answered_requests.push(*id);
         }
     }
 
@@ -886,6 +940,7 @@ impl World {
                 let k = self.known[self.channel(channel)].clone();
                 let (balance, sig) = self.proof_for(&k, proof);
                 let id = k.id;
+                let requested = self.close_requested(&id);
                 let result = if by == Who::Receiver && id.receiver == self.actors.receivers[ATTACKER] {
                     self.attacker_close(id.open_block, balance, sig)?
                 } else {
@@ -899,11 +954,15 @@ impl World {
                     self.both(caller, call)?
                 };
                 self.count_form("a balance proof", proof.form, &result);
+                if requested && by != Who::Sender {
+                    self.record_answer(&id, &result);
+                }
             }
             Action::CooperativeClose { channel, by, proof, agreement } => {
                 let k = self.known[self.channel(channel)].clone();
                 let (balance, sig) = self.proof_for(&k, proof);
                 let id = k.id;
+                let requested = self.close_requested(&id);
                 let closing_sig = self.agreement_for(&id, balance, &sig, agreement);
                 let caller = match by {
                     Who::Sender => id.sender,
@@ -919,6 +978,9 @@ impl World {
                 };
                 let result = self.both(caller, call)?;
                 self.count_form("a balance proof", proof.form, &result);
+                if requested {
+                    self.record_answer(&id, &result);
+                }
                 // The agreement is checked only once the balance proof has passed.
                 if matches!(proof.form, Form::AsSigned | Form::VMinus27 | Form::FlippedV | Form::HalfOrderS) {
                     self.count_form("a closing agreement", agreement.form, &result);
@@ -1032,9 +1094,34 @@ impl World {
         let held = self.c.balance_of(&mut self.chain, self.c.channels).map_err(|e| fail(&e))?;
         prop_assert_eq!(held, evm_deposits, "the contract holds exactly the open channels' deposits");
         prop_assert_eq!(self.model.channels.len(), counted.len(), "open channels");
+        prop_assert_eq!(self.chain.storage(self.c.channels), expected_storage(&self.model), "the contract's storage");
         check_invariants(&self.model).map_err(|e| fail(&e))?;
         Ok(())
     }
+}
+
+/// Slots 2 and 3 of the channel contract: `_channels` and `_closingBalances` (the layout in the
+/// contract's header comment).
+const CHANNELS_SLOT: u8 = 2;
+const CLOSING_BALANCES_SLOT: u8 = 3;
+
+/// Exactly the storage the contract must hold for the model's state: one slot per open channel
+/// (deposit ‖ settle block) and one per non-zero closing balance of a close request; nothing
+/// for a settled channel, nothing else.
+fn expected_storage(model: &Model) -> BTreeMap<U256, U256> {
+    let slot = |key: &alloy_primitives::B256, mapping: u8| {
+        U256::from_be_bytes(alloy_primitives::keccak256((key, U256::from(mapping)).abi_encode()).0)
+    };
+    let mut storage = BTreeMap::new();
+    for (key, channel) in &model.channels {
+        let settle_block = channel.close_request.map_or(0, |r| r.settle_block);
+        let packed = U256::from(channel.deposit) | (U256::from(settle_block) << 192);
+        storage.insert(slot(key, CHANNELS_SLOT), packed);
+        if let Some(request) = channel.close_request.filter(|r| !r.balance.is_zero()) {
+            storage.insert(slot(key, CLOSING_BALANCES_SLOT), U256::from(request.balance));
+        }
+    }
+    storage
 }
 
 /// Same outcome and events on both sides.
@@ -1151,6 +1238,8 @@ fn sequences_reach_every_outcome() {
         "a settle after a challenge period of 1",
         "an ERC20 pull under an unlimited allowance",
         "a channel reopened under the key of one settled in the same block",
+        "a close answering the sender's close request",
+        "a channel reopened under the key of one whose close request was answered",
         "a balance proof with v 0/1 accepted",
         "a balance proof with s = n/2 past the s check",
         "a balance proof with s = n/2 + 1 rejected",

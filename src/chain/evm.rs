@@ -204,6 +204,20 @@ impl EvmChain {
         Ok((outcome, gas))
     }
 
+    /// The non-zero storage slots of `address`, by slot: what the account holds in storage
+    /// (an account never written to holds nothing). Tests read it to check that a contract
+    /// keeps no storage for what it has deleted.
+    pub fn storage(&self, address: Address) -> std::collections::BTreeMap<U256, U256> {
+        let db = &self.evm.ctx.journaled_state.database;
+        db.cache
+            .accounts
+            .get(&address)
+            .map(|account| {
+                account.storage.iter().filter(|(_, value)| !value.is_zero()).map(|(slot, value)| (*slot, *value)).collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The latest mined block (infallible here, unlike on a node).
     fn latest_block(&self) -> u64 {
         self.evm.ctx.block.number.saturating_to()
