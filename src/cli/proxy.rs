@@ -48,7 +48,8 @@ pub(crate) fn run(args: ProxyArgs, node: &NodeArgs) -> anyhow::Result<()> {
     {
         // The same rules as the token file's; the value is never shown.
         let text = text.into_string().map_err(|_| anyhow::anyhow!("{ADMIN_TOKEN_ENV} is not UTF-8 text"))?;
-        let token = proxy::config::admin_token(&text).map_err(|reason| anyhow::anyhow!("{ADMIN_TOKEN_ENV}: {reason}"))?;
+        let token =
+            proxy::config::admin_token(&text).map_err(|reason| anyhow::anyhow!("{ADMIN_TOKEN_ENV}: {reason}"))?;
         config.server.admin_token = Some(token);
     }
     let chain = RpcChain::connect_read_only(&rpc_url)
@@ -72,7 +73,8 @@ pub(crate) fn run(args: ProxyArgs, node: &NodeArgs) -> anyhow::Result<()> {
         }
     };
     // A wrong address or a wrong node would otherwise fail later as an ABI decoding error.
-    let has_code = chain.has_code(contract).with_context(|| format!("asking {} for code", RedactedUrl::new(&rpc_url)))?;
+    let has_code =
+        chain.has_code(contract).with_context(|| format!("asking {} for code", RedactedUrl::new(&rpc_url)))?;
     if !has_code {
         anyhow::bail!(
             "{}: {source}: the channel contract {contract} has no code on chain {} (wrong address, or wrong node?)",

@@ -242,7 +242,9 @@ fn a_directory_an_echo_with_method_prices_and_a_free_route() {
 
     // The echo: a price per method.
     let mut balance = 6;
-    for (method, price) in [(Method::GET, 1), (Method::POST, 2), (Method::PUT, 3), (Method::DELETE, 4), (Method::PATCH, 9)] {
+    for (method, price) in
+        [(Method::GET, 1), (Method::POST, 2), (Method::PUT, 3), (Method::DELETE, 4), (Method::PATCH, 9)]
+    {
         let unpaid = w.send(&proxy, method.clone(), "/echo", HeaderMap::new(), "");
         assert_eq!(unpaid.header(rdn::PRICE), Some(price.to_string().as_str()), "{method}");
         // Paying the wrong amount is refused, and registers nothing.
@@ -629,11 +631,15 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
         (format!("{chain}[[route]]\npath = \"/a//*\"\nprice = 1\necho = true\n"), &["route[0].path", "plain path"]),
         // The obvious loop: an upstream that is the proxy itself.
         (
-            format!("{chain}[server]\nlisten = \"127.0.0.1:5999\"\n[[route]]\npath = \"/x\"\nprice = 1\nupstream = \"http://127.0.0.1:5999/\"\n"),
+            format!(
+                "{chain}[server]\nlisten = \"127.0.0.1:5999\"\n[[route]]\npath = \"/x\"\nprice = 1\nupstream = \"http://127.0.0.1:5999/\"\n"
+            ),
             &["route[0].upstream", "own listen address"],
         ),
         (
-            format!("{chain}[server]\nlisten = \"0.0.0.0:5999\"\n[[route]]\npath = \"/x\"\nprice = 1\nupstream = \"http://localhost:5999\"\n"),
+            format!(
+                "{chain}[server]\nlisten = \"0.0.0.0:5999\"\n[[route]]\npath = \"/x\"\nprice = 1\nupstream = \"http://localhost:5999\"\n"
+            ),
             &["route[0].upstream", "own listen address"],
         ),
         (
@@ -733,7 +739,10 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
             // Past the token: it is the unreachable node that stops this check.
             assert!(!stderr.contains("URAIDEN_ADMIN_TOKEN") && stderr.contains("127.0.0.1:1"), "{value:?}: {stderr}");
         } else {
-            assert!(stderr.contains("URAIDEN_ADMIN_TOKEN: the token is shorter than 16 characters"), "{value:?}: {stderr}");
+            assert!(
+                stderr.contains("URAIDEN_ADMIN_TOKEN: the token is shorter than 16 characters"),
+                "{value:?}: {stderr}"
+            );
             assert!(value.trim().is_empty() || !stderr.contains(value.trim()), "the token is not shown: {stderr}");
         }
     }

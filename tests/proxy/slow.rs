@@ -79,7 +79,10 @@ fn hundreds_of_slow_heads_are_cut_off_and_a_normal_client_is_served_meanwhile() 
     let started = Instant::now();
     closed_within(&mut idle, Duration::from_secs(6), "an idle connection");
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(1300), "idle closed after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_millis(1300),
+        "idle closed after {waited:?}"
+    );
 
     let mut kept = TcpStream::connect(&address).unwrap();
     kept.write_all(b"GET /echo HTTP/1.1\r\nHost: kept\r\n\r\n").unwrap();
@@ -94,7 +97,10 @@ fn hundreds_of_slow_heads_are_cut_off_and_a_normal_client_is_served_meanwhile() 
     let started = Instant::now();
     closed_within(&mut kept, Duration::from_secs(6), "a kept-alive connection");
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(300) && waited < Duration::from_millis(1300), "kept closed after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_millis(1300),
+        "kept closed after {waited:?}"
+    );
 
     // The same with the cap: connections over it are not accepted (the process holds at most
     // the cap's worth), and a normal client gets its turn once slow ones are cut off.

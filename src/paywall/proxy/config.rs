@@ -307,7 +307,9 @@ impl ProxyConfig {
         if idle_ms == 0 || idle_ms > header_ms {
             return Err(fail(
                 "server.idle_timeout_ms",
-                format!("must be at least 1 and at most header_read_timeout_ms ({header_ms}), which also bounds the wait"),
+                format!(
+                    "must be at least 1 and at most header_read_timeout_ms ({header_ms}), which also bounds the wait"
+                ),
             ));
         }
         let max_connections = raw.server.max_connections.unwrap_or(1024);
@@ -446,7 +448,8 @@ fn is_own_address(url: &url::Url, listen: SocketAddr) -> bool {
         _ => return false,
     };
     // Listening on all addresses includes the loopback ones; another address may be another host.
-    ips.iter().any(|ip| *ip == listen.ip() || (listen.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
+    ips.iter()
+        .any(|ip| *ip == listen.ip() || (listen.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
 }
 
 fn route_path(path: &str) -> Result<RoutePath, String> {
@@ -499,17 +502,27 @@ fn price(value: &toml::Value) -> Result<PerMethod, (String, String)> {
                     default = Some(amount);
                     continue;
                 }
-                let is_token = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                let is_token = !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
                 let method = Some(name.to_ascii_uppercase())
                     .filter(|_| is_token)
                     .and_then(|upper| Method::from_bytes(upper.as_bytes()).ok())
-                    .ok_or_else(|| (format!(".{name}"), "not an HTTP method name (a token such as GET), nor default".into()))?;
+                    .ok_or_else(|| {
+                        (format!(".{name}"), "not an HTTP method name (a token such as GET), nor default".into())
+                    })?;
                 if prices.methods.insert(method.clone(), amount).is_some() {
-                    return Err((format!(".{name}"), format!("{method} is priced twice (names are taken in capitals)")));
+                    return Err((
+                        format!(".{name}"),
+                        format!("{method} is priced twice (names are taken in capitals)"),
+                    ));
                 }
             }
             prices.default = default.ok_or_else(|| {
-                (String::new(), "a table of per-method prices needs a default for the other methods (default = 0 makes them free)".into())
+                (
+                    String::new(),
+                    "a table of per-method prices needs a default for the other methods (default = 0 makes them free)"
+                        .into(),
+                )
             })?;
             Ok(prices)
         }

@@ -42,7 +42,8 @@ const FORWARDING: [&str; 6] =
 /// name of `rdn`'s, all `rdn-…`) or x402's. Only the paywall reads or writes them: they are not
 /// sent to an upstream, and an upstream's are dropped.
 pub(crate) fn is_payment_header(name: &str) -> bool {
-    name.starts_with(RDN_PREFIX) || [x402::PAYMENT_SIGNATURE, x402::PAYMENT_REQUIRED, x402::PAYMENT_RESPONSE].contains(&name)
+    name.starts_with(RDN_PREFIX)
+        || [x402::PAYMENT_SIGNATURE, x402::PAYMENT_REQUIRED, x402::PAYMENT_RESPONSE].contains(&name)
 }
 
 /// The prefix of every µRaiden header name (`rdn::PAYMENT_HEADERS` and the others).

@@ -150,7 +150,7 @@ mod tests {
             let choice = *pick.next().unwrap();
             if bytes[i] == b'%' {
                 let escape = &s[i..i + 3];
-                out.push_str(&if choice % 2 == 0 { escape.to_ascii_lowercase() } else { escape.to_string() });
+                out.push_str(&if choice.is_multiple_of(2) { escape.to_ascii_lowercase() } else { escape.to_string() });
                 i += 3;
                 continue;
             }
