@@ -11,6 +11,7 @@ use std::{
 use axum::{
     Router,
     http::{HeaderMap, StatusCode},
+    response::IntoResponse,
 };
 use reqwest::Method;
 use uraiden::paywall::{rdn, x402};
@@ -132,14 +133,20 @@ const FORGED: &str = "eyJmb3JnZWQiOnRydWV9";
 type Seen = Arc<Mutex<Vec<(String, HeaderMap)>>>;
 
 /// An upstream that records every request and answers with forged payment headers and a `Via`
-/// of its own.
+/// of its own; `/up/moved` redirects to its own `/up/elsewhere/` (an absolute URL).
 fn recording_upstream(w: &World) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
+    let listener = w.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
     let app = Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap| {
         let record = record.clone();
         async move {
             record.lock().unwrap().push((uri.to_string(), headers));
+            if uri.path() == "/up/moved" {
+                let location = format!("http://{addr}/up/elsewhere/?from=moved");
+                return (StatusCode::FOUND, [("location", location)]).into_response();
+            }
             (
                 [
                     (x402::PAYMENT_RESPONSE, FORGED),
@@ -152,15 +159,11 @@ fn recording_upstream(w: &World) -> (String, Seen) {
                 ],
                 "from the upstream",
             )
+                .into_response()
         }
     });
-    let base = w.rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        format!("http://{addr}/up")
-    });
-    (base, seen)
+    w.rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/up"), seen)
 }
 
 #[test]
@@ -237,6 +240,11 @@ fn an_upstream_gets_no_proofs_cannot_speak_for_the_paywall_and_sees_the_real_cli
     assert_eq!(path, "/up/x");
     assert!(up.keys().all(|n| !n.as_str().starts_with("rdn-") && n != x402::PAYMENT_SIGNATURE), "{up:?}");
     assert_eq!(up.get("x-forwarded-for").unwrap(), "127.0.0.1", "no client value: the peer alone");
+
+    // The upstream's redirect to itself comes back as the public path under the route.
+    let (status, text) = super::hostile::raw(&proxy, "GET", "/free/moved", &HeaderMap::new());
+    assert_eq!(status, 302, "{text}");
+    assert_eq!(header_of(&text, "location").as_deref(), Some("/free/elsewhere/?from=moved"), "{text}");
 
     // The same request back at the proxy (it names the proxy in Via): a loop, refused unpaid.
     let mut looped = HeaderMap::new();

@@ -53,23 +53,25 @@ const RDN_PREFIX: &str = "rdn-";
 #[derive(Clone, Debug)]
 pub(crate) enum Source {
     Dir { dir: ServeDir, prefix: String },
-    Upstream { base: url::Url, client: reqwest::Client, timeout: Duration, via: Arc<String> },
+    Upstream { base: url::Url, prefix: Option<String>, client: reqwest::Client, timeout: Duration, via: Arc<String> },
     Echo,
 }
 
 impl Source {
-    /// The source of `content` for a route whose prefix is `prefix` (empty for an exact route
-    /// and for `/*`); `via` is this proxy's name in `Via` headers.
+    /// The source of `content` for a route whose prefix is `prefix` (`None` for an exact route,
+    /// empty for `/*`); `via` is this proxy's name in `Via` headers.
     pub(crate) fn new(
         content: &Content,
-        prefix: String,
+        prefix: Option<String>,
         client: &reqwest::Client,
         timeout: Duration,
         via: Arc<String>,
     ) -> Self {
         match content {
-            Content::Dir(dir) => Self::Dir { dir: ServeDir::new(dir), prefix },
-            Content::Upstream(base) => Self::Upstream { base: base.clone(), client: client.clone(), timeout, via },
+            Content::Dir(dir) => Self::Dir { dir: ServeDir::new(dir), prefix: prefix.unwrap_or_default() },
+            Content::Upstream(base) => {
+                Self::Upstream { base: base.clone(), prefix, client: client.clone(), timeout, via }
+            }
             Content::Echo => Self::Echo,
         }
     }
@@ -112,8 +114,17 @@ impl Source {
                 }
                 Ok(response)
             }
-            Self::Upstream { base, client, timeout, via } => {
-                Ok(upstream(request, &rest, &base, &client, timeout, &via).await)
+            Self::Upstream { base, prefix, client, timeout, via } => {
+                let mut response = upstream(request, &rest, &base, &client, timeout, &via).await;
+                // The upstream's redirects to itself, as its public path under the route.
+                let inside = prefix.as_deref().and_then(|prefix| {
+                    let location = response.headers().get(header::LOCATION)?.to_str().ok()?;
+                    public_location(location, &base, prefix)
+                });
+                if let Some(value) = inside.and_then(|inside| HeaderValue::from_str(&inside).ok()) {
+                    response.headers_mut().insert(header::LOCATION, value);
+                }
+                Ok(response)
             }
         }
     }
@@ -136,6 +147,26 @@ fn upstream_url(base: &url::Url, rest: &str, query: Option<&str>) -> url::Url {
 fn is_dot_segment(segment: &str) -> bool {
     let lower = segment.to_ascii_lowercase().replace("%2e", ".");
     lower == "." || lower == ".."
+}
+
+/// The public path for an upstream's `location` that points into its base URL (absolute, as
+/// `http://up/base/x`, or as a path, `/base/x`): the route's `prefix` and what follows the base
+/// (`/site/x`). Other locations (another site, a relative reference) are left as they are.
+fn public_location(location: &str, base: &url::Url, prefix: &str) -> Option<String> {
+    let base_path = base.path().trim_end_matches('/');
+    let origin = base.origin().ascii_serialization();
+    let path = match location.strip_prefix(&origin) {
+        Some(path) if path.is_empty() || path.starts_with(['/', '?']) => path,
+        Some(_) => return None,
+        None if location.starts_with('/') && !location.starts_with("//") => location,
+        None => return None,
+    };
+    let after = path.strip_prefix(base_path)?;
+    if !(after.is_empty() || after.starts_with(['/', '?'])) {
+        return None;
+    }
+    let after = if after.is_empty() || after.starts_with('?') { format!("/{after}") } else { after.to_string() };
+    Some(format!("{prefix}{after}"))
 }
 
 /// A 307 to `location` (a path on this server).
@@ -285,6 +316,42 @@ fn gateway_error(status: StatusCode, message: &str) -> Response<Body> {
 mod tests {
     use super::*;
     use crate::paywall::rdn;
+
+    #[test]
+    fn an_upstreams_redirects_to_itself_become_public_paths_under_the_route() {
+        let base: url::Url = "http://127.0.0.1:9/base/".parse().unwrap();
+        for (location, public) in [
+            ("http://127.0.0.1:9/base/x/", Some("/site/x/")),
+            ("http://127.0.0.1:9/base", Some("/site/")),
+            ("http://127.0.0.1:9/base?q=1", Some("/site/?q=1")),
+            ("/base/x?q=1", Some("/site/x?q=1")),
+            ("/basement", None),
+            ("/other/x", None),
+            ("http://127.0.0.1:10/base/x", None),
+            ("http://elsewhere/base/x", None),
+            ("//127.0.0.1:9/base/x", None),
+            ("x/y", None),
+        ] {
+            assert_eq!(public_location(location, &base, "/site").as_deref(), public, "{location}");
+        }
+        let root: url::Url = "http://h:1".parse().unwrap();
+        assert_eq!(public_location("/a/b", &root, "/site").as_deref(), Some("/site/a/b"));
+        assert_eq!(public_location("/a/b", &root, "").as_deref(), Some("/a/b"));
+    }
+
+    proptest::proptest! {
+        /// What is forwarded to an upstream is its base path and the rest of the canonical path,
+        /// byte for byte: the URL library neither decodes nor re-escapes any of it.
+        #[test]
+        fn the_canonical_path_is_forwarded_as_it_is(raw in "/[a-zA-Z0-9/%._~!$&'()*+,;=:@\"{}|^` -]{0,30}") {
+            let Ok(normal) = crate::paywall::proxy::path::normalize(&raw) else { return Ok(()) };
+            for base in ["http://127.0.0.1:9/base/", "http://127.0.0.1:9", "http://127.0.0.1:9/a%20b"] {
+                let base: url::Url = base.parse().unwrap();
+                let url = upstream_url(&base, &normal, None);
+                proptest::prop_assert_eq!(url.path(), format!("{}{normal}", base.path().trim_end_matches('/')));
+            }
+        }
+    }
 
     #[test]
     fn every_payment_header_is_recognised_and_no_other() {

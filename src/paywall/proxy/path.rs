@@ -54,17 +54,26 @@ pub(crate) fn is_unreserved(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
-/// One segment with unreserved characters decoded and the other escapes in capitals.
+/// Whether `byte` stands for itself in a canonical path segment: a `pchar` of RFC 3986 §3.3
+/// other than an escape (unreserved, sub-delimiters, `:` and `@`).
+fn is_plain(byte: u8) -> bool {
+    is_unreserved(byte) || b"!$&'()*+,;=:@".contains(&byte)
+}
+
+/// One segment with unreserved characters decoded, the other escapes in capitals, and any
+/// other character (`"`, `{`, `|`… that lenient parsers let through) escaped.
 fn segment_form(segment: &str) -> Result<String, PathError> {
     let bytes = segment.as_bytes();
     let mut out = String::with_capacity(segment.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] != b'%' {
-            // `segment` is a `str`: copy up to the next escape as it is.
-            let next = segment[i..].find('%').map_or(bytes.len(), |at| i + at);
-            out.push_str(&segment[i..next]);
-            i = next;
+            if is_plain(bytes[i]) {
+                out.push(char::from(bytes[i]));
+            } else {
+                out.push_str(&format!("%{:02X}", bytes[i]));
+            }
+            i += 1;
             continue;
         }
         let hex = |b: u8| char::from(b).to_digit(16);
@@ -89,7 +98,7 @@ fn segment_form(segment: &str) -> Result<String, PathError> {
 /// Characters a route's path may hold: those a canonical path shows as themselves (unreserved,
 /// sub-delimiters, `:`, `@`, `/`). A space, a non-ASCII letter or a `%` could never match.
 pub(crate) fn is_route_char(c: char) -> bool {
-    c.is_ascii() && (is_unreserved(c as u8) || "!$&'()*+,;=:@/".contains(c))
+    c == '/' || (c.is_ascii() && is_plain(c as u8))
 }
 
 #[cfg(test)]
@@ -109,6 +118,7 @@ mod tests {
         assert_eq!(normalize("/").as_deref(), Ok("/"));
         assert_eq!(normalize("//").as_deref(), Ok("/"));
         assert_eq!(normalize("/a%20b").as_deref(), Ok("/a%20b"));
+        assert_eq!(normalize("/a\"b{c}|").as_deref(), Ok("/a%22b%7Bc%7D%7C"), "what lenient parsers let through");
         for (raw, error) in [
             ("/free/../premium/x", PathError::DotSegment),
             ("/free/%2e%2E/premium/x", PathError::DotSegment),
@@ -239,7 +249,7 @@ mod tests {
 
         /// Whatever the bytes, normalising never panics, and what it accepts is a fixed point.
         #[test]
-        fn any_path_is_normalised_or_refused(raw in "/[a-z/%.2eEfF0-9~]{0,24}") {
+        fn any_path_is_normalised_or_refused(raw in "/[a-z/%.2eEfF0-9~\"{}|^`\\[\\] ]{0,24}") {
             if let Ok(normal) = normalize(&raw) {
                 prop_assert_eq!(normalize(&normal), Ok(normal.clone()));
             }

@@ -63,8 +63,8 @@ pub fn app(config: &ProxyConfig, manager: &ChannelManager) -> App {
         .iter()
         .map(|route| {
             let prefix = match &route.path {
-                RoutePath::Prefix(prefix) => prefix.clone(),
-                RoutePath::Exact(_) => String::new(),
+                RoutePath::Prefix(prefix) => Some(prefix.clone()),
+                RoutePath::Exact(_) => None,
             };
             let source = Source::new(&route.content, prefix, &client, config.server.upstream_timeout, via.clone());
             let content = tower::service_fn(move |request: Request| {
