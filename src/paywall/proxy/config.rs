@@ -90,7 +90,8 @@ pub struct ServerConfig {
     /// when the server starts waiting for it (default 10000); then the connection is closed.
     pub header_read_timeout: Duration,
     /// `idle_timeout_ms`: how long a connection may wait for the first byte of a request, when
-    /// new and between requests (default 5000); then it is closed. At most the header timeout.
+    /// new and between requests (default 5000, or the header timeout if lower); then it is
+    /// closed. At most the header timeout.
     pub idle_timeout: Duration,
     /// `max_connections`: how many connections are open at once (default 1024); more wait in
     /// the listen queue until one closes.
@@ -550,6 +551,20 @@ fn amount(value: &toml::Value) -> Result<U192, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_proxys_own_address_is_a_loop() {
+        let own = |url: &str, listen: &str| is_own_address(&url.parse().unwrap(), listen.parse().unwrap());
+        assert!(own("http://127.0.0.1:5999/x", "127.0.0.1:5999"));
+        assert!(own("http://localhost:5999", "127.0.0.1:5999"));
+        assert!(own("http://[::1]:5999", "[::1]:5999"));
+        assert!(own("http://127.0.0.1:5999", "0.0.0.0:5999"));
+        assert!(own("http://localhost:80", "0.0.0.0:80"), "the scheme's port");
+        assert!(!own("http://127.0.0.1:6000", "127.0.0.1:5999"), "another port");
+        assert!(!own("http://127.0.0.2:5999", "127.0.0.1:5999"), "another loopback socket");
+        assert!(!own("http://192.168.1.1:5999", "0.0.0.0:5999"), "maybe another host");
+        assert!(!own("http://example.com:5999", "0.0.0.0:5999"), "names are not resolved");
+    }
 
     #[test]
     fn paths_match_exactly_or_by_prefix() {
