@@ -86,6 +86,10 @@ fn no_spelling_of_a_paid_path_reaches_the_free_route_over_the_same_directory() {
         let (status, text) = raw(&proxy, "GET", path, &none);
         assert_eq!(status, 400, "{path}: {text}");
     }
+    // The management routes see the canonical path too.
+    let (status, text) = raw(&proxy, "GET", "//api/1/%73tats", &none);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("synced_block"), "{text}");
     // The path served is the canonical one, query kept.
     let (status, text) = raw(&proxy, "GET", "//echo//%61%62c/%7e?x=%41", &none);
     assert_eq!(status, 200, "{text}");
