@@ -43,19 +43,46 @@ pub(crate) fn run(args: ProxyArgs, node: &NodeArgs) -> anyhow::Result<()> {
     let key_file = if node.has_key_file() { None } else { config.receiver.private_key_file.as_deref() };
     let receiver = if node.has_key_file() { node.signer() } else { key::load_signer(key_file) }
         .with_context(|| format!("{}: receiver.private_key_file", args.config.display()))?;
-    if config.server.admin_token.is_none() {
-        config.server.admin_token = std::env::var(ADMIN_TOKEN_ENV).ok().filter(|t| !t.trim().is_empty());
+    if config.server.admin_token.is_none()
+        && let Some(text) = std::env::var_os(ADMIN_TOKEN_ENV)
+    {
+        // The same rules as the token file's; the value is never shown.
+        let text = text.into_string().map_err(|_| anyhow::anyhow!("{ADMIN_TOKEN_ENV} is not UTF-8 text"))?;
+        let token =
+            proxy::config::admin_token(&text).map_err(|reason| anyhow::anyhow!("{ADMIN_TOKEN_ENV}: {reason}"))?;
+        config.server.admin_token = Some(token);
     }
-    let (contract, deployment_block) = match config.chain.contract {
-        Some(contract) => (contract, config.chain.deployment_block),
+    let chain = RpcChain::connect_read_only(&rpc_url)
+        .with_context(|| format!("connecting to {}", RedactedUrl::new(&rpc_url)))?;
+    let (contract, deployment_block, source) = match config.chain.contract {
+        Some(contract) => (contract, config.chain.deployment_block, "chain.contract"),
         None => {
-            let chain = RpcChain::connect_read_only(&rpc_url)
-                .with_context(|| format!("connecting to {}", RedactedUrl::new(&rpc_url)))?;
+            let path = DeploymentRecord::path(&config.chain.deployments_dir, chain.chain_id());
             let record = DeploymentRecord::load(&config.chain.deployments_dir, chain.chain_id())
                 .with_context(|| format!("{}: chain.contract not given", args.config.display()))?;
-            (record.channels, record.block)
+            if record.chain_id != chain.chain_id() {
+                anyhow::bail!(
+                    "{}: chain.deployments_dir: {} records chain {}, but the node is chain {}",
+                    args.config.display(),
+                    path.display(),
+                    record.chain_id,
+                    chain.chain_id()
+                );
+            }
+            (record.channels, record.block, "chain.deployments_dir")
         }
     };
+    // A wrong address or a wrong node would otherwise fail later as an ABI decoding error.
+    let has_code =
+        chain.has_code(contract).with_context(|| format!("asking {} for code", RedactedUrl::new(&rpc_url)))?;
+    if !has_code {
+        anyhow::bail!(
+            "{}: {source}: the channel contract {contract} has no code on chain {} (wrong address, or wrong node?)",
+            args.config.display(),
+            chain.chain_id()
+        );
+    }
+    drop(chain); // its own runtime, not to be dropped inside the server's
     if args.check {
         println!("{}: ok ({} routes, contract {contract})", args.config.display(), config.routes.len());
         return Ok(());

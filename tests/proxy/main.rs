@@ -3,7 +3,9 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod hostile;
 mod reliability;
+mod slow;
 
 use std::{
     io::{BufRead, BufReader},
@@ -72,8 +74,8 @@ impl World {
         let url = f.chain.anvil_endpoint().unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        // The receiver's key, as `uraiden deploy`'s users keep it: hex in a file.
-        std::fs::write(dir.path().join("receiver.key"), keccak256("uraiden test key 2").to_string()).unwrap();
+        // The receiver's key, as `uraiden deploy`'s users keep it: hex in a file only its owner reads.
+        secret(&dir.path().join("receiver.key"), &keccak256("uraiden test key 2").to_string());
         assert_eq!(
             uraiden::proof::Signer::from_hex(&std::fs::read_to_string(dir.path().join("receiver.key")).unwrap())
                 .unwrap()
@@ -157,6 +159,13 @@ impl Answer {
     }
 }
 
+/// Writes a file only its owner may read (the proxy refuses secrets open to others).
+fn secret(path: &Path, contents: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 /// Starts the proxy with `config` and waits for its "listening" line.
 fn start(config: &Path, env: &[(&str, &str)]) -> Proxy {
     let stderr = tempfile::NamedTempFile::new().unwrap();
@@ -188,12 +197,12 @@ fn a_directory_an_echo_with_method_prices_and_a_free_route() {
     std::fs::create_dir_all(public.join("docs")).unwrap();
     std::fs::write(public.join("docs/report.json"), "{\"paid\": true}\n").unwrap();
     std::fs::write(public.join("index.html"), "<h1>paid page</h1>\n").unwrap();
-    std::fs::write(w.dir.path().join("admin.token"), format!("{ADMIN_TOKEN}\n")).unwrap();
+    secret(&w.dir.path().join("admin.token"), &format!("{ADMIN_TOKEN}\n"));
     let proxy = w.proxy(
         "a",
         "[server]\nlisten = \"127.0.0.1:0\"\nadmin_token_file = \"admin.token\"\nmax_body_bytes = 1000\nmax_header_bytes = 2048\n\n\
          [[route]]\npath = \"/files/*\"\nprice = 2\ndir = \"public\"\n\n\
-         [[route]]\npath = \"/echo\"\nprice = { GET = 1, POST = 2, PUT = 3, DELETE = \"4\" }\necho = true\n\n\
+         [[route]]\npath = \"/echo\"\nprice = { GET = 1, post = 2, Put = 3, DELETE = \"4\", default = 9 }\necho = true\n\n\
          [[route]]\npath = \"/free/*\"\nprice = 0\necho = true\n",
     );
 
@@ -233,7 +242,9 @@ fn a_directory_an_echo_with_method_prices_and_a_free_route() {
 
     // The echo: a price per method.
     let mut balance = 6;
-    for (method, price) in [(Method::GET, 1), (Method::POST, 2), (Method::PUT, 3), (Method::DELETE, 4)] {
+    for (method, price) in
+        [(Method::GET, 1), (Method::POST, 2), (Method::PUT, 3), (Method::DELETE, 4), (Method::PATCH, 9)]
+    {
         let unpaid = w.send(&proxy, method.clone(), "/echo", HeaderMap::new(), "");
         assert_eq!(unpaid.header(rdn::PRICE), Some(price.to_string().as_str()), "{method}");
         // Paying the wrong amount is refused, and registers nothing.
@@ -386,7 +397,7 @@ fn an_upstream_is_proxied_streaming_and_its_failures_cost_nothing() {
     assert_eq!(answer.headers()["content-type"], "application/x-test");
     assert_eq!(answer.headers()[rdn::SENDER_BALANCE], "1", "the 500 before cost nothing");
     let text = w.rt.block_on(answer.text()).unwrap();
-    assert_eq!(text, "POST /base/hello?q=1 custom=hello-upstream body=the request body rdn=true");
+    assert_eq!(text, "POST /base/hello?q=1 custom=hello-upstream body=the request body rdn=false");
 
     // Streaming: the first chunk arrives while the upstream still holds the last.
     let streamed = w.rt.block_on(async {
@@ -461,7 +472,7 @@ fn futures_stream<T: Send + 'static>(items: Vec<T>) -> impl futures_core::Stream
 fn certificate(dir: &Path, name: &str) -> rcgen::CertifiedKey<rcgen::KeyPair> {
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     std::fs::write(dir.join(format!("{name}.crt")), certified.cert.pem()).unwrap();
-    std::fs::write(dir.join(format!("{name}.key")), certified.signing_key.serialize_pem()).unwrap();
+    secret(&dir.join(format!("{name}.key")), &certified.signing_key.serialize_pem());
     certified
 }
 
@@ -486,7 +497,8 @@ fn https(base: &str, cert: &rcgen::Certificate, request: String) -> (u16, String
         let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap();
         tls.write_all(request.as_bytes()).await.unwrap();
         let mut answer = Vec::new();
-        let _ = tls.read_to_end(&mut answer).await; // the server may close without close_notify
+        // The server may close without close_notify; one that never closes is cut off here.
+        let _ = tokio::time::timeout(Duration::from_secs(15), tls.read_to_end(&mut answer)).await;
         let text = String::from_utf8_lossy(&answer).into_owned();
         let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         (status, text)
@@ -499,7 +511,8 @@ fn with_a_certificate_the_proxy_speaks_https_and_payments_work_over_it() {
     let cert = certificate(w.dir.path(), "server");
     let proxy = w.proxy(
         "tls",
-        "[server]\nlisten = \"127.0.0.1:0\"\ntls_cert_file = \"server.crt\"\ntls_key_file = \"server.key\"\n\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\ntls_cert_file = \"server.crt\"\ntls_key_file = \"server.key\"\n\
+         header_read_timeout_ms = 1000\nidle_timeout_ms = 500\n\n\
          [[route]]\npath = \"/echo\"\nprice = 5\necho = true\n",
     );
     assert!(proxy.base.starts_with("https://127.0.0.1:"), "{}", proxy.base);
@@ -532,6 +545,11 @@ fn with_a_certificate_the_proxy_speaks_https_and_payments_work_over_it() {
     // A client that connects and never finishes its handshake does not hold the server.
     let _idle = std::net::TcpStream::connect(&host).unwrap();
     assert_eq!(https(&proxy.base, &cert.cert, request(&w.pay(&ch, 10))).0, 200);
+    // Over TLS too, a partial head is cut off after the header timeout.
+    let started = Instant::now();
+    let (status, text) = https(&proxy.base, &cert.cert, format!("GET /echo HTTP/1.1\r\nHost: {host}\r\nX-Slow: "));
+    assert!(status != 200 && !text.contains("GET /echo\n"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5), "closed after {:?}", started.elapsed());
 }
 
 /// Runs the proxy on `config` and returns its error output, asserting that it refused to start.
@@ -560,6 +578,15 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
     certificate(dir.path(), "a");
     certificate(dir.path(), "b");
     std::fs::write(dir.path().join("junk.crt"), "not a certificate\n").unwrap();
+    std::fs::write(dir.path().join("open.token"), format!("{ADMIN_TOKEN}\n")).unwrap(); // mode 644
+    secret(&dir.path().join("short.token"), "  0123456789  \n");
+    std::fs::copy(dir.path().join("a.key"), dir.path().join("open.key")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let open = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(dir.path().join("open.token"), open.clone()).unwrap();
+        std::fs::set_permissions(dir.path().join("open.key"), open).unwrap();
+    }
     let cases: Vec<(String, &[&str])> = vec![
         (format!("{chain}colour = 1\n{route}"), &["unknown field `colour`"]),
         (format!("{chain}[server]\nlisten = \"nowhere\"\n{route}"), &["line 5", "invalid socket address"]),
@@ -582,9 +609,60 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
             format!("{chain}[[route]]\npath = \"/x\"\nprice = \"1e3\"\necho = true\n"),
             &["route[0].price", "not a decimal"],
         ),
+        // A table without a default would make every other method free.
         (
-            format!("{chain}[[route]]\npath = \"/x\"\nprice = {{ get = 1 }}\necho = true\n"),
-            &["route[0].price.get", "HTTP method in capitals"],
+            format!("{chain}[[route]]\npath = \"/x\"\nprice = {{ GET = 5 }}\necho = true\n"),
+            &["route[0].price", "needs a default"],
+        ),
+        (
+            format!("{chain}[[route]]\npath = \"/x\"\nprice = {{ \"GE T\" = 1, default = 1 }}\necho = true\n"),
+            &["route[0].price.GE T", "not an HTTP method name"],
+        ),
+        (
+            format!("{chain}[[route]]\npath = \"/x\"\nprice = {{ get = 1, GET = 2, default = 1 }}\necho = true\n"),
+            &["route[0].price.", "GET is priced twice"],
+        ),
+        // Paths that no request path can match once it is in canonical form.
+        (format!("{chain}[[route]]\npath = \"/my files/*\"\nprice = 1\necho = true\n"), &["route[0].path", "' '"]),
+        (format!("{chain}[[route]]\npath = \"/café\"\nprice = 1\necho = true\n"), &["route[0].path", "'é'"]),
+        (format!("{chain}[[route]]\npath = \"/a%20b\"\nprice = 1\necho = true\n"), &["route[0].path", "'%'"]),
+        (format!("{chain}[[route]]\npath = \"/a//b\"\nprice = 1\necho = true\n"), &["route[0].path", "plain path"]),
+        (format!("{chain}[[route]]\npath = \"/a/../b/*\"\nprice = 1\necho = true\n"), &["route[0].path", "plain path"]),
+        (format!("{chain}[[route]]\npath = \"/a//*\"\nprice = 1\necho = true\n"), &["route[0].path", "plain path"]),
+        // The obvious loop: an upstream that is the proxy itself.
+        (
+            format!(
+                "{chain}[server]\nlisten = \"127.0.0.1:5999\"\n[[route]]\npath = \"/x\"\nprice = 1\nupstream = \"http://127.0.0.1:5999/\"\n"
+            ),
+            &["route[0].upstream", "own listen address"],
+        ),
+        (
+            format!(
+                "{chain}[server]\nlisten = \"0.0.0.0:5999\"\n[[route]]\npath = \"/x\"\nprice = 1\nupstream = \"http://localhost:5999\"\n"
+            ),
+            &["route[0].upstream", "own listen address"],
+        ),
+        (
+            format!("{chain}[server]\nheader_read_timeout_ms = 1000\nidle_timeout_ms = 2000\n{route}"),
+            &["server.idle_timeout_ms", "at most header_read_timeout_ms"],
+        ),
+        (format!("{chain}[server]\nmax_connections = 0\n{route}"), &["server.max_connections", "at least 1"]),
+        // Secrets open to others are refused, saying what to run.
+        (
+            format!("{chain}[server]\nadmin_token_file = \"open.token\"\n{route}"),
+            &["server.admin_token_file", "open to its group or others (mode 644)", "chmod 600"],
+        ),
+        (
+            format!("{chain}[server]\nadmin_token_file = \"short.token\"\n{route}"),
+            &["server.admin_token_file", "shorter than 16 characters"],
+        ),
+        (
+            format!("{chain}[server]\ntls_cert_file = \"a.crt\"\ntls_key_file = \"open.key\"\n{route}"),
+            &["server.tls_key_file", "open.key is open to its group or others", "chmod 600"],
+        ),
+        (
+            format!("{chain}[receiver]\nprivate_key_file = \"open.key\"\n{route}"),
+            &["receiver.private_key_file", "chmod 600"],
         ),
         (
             format!("{chain}[[route]]\npath = \"/x/*\"\nprice = 1\ndir = \"missing\"\n"),
@@ -599,7 +677,10 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
             &["route[0].upstream", "http(s)"],
         ),
         (format!("[chain]\nconfirmations = 0\n{route}"), &["chain.confirmations", "at least 1"]),
-        (format!("{chain}[receiver]\nstore = \"mysql://x\"\n{route}"), &["receiver.store", "sqlite:// or postgres://"]),
+        (
+            format!("{chain}[receiver]\nstore = \"mysql://x\"\n{route}"),
+            &["receiver.store", "sqlite://, postgres:// or postgresql://"],
+        ),
         (
             format!("{chain}[server]\nadmin_token_file = \"no-such-token\"\n{route}"),
             &["server.admin_token_file", "cannot be read"],
@@ -640,6 +721,31 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
         }
         assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     }
+
+    // URAIDEN_ADMIN_TOKEN has the token file's rules: trimmed, at least 16 characters; never shown.
+    let path = dir.path().join("env.toml");
+    std::fs::write(&path, format!("{chain}{route}")).unwrap();
+    for (value, ok) in [("  0123456789abcde  ", false), ("", false), ("  0123456789abcdef\n", true)] {
+        let out = binary()
+            .args(["proxy", "--check", "--config"])
+            .arg(&path)
+            .env("PRIVATE_KEY", keccak256("uraiden test key 2").to_string())
+            .env("URAIDEN_ADMIN_TOKEN", value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!out.status.success());
+        if ok {
+            // Past the token: it is the unreachable node that stops this check.
+            assert!(!stderr.contains("URAIDEN_ADMIN_TOKEN") && stderr.contains("127.0.0.1:1"), "{value:?}: {stderr}");
+        } else {
+            assert!(
+                stderr.contains("URAIDEN_ADMIN_TOKEN: the token is shorter than 16 characters"),
+                "{value:?}: {stderr}"
+            );
+            assert!(value.trim().is_empty() || !stderr.contains(value.trim()), "the token is not shown: {stderr}");
+        }
+    }
 }
 
 #[test]
@@ -663,15 +769,42 @@ fn the_contract_comes_from_the_deployment_record_and_the_command_line_overrides_
     // The file's node is unreachable; --rpc-url replaces it, then the record is missing.
     let (ok, text) = check(&["--rpc-url", &url]);
     assert!(!ok && text.contains("chain.contract not given") && text.contains("31337.json"), "{text}");
-    let record = serde_json::json!({
-        "chain_id": 31337, "token": f.c.token, "channels": f.c.channels, "block": 1, "token_block": 1,
-        "challenge_period": 10, "deployer": f.deployer.address(), "token_gas": 1, "channels_gas": 1
-    });
+    let record = |chain_id: u64| {
+        serde_json::json!({
+            "chain_id": chain_id, "token": f.c.token, "channels": f.c.channels, "block": 1, "token_block": 1,
+            "challenge_period": 10, "deployer": f.deployer.address(), "token_gas": 1, "channels_gas": 1
+        })
+        .to_string()
+    };
     std::fs::create_dir(dir.path().join("deployments")).unwrap();
-    std::fs::write(dir.path().join("deployments/31337.json"), record.to_string()).unwrap();
+    // A record copied from another chain is refused by name, not as an ABI decoding error later.
+    std::fs::write(dir.path().join("deployments/31337.json"), record(1)).unwrap();
+    let (ok, text) = check(&["--rpc-url", &url]);
+    assert!(!ok && text.contains("31337.json records chain 1, but the node is chain 31337"), "{text}");
+    std::fs::write(dir.path().join("deployments/31337.json"), record(31337)).unwrap();
     let (ok, text) = check(&["--rpc-url", &url]);
     assert!(ok, "{text}");
     assert!(text.contains(&format!("contract {}", f.c.channels)), "{text}");
+
+    // `postgresql://` is a PostgreSQL store as `postgres://` is (--check does not open it).
+    let text = "[chain]\nrpc_url = \"http://127.0.0.1:1\"\n[receiver]\nstore = \"postgresql://alice@127.0.0.1:1/x\"\n\
+                [[route]]\npath = \"/*\"\nprice = 1\necho = true\n";
+    std::fs::write(&config, text).unwrap();
+    let (ok, text) = check(&["--rpc-url", &url]);
+    assert!(ok, "{text}");
+
+    // A contract address with no code at the node (a wrong address, or the wrong node).
+    let text = "[chain]\ncontract = \"0x00000000000000000000000000000000000000aa\"\n\
+                [[route]]\npath = \"/*\"\nprice = 1\necho = true\n";
+    std::fs::write(&config, text).unwrap();
+    let (ok, text) = check(&["--rpc-url", &url]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.to_lowercase().contains(
+            "chain.contract: the channel contract 0x00000000000000000000000000000000000000aa has no code on chain 31337"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

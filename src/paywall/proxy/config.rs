@@ -63,8 +63,8 @@ pub struct ChainConfig {
 pub struct ReceiverConfig {
     /// `private_key_file` (else `PRIVATE_KEY`).
     pub private_key_file: Option<PathBuf>,
-    /// `store`: `sqlite://…` or `postgres://…` (default `sqlite://` of `uraiden-proxy.sqlite` next
-    /// to the configuration file).
+    /// `store`: `sqlite://…`, `postgres://…` or `postgresql://…` (default `sqlite://` of
+    /// `uraiden-proxy.sqlite` next to the configuration file).
     pub store: String,
 }
 
@@ -86,6 +86,16 @@ pub struct ServerConfig {
     /// `tls_cert_file` and `tls_key_file` (PEM), read and checked at startup: the listener
     /// speaks HTTPS. Without them, plain HTTP.
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// `header_read_timeout_ms`: how long a request head may take to arrive whole, counted from
+    /// when the server starts waiting for it (default 10000); then the connection is closed.
+    pub header_read_timeout: Duration,
+    /// `idle_timeout_ms`: how long a connection may wait for the first byte of a request, when
+    /// new and between requests (default 5000, or the header timeout if lower); then it is
+    /// closed. At most the header timeout.
+    pub idle_timeout: Duration,
+    /// `max_connections`: how many connections are open at once (default 1024); more wait in
+    /// the listen queue until one closes.
+    pub max_connections: usize,
 }
 
 /// One `[[route]]`.
@@ -179,6 +189,9 @@ struct RawServer {
     upstream_timeout_ms: Option<u64>,
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
+    header_read_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -241,25 +254,27 @@ impl ProxyConfig {
         }
 
         let store = match raw.receiver.store {
-            Some(store) if store.starts_with("sqlite://") || store.starts_with("postgres://") => store,
-            Some(_) => return Err(fail("receiver.store", "must start with sqlite:// or postgres://".into())),
+            Some(store) if STORE_SCHEMES.iter().any(|scheme| store.starts_with(scheme)) => store,
+            Some(_) => {
+                return Err(fail("receiver.store", "must start with sqlite://, postgres:// or postgresql://".into()));
+            }
             None => format!("sqlite://{}", resolve("uraiden-proxy.sqlite".into()).display()),
         };
-        let receiver = ReceiverConfig { private_key_file: raw.receiver.private_key_file.map(resolve), store };
+        let private_key_file = raw.receiver.private_key_file.map(resolve);
+        if let Some(path) = &private_key_file {
+            private_file(path).map_err(|reason| fail("receiver.private_key_file", reason))?;
+        }
+        let receiver = ReceiverConfig { private_key_file, store };
 
         let admin_token = match raw.server.admin_token_file.map(resolve) {
             None => None,
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| fail("server.admin_token_file", format!("{} cannot be read: {e}", path.display())))?;
-                let token = text.trim();
-                if token.len() < 16 {
-                    return Err(fail(
-                        "server.admin_token_file",
-                        format!("{} holds a token shorter than 16 characters", path.display()),
-                    ));
-                }
-                Some(token.to_string())
+                private_file(&path).map_err(|reason| fail("server.admin_token_file", reason))?;
+                let token = admin_token(&text)
+                    .map_err(|reason| fail("server.admin_token_file", format!("{}: {reason}", path.display())))?;
+                Some(token)
             }
         };
         let max_body_bytes = raw.server.max_body_bytes.unwrap_or(1 << 20);
@@ -275,10 +290,33 @@ impl ProxyConfig {
             (None, None) => None,
             (Some(_), None) => return Err(fail("server.tls_key_file", "missing: tls_cert_file needs it".into())),
             (None, Some(_)) => return Err(fail("server.tls_cert_file", "missing: tls_key_file needs it".into())),
-            (Some(cert), Some(key)) => Some(
-                super::tls::server_config(&cert, &key).map_err(|(which, why)| fail(&format!("server.{which}"), why))?,
-            ),
+            (Some(cert), Some(key)) => {
+                if key.exists() {
+                    private_file(&key).map_err(|reason| fail("server.tls_key_file", reason))?;
+                }
+                Some(
+                    super::tls::server_config(&cert, &key)
+                        .map_err(|(which, why)| fail(&format!("server.{which}"), why))?,
+                )
+            }
         };
+        let header_ms = raw.server.header_read_timeout_ms.unwrap_or(10_000);
+        if header_ms == 0 {
+            return Err(fail("server.header_read_timeout_ms", "must be at least 1".into()));
+        }
+        let idle_ms = raw.server.idle_timeout_ms.unwrap_or(5_000.min(header_ms));
+        if idle_ms == 0 || idle_ms > header_ms {
+            return Err(fail(
+                "server.idle_timeout_ms",
+                format!(
+                    "must be at least 1 and at most header_read_timeout_ms ({header_ms}), which also bounds the wait"
+                ),
+            ));
+        }
+        let max_connections = raw.server.max_connections.unwrap_or(1024);
+        if max_connections == 0 {
+            return Err(fail("server.max_connections", "must be at least 1".into()));
+        }
         let server = ServerConfig {
             listen: raw.server.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
             admin_token,
@@ -286,6 +324,9 @@ impl ProxyConfig {
             max_header_bytes,
             upstream_timeout: Duration::from_millis(timeout_ms),
             tls,
+            header_read_timeout: Duration::from_millis(header_ms),
+            idle_timeout: Duration::from_millis(idle_ms),
+            max_connections,
         };
 
         if raw.route.is_empty() {
@@ -315,6 +356,12 @@ impl ProxyConfig {
                         .ok()
                         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
                         .ok_or_else(|| fail(&key("upstream"), format!("{upstream:?} is not an http(s):// URL")))?;
+                    if is_own_address(&url, server.listen) {
+                        return Err(fail(
+                            &key("upstream"),
+                            format!("{upstream} is this proxy's own listen address ({}): a loop", server.listen),
+                        ));
+                    }
                     Content::Upstream(url)
                 }
                 (None, None, true) => Content::Echo,
@@ -347,9 +394,73 @@ impl ProxyConfig {
     }
 }
 
+/// The store URL schemes the receiver's store opens.
+const STORE_SCHEMES: [&str; 3] = ["sqlite://", "postgres://", "postgresql://"];
+
+/// The shortest admin token accepted.
+const MIN_ADMIN_TOKEN: usize = 16;
+
+/// The admin token from `text` (a file's contents or `URAIDEN_ADMIN_TOKEN`): surrounding
+/// whitespace trimmed, at least 16 characters. The error never shows the token.
+pub fn admin_token(text: &str) -> Result<String, String> {
+    let token = text.trim();
+    if token.chars().count() < MIN_ADMIN_TOKEN {
+        return Err(format!("the token is shorter than {MIN_ADMIN_TOKEN} characters"));
+    }
+    Ok(token.to_string())
+}
+
+/// Refuses a secret `path` that its group or others may access (as ssh refuses such keys),
+/// saying what to run.
+pub fn private_file(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| format!("{} cannot be read: {e}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{} is open to its group or others (mode {:03o}): run chmod 600 {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `url` names the proxy's own listener (`listen`): the same port on the same IP
+/// address, or on a loopback address when listening on all (`0.0.0.0`, `::`). Only IP literals and `localhost` are looked at (no DNS at startup);
+/// the `Via` check catches the other loops at the first request.
+fn is_own_address(url: &url::Url, listen: SocketAddr) -> bool {
+    let Some(port) = url.port_or_known_default() else { return false };
+    if port != listen.port() {
+        return false;
+    }
+    let ips: Vec<std::net::IpAddr> = match url.host() {
+        Some(url::Host::Ipv4(ip)) => vec![ip.into()],
+        Some(url::Host::Ipv6(ip)) => vec![ip.into()],
+        Some(url::Host::Domain(name)) if name.eq_ignore_ascii_case("localhost") => {
+            vec![std::net::Ipv4Addr::LOCALHOST.into(), std::net::Ipv6Addr::LOCALHOST.into()]
+        }
+        _ => return false,
+    };
+    // Listening on all addresses includes the loopback ones; another address may be another host.
+    ips.iter()
+        .any(|ip| *ip == listen.ip() || (listen.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
+}
+
 fn route_path(path: &str) -> Result<RoutePath, String> {
     if !path.starts_with('/') {
         return Err(format!("{path:?} must start with /"));
+    }
+    if let Some(bad) = path.chars().find(|c| !super::path::is_route_char(*c)) {
+        return Err(format!(
+            "{path:?} holds {bad:?}, which a request path never shows as itself (only letters, digits, -._~!$&'()*+,;=:@ and /)"
+        ));
     }
     let route = match path.strip_suffix("/*") {
         Some(prefix) => RoutePath::Prefix(prefix.to_string()),
@@ -358,11 +469,14 @@ fn route_path(path: &str) -> Result<RoutePath, String> {
     let body = match &route {
         RoutePath::Exact(p) | RoutePath::Prefix(p) => p,
     };
+    if matches!(&route, RoutePath::Prefix(p) if p.ends_with('/')) {
+        return Err(format!("{path:?} is not a plain path (no // and no . or .. segments)"));
+    }
     if body.contains('*') {
         return Err(format!("{path:?}: * is allowed only as a final /*"));
     }
-    if body.contains(['?', '#']) || body.contains("//") {
-        return Err(format!("{path:?} is not a plain path"));
+    if !body.is_empty() && super::path::normalize(body).as_deref() != Ok(body.as_str()) {
+        return Err(format!("{path:?} is not a plain path (no // and no . or .. segments)"));
     }
     for reserved in RESERVED {
         let clash = match &route {
@@ -376,24 +490,41 @@ fn route_path(path: &str) -> Result<RoutePath, String> {
     Ok(route)
 }
 
-/// A price: a number (base units), or a table of method = number with an optional `default`.
+/// A price: a number (base units), or a table of method = number with a `default` for the
+/// methods not named. Method names are HTTP tokens, taken in capitals (`get` is `GET`).
 fn price(value: &toml::Value) -> Result<PerMethod, (String, String)> {
     match value {
         toml::Value::Table(table) => {
             let mut prices = PerMethod::default();
+            let mut default = None;
             for (name, value) in table {
                 let amount = amount(value).map_err(|reason| (format!(".{name}"), reason))?;
                 if name == "default" {
-                    prices.default = amount;
+                    default = Some(amount);
                     continue;
                 }
-                let method = name
-                    .parse::<Method>()
-                    .ok()
-                    .filter(|m| m.as_str().bytes().all(|b| b.is_ascii_uppercase()))
-                    .ok_or_else(|| (format!(".{name}"), "not an HTTP method in capitals, nor default".into()))?;
-                prices.methods.insert(method, amount);
+                let is_token = !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                let method = Some(name.to_ascii_uppercase())
+                    .filter(|_| is_token)
+                    .and_then(|upper| Method::from_bytes(upper.as_bytes()).ok())
+                    .ok_or_else(|| {
+                        (format!(".{name}"), "not an HTTP method name (a token such as GET), nor default".into())
+                    })?;
+                if prices.methods.insert(method.clone(), amount).is_some() {
+                    return Err((
+                        format!(".{name}"),
+                        format!("{method} is priced twice (names are taken in capitals)"),
+                    ));
+                }
             }
+            prices.default = default.ok_or_else(|| {
+                (
+                    String::new(),
+                    "a table of per-method prices needs a default for the other methods (default = 0 makes them free)"
+                        .into(),
+                )
+            })?;
             Ok(prices)
         }
         other => {
@@ -420,6 +551,20 @@ fn amount(value: &toml::Value) -> Result<U192, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_proxys_own_address_is_a_loop() {
+        let own = |url: &str, listen: &str| is_own_address(&url.parse().unwrap(), listen.parse().unwrap());
+        assert!(own("http://127.0.0.1:5999/x", "127.0.0.1:5999"));
+        assert!(own("http://localhost:5999", "127.0.0.1:5999"));
+        assert!(own("http://[::1]:5999", "[::1]:5999"));
+        assert!(own("http://127.0.0.1:5999", "0.0.0.0:5999"));
+        assert!(own("http://localhost:80", "0.0.0.0:80"), "the scheme's port");
+        assert!(!own("http://127.0.0.1:6000", "127.0.0.1:5999"), "another port");
+        assert!(!own("http://127.0.0.2:5999", "127.0.0.1:5999"), "another loopback socket");
+        assert!(!own("http://192.168.1.1:5999", "0.0.0.0:5999"), "maybe another host");
+        assert!(!own("http://example.com:5999", "0.0.0.0:5999"), "names are not resolved");
+    }
 
     #[test]
     fn paths_match_exactly_or_by_prefix() {
