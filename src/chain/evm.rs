@@ -213,7 +213,12 @@ impl EvmChain {
             .accounts
             .get(&address)
             .map(|account| {
-                account.storage.iter().filter(|(_, value)| !value.is_zero()).map(|(slot, value)| (*slot, *value)).collect()
+                account
+                    .storage
+                    .iter()
+                    .filter(|(_, value)| !value.is_zero())
+                    .map(|(slot, value)| (*slot, *value))
+                    .collect()
             })
             .unwrap_or_default()
     }

@@ -539,9 +539,15 @@ fn with_a_certificate_the_proxy_speaks_https_and_payments_work_over_it() {
     assert_eq!(paid.0, 200, "{}", paid.1);
     assert!(paid.1.to_ascii_lowercase().contains("rdn-sender-balance: 5"), "{}", paid.1);
     assert!(paid.1.ends_with("GET /echo\n"), "{}", paid.1);
-    // Plain HTTP on the TLS port is not served.
+    // Plain HTTP on the TLS port is not served: no HTTP answer of any kind comes back.
+    let mut plain = std::net::TcpStream::connect(&host).unwrap();
+    plain.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut plain, format!("GET /echo HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut plain, &mut answer);
+    assert!(!answer.starts_with(b"HTTP/"), "plain HTTP was answered: {}", String::from_utf8_lossy(&answer));
     let plain = w.rt.block_on(async { w.http.get(format!("http://{host}/echo")).send().await });
-    assert!(plain.is_err() || plain.unwrap().status() != StatusCode::PAYMENT_REQUIRED);
+    assert!(plain.is_err(), "plain HTTP was answered with {:?}", plain.map(|r| r.status()));
     // A client that connects and never finishes its handshake does not hold the server.
     let _idle = std::net::TcpStream::connect(&host).unwrap();
     assert_eq!(https(&proxy.base, &cert.cert, request(&w.pay(&ch, 10))).0, 200);
