@@ -1,12 +1,13 @@
 //! The paywall as a tower [`Layer`]: wrap any service (an axum router, `ServeDir`, a proxy) and
 //! its paid requests must carry a fresh balance proof.
 //!
-//! For each request: price it (zero: pass it through untouched); read the payment
-//! (`PAYMENT-SIGNATURE`, else the `RDN-*` headers; malformed: 400; none: 402); check it with
-//! the channel manager without registering it (refused: 402 naming why); run the inner service
-//! holding the channel's lock, so requests on one channel are serialised; and only if it
-//! answered 2xx or 3xx, register the payment and add the receipt. A failed request costs
-//! nothing, and its proof may be sent again.
+//! For each request: price it (zero: pass it through untouched; a CORS preflight is free and a
+//! `HEAD` never costs more than the `GET`, see `docs/http-protocol.md`); read the payment (`PAYMENT-SIGNATURE`, else the `RDN-*`
+//! headers; malformed: 400; none: 402); check it with the channel manager without registering
+//! it (refused: 402 naming why); run the inner service holding the channel's lock, so requests
+//! on one channel are serialised across every paywall of the manager (every route of a
+//! server); and only if it answered 2xx, register the payment and add the receipt. A failed
+//! request or a redirect costs nothing, and its proof may be sent again.
 
 use std::{
     hash::{BuildHasher, RandomState},
@@ -15,9 +16,9 @@ use std::{
     task::{Context, Poll},
 };
 
-use alloy_primitives::aliases::U192;
+use alloy_primitives::{Address, aliases::U192};
 use axum::{body::Body, extract::OriginalUri, response::Response};
-use http::{Request, header, request::Parts};
+use http::{Method, Request, header, request::Parts};
 use tower::{Layer, Service};
 
 use super::{
@@ -30,6 +31,47 @@ use crate::receiver::{ChannelManager, PaymentError};
 
 /// Locks serialising requests per channel: a fixed set, picked by the channel's hash.
 const LOCK_STRIPES: usize = 4096;
+
+/// The locks serialising paid requests per channel. One table per channel manager (it owns
+/// it), shared by every [`PaywallLayer`] built for that manager, so one proof cannot run two
+/// handlers through two routes at once.
+pub struct ChannelLocks {
+    stripes: Box<[tokio::sync::Mutex<()>]>,
+    hasher: RandomState,
+}
+
+impl Default for ChannelLocks {
+    fn default() -> Self {
+        Self { stripes: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(), hasher: RandomState::new() }
+    }
+}
+
+impl std::fmt::Debug for ChannelLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelLocks").field("stripes", &self.stripes.len()).finish_non_exhaustive()
+    }
+}
+
+impl ChannelLocks {
+    fn stripe(&self, sender: Address, open_block: u32) -> usize {
+        self.hasher.hash_one((sender, open_block)) as usize % self.stripes.len()
+    }
+}
+
+/// Marks a request whose channel lock a paywall holds, so a paywall nested inside it (the same
+/// table, the same stripe) does not wait for itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LockHeld {
+    table: usize,
+    stripe: usize,
+}
+
+/// A request extension saying the request came over TLS, inserted by the server that
+/// terminated TLS (`uraiden proxy` adds it to every request of its TLS listener, e.g. with
+/// `axum::Extension(TlsConnection)`). The paywall names the resource `https://…` only with it:
+/// a client's `X-Forwarded-Proto` or absolute URI is never trusted for this.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsConnection;
 
 /// The paywall layer. Cheap to clone; build one per price rule.
 pub struct PaywallLayer<P> {
@@ -54,8 +96,6 @@ struct Shared<P> {
     pricing: P,
     description: String,
     mime_type: Option<String>,
-    locks: Box<[tokio::sync::Mutex<()>]>,
-    hasher: RandomState,
     observer: Option<Arc<dyn PaymentObserver>>,
 }
 
@@ -78,8 +118,6 @@ impl<P: Pricing> PaywallLayer<P> {
                 pricing,
                 description: String::new(),
                 mime_type: None,
-                locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
-                hasher: RandomState::new(),
                 observer: None,
             }),
         }
@@ -167,8 +205,16 @@ impl<P: Pricing> Shared<P> {
         ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         ResBody::Error: Into<axum::BoxError>,
     {
-        let (parts, body) = request.into_parts();
-        let price = self.pricing.price(&parts);
+        let (mut parts, body) = request.into_parts();
+        if is_preflight(&parts) {
+            // Free, and answered without a body: whatever the handler makes of an OPTIONS
+            // request, only its status and headers (the CORS policy) reach the client.
+            let response = inner.call(Request::from_parts(parts, body)).await?;
+            let (mut head, _) = response.into_parts();
+            head.headers.remove(header::CONTENT_LENGTH);
+            return Ok(Response::from_parts(head, Body::empty()));
+        }
+        let price = price(&self.pricing, &mut parts);
         if price.is_zero() {
             return inner.call(Request::from_parts(parts, body)).await.map(|r| r.map(Body::new));
         }
@@ -183,7 +229,16 @@ impl<P: Pricing> Shared<P> {
         if !self.terms.matches(&offer) {
             return Ok(self.refuse(&parts, price, Refusal::ContractMismatch));
         }
-        let _channel = self.lock(&offer).await;
+        let locks = self.manager.paywall_locks();
+        let held = LockHeld {
+            table: std::ptr::from_ref(locks) as usize,
+            stripe: locks.stripe(offer.sender, offer.open_block),
+        };
+        let _channel = match parts.extensions.get::<LockHeld>() {
+            Some(outer) if *outer == held => None,
+            _ => Some(locks.stripes[held.stripe].lock().await),
+        };
+        parts.extensions.insert(held);
         let checked = match self
             .manager
             .check_payment(offer.sender, offer.open_block, offer.balance, &offer.signature, price)
@@ -195,8 +250,8 @@ impl<P: Pricing> Shared<P> {
         let head = parts.clone();
         let response = inner.call(Request::from_parts(parts, body)).await?;
         let status = response.status();
-        if !(status.is_success() || status.is_redirection()) {
-            tracing::debug!(%status, "the handler failed: nothing charged");
+        if !status.is_success() {
+            tracing::debug!(%status, "the handler did not answer 2xx: nothing charged");
             return Ok(response.map(Body::new));
         }
         match self.manager.commit_payment(checked).await {
@@ -210,11 +265,6 @@ impl<P: Pricing> Shared<P> {
             }
             Err(error) => Ok(self.refuse(&head, price, Refusal::Payment(error))),
         }
-    }
-
-    async fn lock(&self, offer: &PaymentOffer) -> tokio::sync::MutexGuard<'_, ()> {
-        let stripe = self.hasher.hash_one((offer.sender, offer.open_block)) as usize % self.locks.len();
-        self.locks[stripe].lock().await
     }
 
     fn refuse(&self, parts: &Parts, price: U192, refusal: Refusal) -> Response {
@@ -240,12 +290,36 @@ impl<P: Pricing> Shared<P> {
     }
 }
 
-/// The request's URL as the client sent it (the original URI under a nested router).
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method` (what a
+/// browser sends before a cross-origin request it may not send unasked). Free, so a page on
+/// another origin can reach the 402 and pay.
+fn is_preflight(parts: &Parts) -> bool {
+    parts.method == Method::OPTIONS
+        && parts.headers.contains_key(header::ORIGIN)
+        && parts.headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// The price of a request: what `pricing` says, except that a `HEAD` never costs more than the
+/// `GET` of the same resource (it is free where that `GET` is free).
+fn price<P: Pricing>(pricing: &P, parts: &mut Parts) -> U192 {
+    let price = pricing.price(parts);
+    if parts.method != Method::HEAD || price.is_zero() {
+        return price;
+    }
+    parts.method = Method::GET;
+    let get = pricing.price(parts);
+    parts.method = Method::HEAD;
+    price.min(get)
+}
+
+/// The request's URL as the client sent it (the original URI under a nested router), with
+/// `https` only when the server says the connection is TLS ([`TlsConnection`]).
 fn resource_url(parts: &Parts) -> String {
     let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |o| &o.0);
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let scheme = if parts.extensions.get::<TlsConnection>().is_some() { "https" } else { "http" };
     match parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        Some(host) => format!("http://{host}{path}"),
+        Some(host) => format!("{scheme}://{host}{path}"),
         None => path.to_string(),
     }
 }

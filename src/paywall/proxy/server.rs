@@ -111,7 +111,9 @@ pub async fn serve(
         None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
         Some(tls) => {
             let listener = super::tls::TlsListener::new(listener, tls.clone())?;
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+            axum::serve(listener, app.layer(axum::Extension(crate::paywall::TlsConnection)))
+                .with_graceful_shutdown(shutdown)
+                .await
         }
     }
 }
