@@ -3,7 +3,14 @@
 use std::collections::BTreeSet;
 
 use alloy_primitives::{Address, aliases::U192};
-use uraiden::{paywall::rdn, proof::VerifyError, receiver::PaymentError};
+use reqwest::header::HeaderMap;
+use uraiden::{
+    paywall::{rdn, x402},
+    proof::VerifyError,
+    receiver::PaymentError,
+};
+
+use super::{Server, pay_rdn, pay_x402, payment_required, rdn_headers};
 
 const PROTOCOL: &str = include_str!("../../docs/http-protocol.md");
 
@@ -48,4 +55,50 @@ fn the_protocol_document_lists_exactly_the_refusal_reasons() {
         .map(str::to_string)
         .collect();
     assert_eq!(documented, code);
+}
+
+/// The protocol headers on the wire, over every kind of answer (a 402, each refusal, a paid
+/// request in each protocol), are exactly the code's list less what only clients send.
+#[test]
+fn the_protocol_headers_on_the_wire_are_the_listed_ones() {
+    let mut server = Server::start();
+    let ch = server.channel(10);
+    let small = server.channel(2);
+    let fresh = server.env.f.open_erc20(10);
+    server.env.sync(&server.manager);
+    let f = &server.env.f;
+    let forged = f.outsider.sign_digest(f.c.domain.balance_digest(ch.receiver, ch.open_block, U192::from(3)));
+    let mut unknown = ch;
+    unknown.open_block += 1000;
+    let unpaid = server.get("/paid", HeaderMap::new());
+    let accepted = payment_required(&unpaid)["accepts"][0].clone();
+    let answers = [
+        unpaid,
+        server.get("/paid", pay_rdn(&server, &unknown, 3)),
+        server.get("/paid", rdn_headers(&server, &ch, 3, &forged)),
+        server.get("/paid", pay_rdn(&server, &small, 3)),
+        server.get("/paid", pay_rdn(&server, &fresh, 3)),
+        server.get("/paid", pay_rdn(&server, &ch, 3)),
+        server.get("/paid", pay_x402(&server, &ch, 6, &accepted)),
+        // After payments: the refusal hands back the last proof.
+        server.get("/paid", pay_rdn(&server, &ch, 5)),
+    ];
+    let sent: BTreeSet<String> = answers
+        .iter()
+        .flat_map(|r| r.headers().keys())
+        .map(|name| name.as_str().to_string())
+        .filter(|name| name.starts_with("rdn-") || name.starts_with("payment-"))
+        .collect();
+    let read: BTreeSet<String> =
+        rdn::PAYMENT_HEADERS.into_iter().chain([x402::PAYMENT_SIGNATURE]).map(str::to_string).collect();
+    let listed: BTreeSet<String> = uraiden::paywall::protocol_headers().map(str::to_string).collect();
+    assert!(sent.is_subset(&listed), "sent but not listed: {:?}", sent.difference(&listed).collect::<Vec<_>>());
+    let unused: Vec<_> = listed.difference(&sent).filter(|name| !read.contains(*name)).collect();
+    assert!(unused.is_empty(), "listed but neither sent nor read: {unused:?}");
+    let only_requests: Vec<_> = listed.difference(&sent).collect();
+    assert_eq!(
+        only_requests,
+        [x402::PAYMENT_SIGNATURE, rdn::BALANCE, rdn::OPEN_BLOCK, rdn::SENDER_ADDRESS],
+        "what only clients send"
+    );
 }
