@@ -58,12 +58,15 @@ impl ChannelLocks {
     }
 }
 
-/// Marks a request whose channel lock a paywall holds, so a paywall nested inside it (the same
-/// table, the same stripe) does not wait for itself.
+/// Marks a request whose channel lock a paywall holds and whose payment it will register. A
+/// paywall of the same manager nested inside it (two layers stacked on one route) passes such a
+/// request through: waiting for the lock would wait for itself, and charging again would
+/// charge the same proof twice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct LockHeld {
     table: usize,
-    stripe: usize,
+    sender: Address,
+    open_block: u32,
 }
 
 /// A request extension saying the request came over TLS, inserted by the server that
@@ -230,14 +233,12 @@ impl<P: Pricing> Shared<P> {
             return Ok(self.refuse(&parts, price, Refusal::ContractMismatch));
         }
         let locks = self.manager.paywall_locks();
-        let held = LockHeld {
-            table: std::ptr::from_ref(locks) as usize,
-            stripe: locks.stripe(offer.sender, offer.open_block),
-        };
-        let _channel = match parts.extensions.get::<LockHeld>() {
-            Some(outer) if *outer == held => None,
-            _ => Some(locks.stripes[held.stripe].lock().await),
-        };
+        let held =
+            LockHeld { table: std::ptr::from_ref(locks) as usize, sender: offer.sender, open_block: offer.open_block };
+        if parts.extensions.get::<LockHeld>() == Some(&held) {
+            return inner.call(Request::from_parts(parts, body)).await.map(|r| r.map(Body::new));
+        }
+        let _channel = locks.stripes[locks.stripe(offer.sender, offer.open_block)].lock().await;
         parts.extensions.insert(held);
         let checked = match self
             .manager

@@ -291,3 +291,26 @@ fn resource_url_is_https_only_when_the_server_says_the_connection_is_tls() {
     forwarded.headers_mut().insert(header::FORWARDED, HeaderValue::from_static("proto=https"));
     assert_eq!(url(forwarded), "http://shop.example/x");
 }
+
+#[test]
+fn two_paywalls_stacked_on_one_route_charge_once_and_never_wait_for_themselves() {
+    let mut server = Server::start();
+    let ch = server.channel(100);
+    let inner = Counting::new(StatusCode::OK);
+    let inner_layer = PaywallLayer::new(server.manager.clone(), U192::from(3));
+    let outer_layer = PaywallLayer::new(server.manager.clone(), U192::from(3));
+    let stacked = outer_layer.layer(inner_layer.layer(inner.clone()));
+    for balance in [3, 6] {
+        let request = request(Method::GET, &pay_rdn(&server, &ch, balance));
+        let response = server.env.rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), stacked.clone().oneshot(request))
+                .await
+                .expect("the inner paywall does not wait for the lock its outer one holds")
+                .unwrap()
+        });
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers().get(rdn::COST).unwrap(), "3");
+        assert_eq!(server.balance(&ch), U192::from(balance), "charged once");
+    }
+    assert_eq!(inner.runs(), 2);
+}
