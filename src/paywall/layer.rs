@@ -1,13 +1,14 @@
 //! The paywall as a tower [`Layer`]: wrap any service (an axum router, `ServeDir`, a proxy) and
 //! its paid requests must carry a fresh balance proof.
 //!
-//! For each request: price it (zero: pass it through untouched; a CORS preflight is free and a
-//! `HEAD` never costs more than the `GET`, see `docs/http-protocol.md`); read the payment (`PAYMENT-SIGNATURE`, else the `RDN-*`
-//! headers; malformed: 400; none: 402); check it with the channel manager without registering
-//! it (refused: 402 naming why); run the inner service holding the channel's lock, so requests
-//! on one channel are serialised across every paywall of the manager (every route of a
-//! server); and only if it answered 2xx, register the payment and add the receipt. A failed
-//! request or a redirect costs nothing, and its proof may be sent again.
+//! For each request: price it (zero: pass it through untouched; a CORS preflight is free and
+//! a `HEAD` never costs more than the `GET`, see `docs/http-protocol.md`); read the payment
+//! (`PAYMENT-SIGNATURE`, else the `RDN-*` headers; malformed or sent twice: 400; none: 402);
+//! check it with the channel manager without registering it (refused: 402 naming why); run the
+//! inner service holding the channel's lock, so requests on one channel are serialised across
+//! every paywall of the manager (every route of a server); and only if it answered 2xx,
+//! register the payment and add the receipt. A failed request or a redirect costs nothing, and
+//! its proof may be sent again.
 
 use std::{
     hash::{BuildHasher, RandomState},
