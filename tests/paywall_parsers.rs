@@ -141,3 +141,39 @@ fn malformed_values_name_their_header() {
     assert_eq!(PaymentOffer::from_headers(&twice).unwrap_err().header, rdn::BALANCE);
     assert_eq!(PaymentOffer::from_headers(&HeaderMap::new()), Ok(None));
 }
+
+#[test]
+fn every_payment_header_sent_twice_is_malformed_in_either_protocol() {
+    let payload = x402::PaymentPayload {
+        x402_version: 2,
+        accepted: requirements(Address::repeat_byte(4)),
+        payload: x402::ChannelPayload {
+            sender: Address::repeat_byte(1),
+            open_block_number: 7,
+            balance: "10".into(),
+            signature: Bytes::from(vec![1u8; 65]).to_string(),
+        },
+    };
+    let mut once = HeaderMap::new();
+    once.insert(x402::PAYMENT_SIGNATURE, x402::encode_header(&payload));
+    assert!(PaymentOffer::from_headers(&once).unwrap().is_some());
+    // Twice, identical or not: which payment was meant cannot be known.
+    for second in [payload.clone(), x402::PaymentPayload { x402_version: 3, ..payload.clone() }] {
+        let mut twice = once.clone();
+        twice.append(x402::PAYMENT_SIGNATURE, x402::encode_header(&second));
+        let error = PaymentOffer::from_headers(&twice).unwrap_err();
+        assert_eq!((error.header, error.reason.as_str()), (x402::PAYMENT_SIGNATURE, "sent more than once"));
+    }
+    for name in rdn::PAYMENT_HEADERS {
+        let mut map = HeaderMap::new();
+        map.insert(rdn::SENDER_ADDRESS, Address::repeat_byte(1).to_string().parse().unwrap());
+        map.insert(rdn::OPEN_BLOCK, "7".parse().unwrap());
+        map.insert(rdn::BALANCE, "10".parse().unwrap());
+        map.insert(rdn::BALANCE_SIGNATURE, Bytes::from(vec![1u8; 65]).to_string().parse().unwrap());
+        let value = map.get(name).cloned().unwrap_or_else(|| HeaderValue::from_static("10"));
+        map.append(HeaderName::from_static(name), value.clone());
+        map.append(HeaderName::from_static(name), value);
+        let error = PaymentOffer::from_headers(&map).unwrap_err();
+        assert_eq!((error.header, error.reason.as_str()), (name, "sent more than once"));
+    }
+}

@@ -1,16 +1,23 @@
 //! The management API under `/api/1` (documented by `docs/openapi.json`, served at
 //! `/api/1/openapi.json`), and `/health`, `/ready`.
 //!
-//! Listings never show the stored balance proofs. The cooperative close needs the caller to
-//! hold the sender's latest proof. Admin routes (force-close one channel, close all) need the
-//! bearer token; without one configured they do not exist.
+//! Listings never show the stored balance proofs. The cooperative close needs the sender's own
+//! consent: its signature of a `CloseRequest` (see [`crate::proof::CloseRequest`]) for the last
+//! registered balance, which no payment carries and no answer echoes, so a client holding any
+//! balance proof (even the latest, which a refusal hands back to resynchronise) cannot close
+//! someone else's channel. Admin routes (force-close one channel, close all) need the bearer
+//! token; without one configured they do not exist. Every error is JSON
+//! `{"error": code, "message": …}`, those of axum's extractors included.
 
 use std::sync::Arc;
 
 use alloy_primitives::Address;
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, Path, Query, State},
+    extract::{
+        DefaultBodyLimit, Path, Query, State,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+    },
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -19,7 +26,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::rdn::API_BASE;
-use crate::receiver::{ChannelManager, ChannelStatus, CloseError};
+use crate::{
+    proof::{ChannelDomain, recover},
+    receiver::{ChannelManager, ChannelStatus, CloseError},
+};
 
 /// The OpenAPI document of this API.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
@@ -30,13 +40,15 @@ const MAX_BODY: usize = 16 * 1024;
 #[derive(Clone)]
 struct Api {
     manager: ChannelManager,
+    domain: Arc<ChannelDomain>,
     admin_token: Option<Arc<str>>,
 }
 
 /// The management API's routes (mount them at the root: they carry their `/api/1` prefix).
 /// `admin_token` enables the admin routes.
 pub fn router(manager: ChannelManager, admin_token: Option<String>) -> Router {
-    let api = Api { manager, admin_token: admin_token.map(Into::into) };
+    let domain = Arc::new(ChannelDomain::new(manager.chain_id(), manager.contract()));
+    let api = Api { manager, domain, admin_token: admin_token.map(Into::into) };
     let mut router = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
@@ -72,6 +84,21 @@ fn error(status: StatusCode, code: &'static str, message: impl std::fmt::Display
 }
 
 type ApiResult = Result<Response, ApiError>;
+
+/// An extractor's refusal (a bad path segment or query, a body that is not the expected JSON,
+/// too large, or not declared `application/json`), with its status, as a JSON error.
+fn rejected(status: StatusCode, message: String) -> ApiError {
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "not_json",
+        _ => "bad_request",
+    };
+    ApiError { status, code, message }
+}
+
+fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(value)| value).map_err(|r| rejected(r.status(), r.body_text()))
+}
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
@@ -123,7 +150,8 @@ struct StatusFilter {
     status: Option<String>,
 }
 
-async fn channels(State(api): State<Api>, Query(filter): Query<StatusFilter>) -> ApiResult {
+async fn channels(State(api): State<Api>, filter: Result<Query<StatusFilter>, QueryRejection>) -> ApiResult {
+    let Query(filter) = filter.map_err(|r| rejected(r.status(), r.body_text()))?;
     let wanted = match filter.status.as_deref() {
         None | Some("all") => None,
         Some(name) => Some(ChannelStatus::parse(name).ok_or_else(|| {
@@ -144,8 +172,8 @@ fn parse_block(block: &str) -> Result<u32, ApiError> {
         .map_err(|_| error(StatusCode::BAD_REQUEST, "bad_open_block", format!("{block:?} is not a block number")))
 }
 
-async fn sender_channels(State(api): State<Api>, Path(sender): Path<String>) -> ApiResult {
-    let sender = parse_sender(&sender)?;
+async fn sender_channels(State(api): State<Api>, sender: Result<Path<String>, PathRejection>) -> ApiResult {
+    let sender = parse_sender(&path(sender)?)?;
     let list: Vec<_> = api.manager.channels().into_iter().filter(|c| c.sender == sender).collect();
     if list.is_empty() {
         return Err(error(StatusCode::NOT_FOUND, "channel_not_found", format!("no channel from {sender}")));
@@ -153,7 +181,8 @@ async fn sender_channels(State(api): State<Api>, Path(sender): Path<String>) -> 
     Ok(Json(list).into_response())
 }
 
-async fn channel(State(api): State<Api>, Path((sender, block)): Path<(String, String)>) -> ApiResult {
+async fn channel(State(api): State<Api>, id: Result<Path<(String, String)>, PathRejection>) -> ApiResult {
+    let (sender, block) = path(id)?;
     let (sender, block) = (parse_sender(&sender)?, parse_block(&block)?);
     let view = api.manager.channel(sender, block).ok_or_else(|| {
         error(StatusCode::NOT_FOUND, "channel_not_found", format!("no channel from {sender} opened in block {block}"))
@@ -163,26 +192,37 @@ async fn channel(State(api): State<Api>, Path((sender, block)): Path<(String, St
 
 /// The body of a cooperative close.
 #[derive(Deserialize)]
-struct CloseRequest {
+struct CloseBody {
     balance: String,
     balance_signature: String,
+    close_request_signature: String,
 }
 
 async fn cooperative_close(
     State(api): State<Api>,
-    Path((sender, block)): Path<(String, String)>,
-    body: Result<Json<CloseRequest>, axum::extract::rejection::JsonRejection>,
+    id: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Json<CloseBody>, JsonRejection>,
 ) -> ApiResult {
+    let (sender, block) = path(id)?;
     let (sender, block) = (parse_sender(&sender)?, parse_block(&block)?);
-    let Json(request) = body.map_err(|rejection| ApiError {
-        status: rejection.status(),
-        code: "bad_request",
-        message: rejection.body_text(),
-    })?;
+    let Json(request) = body.map_err(|r| rejected(r.status(), r.body_text()))?;
     let balance = super::rdn::parse_amount("balance", &request.balance)
         .map_err(|_| error(StatusCode::BAD_REQUEST, "bad_balance", "balance is not a decimal amount"))?;
     let signature = super::rdn::parse_signature("balance_signature", &request.balance_signature)
         .map_err(|_| error(StatusCode::BAD_REQUEST, "bad_signature", "balance_signature is not 65 bytes of hex"))?;
+    let consent =
+        super::rdn::parse_signature("close_request_signature", &request.close_request_signature).map_err(|_| {
+            error(StatusCode::BAD_REQUEST, "bad_signature", "close_request_signature is not 65 bytes of hex")
+        })?;
+    // The sender's consent first: without it, nothing about the channel is looked at.
+    let digest = api.domain.close_request_digest(api.manager.receiver(), block, balance);
+    if recover(digest, &consent).ok() != Some(sender) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "close_not_requested",
+            "close_request_signature is not the sender's CloseRequest(receiver, openBlockNumber, balance)",
+        ));
+    }
     let signature = api.manager.sign_close(sender, block, balance, &signature).await.map_err(close_error)?;
     Ok(Json(json!({ "close_signature": signature })).into_response())
 }
@@ -196,12 +236,18 @@ fn close_error(e: CloseError) -> ApiError {
     }
 }
 
+/// The bearer token of `headers`: `Authorization: Bearer <token>`, the scheme in any case
+/// (RFC 9110, 11.1), one or more spaces after it.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim_start_matches(' '))
+}
+
 fn authorised(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
     let expected = api.admin_token.as_deref().unwrap_or_default();
-    let given =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     // Constant-time comparison: the token is a secret.
-    let ok = given.is_some_and(|g| {
+    let ok = bearer(headers).is_some_and(|g| {
         g.len() == expected.len() && g.bytes().zip(expected.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
     });
     if ok { Ok(()) } else { Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")) }
@@ -210,9 +256,10 @@ fn authorised(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
 async fn admin_close(
     State(api): State<Api>,
     headers: HeaderMap,
-    Path((sender, block)): Path<(String, String)>,
+    id: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult {
     authorised(&api, &headers)?;
+    let (sender, block) = path(id)?;
     let (sender, block) = (parse_sender(&sender)?, parse_block(&block)?);
     let outcome = api.manager.close_channel(sender, block).await.map_err(close_error)?;
     let body = json!({ "tx_hash": outcome.tx_hash, "block": outcome.block, "balance": outcome.balance.to_string() });

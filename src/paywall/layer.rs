@@ -1,23 +1,24 @@
 //! The paywall as a tower [`Layer`]: wrap any service (an axum router, `ServeDir`, a proxy) and
 //! its paid requests must carry a fresh balance proof.
 //!
-//! For each request: price it (zero: pass it through untouched); read the payment
-//! (`PAYMENT-SIGNATURE`, else the `RDN-*` headers; malformed: 400; none: 402); check it with
-//! the channel manager without registering it (refused: 402 naming why); run the inner service
-//! holding the channel's lock, so requests on one channel are serialised; and only if it
-//! answered 2xx or 3xx, register the payment and add the receipt. A failed request costs
-//! nothing, and its proof may be sent again.
+//! For each request: price it (zero: pass it through untouched; a CORS preflight is free and
+//! a `HEAD` never costs more than the `GET`, see `docs/http-protocol.md`); read the payment
+//! (`PAYMENT-SIGNATURE`, else the `RDN-*` headers; malformed or sent twice: 400; none: 402);
+//! check it with the channel manager without registering it (refused: 402 naming why); run the
+//! inner service holding the channel's lock, so requests on one channel are serialised across
+//! every paywall of the manager (every route of a server); and only if it answered 2xx,
+//! register the payment and add the receipt. A failed request or a redirect costs nothing, and
+//! its proof may be sent again.
 
 use std::{
-    hash::{BuildHasher, RandomState},
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
-use alloy_primitives::aliases::U192;
+use alloy_primitives::{Address, aliases::U192};
 use axum::{body::Body, extract::OriginalUri, response::Response};
-use http::{Request, header, request::Parts};
+use http::{Method, Request, header, request::Parts};
 use tower::{Layer, Service};
 
 use super::{
@@ -28,8 +29,23 @@ use super::{
 };
 use crate::receiver::{ChannelManager, PaymentError};
 
-/// Locks serialising requests per channel: a fixed set, picked by the channel's hash.
-const LOCK_STRIPES: usize = 4096;
+/// Marks a request whose channel lock a paywall holds and whose payment it will register. A
+/// paywall of the same manager nested inside it (two layers stacked on one route) passes such a
+/// request through: waiting for the lock would wait for itself, and charging again would
+/// charge the same proof twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LockHeld {
+    table: usize,
+    sender: Address,
+    open_block: u32,
+}
+
+/// A request extension saying the request came over TLS, inserted by the server that
+/// terminated TLS (`uraiden proxy` adds it to every request of its TLS listener, e.g. with
+/// `axum::Extension(TlsConnection)`). The paywall names the resource `https://…` only with it:
+/// a client's `X-Forwarded-Proto` or absolute URI is never trusted for this.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsConnection;
 
 /// The paywall layer. Cheap to clone; build one per price rule.
 pub struct PaywallLayer<P> {
@@ -54,8 +70,6 @@ struct Shared<P> {
     pricing: P,
     description: String,
     mime_type: Option<String>,
-    locks: Box<[tokio::sync::Mutex<()>]>,
-    hasher: RandomState,
     observer: Option<Arc<dyn PaymentObserver>>,
 }
 
@@ -78,8 +92,6 @@ impl<P: Pricing> PaywallLayer<P> {
                 pricing,
                 description: String::new(),
                 mime_type: None,
-                locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
-                hasher: RandomState::new(),
                 observer: None,
             }),
         }
@@ -167,8 +179,16 @@ impl<P: Pricing> Shared<P> {
         ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         ResBody::Error: Into<axum::BoxError>,
     {
-        let (parts, body) = request.into_parts();
-        let price = self.pricing.price(&parts);
+        let (mut parts, body) = request.into_parts();
+        if is_preflight(&parts) {
+            // Free, and answered without a body: whatever the handler makes of an OPTIONS
+            // request, only its status and headers (the CORS policy) reach the client.
+            let response = inner.call(Request::from_parts(parts, body)).await?;
+            let (mut head, _) = response.into_parts();
+            head.headers.remove(header::CONTENT_LENGTH);
+            return Ok(Response::from_parts(head, Body::empty()));
+        }
+        let price = price(&self.pricing, &mut parts);
         if price.is_zero() {
             return inner.call(Request::from_parts(parts, body)).await.map(|r| r.map(Body::new));
         }
@@ -183,7 +203,14 @@ impl<P: Pricing> Shared<P> {
         if !self.terms.matches(&offer) {
             return Ok(self.refuse(&parts, price, Refusal::ContractMismatch));
         }
-        let _channel = self.lock(&offer).await;
+        let locks = self.manager.paywall_locks();
+        let held =
+            LockHeld { table: std::ptr::from_ref(locks) as usize, sender: offer.sender, open_block: offer.open_block };
+        if parts.extensions.get::<LockHeld>() == Some(&held) {
+            return inner.call(Request::from_parts(parts, body)).await.map(|r| r.map(Body::new));
+        }
+        let _channel = locks.lock(offer.sender, offer.open_block).await;
+        parts.extensions.insert(held);
         let checked = match self
             .manager
             .check_payment(offer.sender, offer.open_block, offer.balance, &offer.signature, price)
@@ -195,8 +222,8 @@ impl<P: Pricing> Shared<P> {
         let head = parts.clone();
         let response = inner.call(Request::from_parts(parts, body)).await?;
         let status = response.status();
-        if !(status.is_success() || status.is_redirection()) {
-            tracing::debug!(%status, "the handler failed: nothing charged");
+        if !status.is_success() {
+            tracing::debug!(%status, "the handler did not answer 2xx: nothing charged");
             return Ok(response.map(Body::new));
         }
         match self.manager.commit_payment(checked).await {
@@ -210,11 +237,6 @@ impl<P: Pricing> Shared<P> {
             }
             Err(error) => Ok(self.refuse(&head, price, Refusal::Payment(error))),
         }
-    }
-
-    async fn lock(&self, offer: &PaymentOffer) -> tokio::sync::MutexGuard<'_, ()> {
-        let stripe = self.hasher.hash_one((offer.sender, offer.open_block)) as usize % self.locks.len();
-        self.locks[stripe].lock().await
     }
 
     fn refuse(&self, parts: &Parts, price: U192, refusal: Refusal) -> Response {
@@ -240,12 +262,36 @@ impl<P: Pricing> Shared<P> {
     }
 }
 
-/// The request's URL as the client sent it (the original URI under a nested router).
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method` (what a
+/// browser sends before a cross-origin request it may not send unasked). Free, so a page on
+/// another origin can reach the 402 and pay.
+fn is_preflight(parts: &Parts) -> bool {
+    parts.method == Method::OPTIONS
+        && parts.headers.contains_key(header::ORIGIN)
+        && parts.headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// The price of a request: what `pricing` says, except that a `HEAD` never costs more than the
+/// `GET` of the same resource (it is free where that `GET` is free).
+fn price<P: Pricing>(pricing: &P, parts: &mut Parts) -> U192 {
+    let price = pricing.price(parts);
+    if parts.method != Method::HEAD || price.is_zero() {
+        return price;
+    }
+    parts.method = Method::GET;
+    let get = pricing.price(parts);
+    parts.method = Method::HEAD;
+    price.min(get)
+}
+
+/// The request's URL as the client sent it (the original URI under a nested router), with
+/// `https` only when the server says the connection is TLS ([`TlsConnection`]).
 fn resource_url(parts: &Parts) -> String {
     let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |o| &o.0);
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let scheme = if parts.extensions.get::<TlsConnection>().is_some() { "https" } else { "http" };
     match parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        Some(host) => format!("http://{host}{path}"),
+        Some(host) => format!("{scheme}://{host}{path}"),
         None => path.to_string(),
     }
 }

@@ -1,5 +1,9 @@
 //! `GET /metrics` in Prometheus' text format: requests by method and status, their latency,
 //! payments accepted and refused by reason, and how far the manager is behind the chain.
+//!
+//! Every label takes a bounded set of values, whatever clients send: the method is one of the
+//! standard nine or `other`, the status a registered HTTP status code or `other`, the refusal
+//! reason one of the paywall's fixed names. The number of series is bounded by construction.
 
 use std::{sync::Arc, time::Instant};
 
@@ -20,7 +24,34 @@ use prometheus_client::{
 use super::layer::PaymentObserver;
 use crate::receiver::ChannelManager;
 
-type Labels = Vec<(&'static str, String)>;
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// The `method` label: a standard method, else `other`.
+fn method_label(method: &http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => "other",
+    }
+}
+
+/// The `status` label: a status code with a registered reason phrase, else `other`.
+fn status_label(status: http::StatusCode) -> &'static str {
+    /// The decimal strings of 100 to 599, for `&'static` labels.
+    static CODES: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| (100..600).map(|c: u16| c.to_string()).collect());
+    match status.canonical_reason() {
+        Some(_) if (100..600).contains(&status.as_u16()) => &CODES[usize::from(status.as_u16() - 100)],
+        _ => "other",
+    }
+}
 
 /// The paywall's metrics. Share one `Arc` between the layers (as their
 /// [`PaymentObserver`]), the request middleware and the `/metrics` route.
@@ -101,11 +132,11 @@ impl Metrics {
 
     /// Middleware counting requests and timing them: `axum::middleware::from_fn_with_state(metrics, Metrics::track)`.
     pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-        let method = request.method().to_string();
+        let method = method_label(request.method());
         let start = Instant::now();
         let response = next.run(request).await;
         metrics.latency.observe(start.elapsed().as_secs_f64());
-        let labels = vec![("method", method), ("status", response.status().as_u16().to_string())];
+        let labels = vec![("method", method), ("status", status_label(response.status()))];
         metrics.requests.get_or_create(&labels).inc();
         response
     }
@@ -118,6 +149,6 @@ impl PaymentObserver for Metrics {
     }
 
     fn refused(&self, reason: &'static str) {
-        self.refused.get_or_create(&vec![("reason", reason.to_string())]).inc();
+        self.refused.get_or_create(&vec![("reason", reason)]).inc();
     }
 }

@@ -19,6 +19,14 @@ pub mod rdn;
 pub mod x402;
 
 pub use challenge::Terms;
-pub use layer::{PaymentObserver, Paywall, PaywallLayer};
+pub use layer::{PaymentObserver, Paywall, PaywallLayer, TlsConnection};
 pub use offer::{AcceptedTerms, Malformed, PaymentOffer, Protocol, Refusal};
 pub use pricing::{PerMethod, Pricing};
+
+/// Every header of the payment protocols, lower case: the µRaiden headers ([`rdn::HEADERS`])
+/// and x402's ([`x402::HEADERS`]). Only the paywall reads them from requests and writes them
+/// on responses (a proxy forwards none of them upstream, and passes none an upstream sets);
+/// `docs/http-protocol.md` names exactly these.
+pub fn protocol_headers() -> impl Iterator<Item = &'static str> {
+    rdn::HEADERS.into_iter().chain(x402::HEADERS)
+}

@@ -1,7 +1,7 @@
 //! A payment offered by a request, whichever protocol carried it, and why one is refused.
 
 use alloy_primitives::{Address, Bytes, aliases::U192};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 use super::{rdn, x402};
 use crate::receiver::PaymentError;
@@ -38,7 +38,7 @@ impl PaymentOffer {
     /// The payment in the request's headers: `PAYMENT-SIGNATURE` (x402) first, else the
     /// `RDN-*` headers; `None` if neither is there.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, Malformed> {
-        if let Some(value) = headers.get(x402::PAYMENT_SIGNATURE) {
+        if let Some(value) = single(headers, x402::PAYMENT_SIGNATURE)? {
             return x402::parse_payment_signature(value).map(Some);
         }
         if rdn::has_payment(headers) {
@@ -46,6 +46,17 @@ impl PaymentOffer {
         }
         Ok(None)
     }
+}
+
+/// The one value of the payment header `name`: a header sent more than once is malformed
+/// (which of two payments was meant cannot be known), in either protocol.
+pub(crate) fn single<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h HeaderValue>, Malformed> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(Malformed::new(name, "sent more than once"));
+    }
+    Ok(Some(value))
 }
 
 /// The terms an x402 client says it accepted.

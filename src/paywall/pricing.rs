@@ -1,4 +1,9 @@
 //! What a request costs: a fixed price, a price per method, or any rule the user writes.
+//!
+//! Whatever the rule, the paywall applies two more (see `docs/http-protocol.md`): a CORS
+//! preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) is free, and a `HEAD`
+//! never costs more than the `GET` of the same resource, so it is free exactly where that `GET`
+//! is free.
 
 use std::collections::HashMap;
 
@@ -28,7 +33,8 @@ where
     }
 }
 
-/// A price per HTTP method, with a default for the others.
+/// A price per HTTP method, with a default for the others. Methods are compared without regard
+/// to case (`get` pays what `GET` pays), and a `HEAD` not listed costs what a `GET` costs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PerMethod {
     /// The price of methods not listed.
@@ -37,8 +43,28 @@ pub struct PerMethod {
     pub methods: HashMap<Method, U192>,
 }
 
+impl PerMethod {
+    /// The price listed for `method`, in any case.
+    fn listed(&self, method: &Method) -> Option<U192> {
+        self.methods.get(method).copied().or_else(|| {
+            self.methods.iter().find(|(m, _)| m.as_str().eq_ignore_ascii_case(method.as_str())).map(|(_, p)| *p)
+        })
+    }
+
+    /// The price of a request with `method`.
+    pub fn price_of(&self, method: &Method) -> U192 {
+        if let Some(price) = self.listed(method) {
+            return price;
+        }
+        if method.as_str().eq_ignore_ascii_case(Method::HEAD.as_str()) {
+            return self.listed(&Method::GET).unwrap_or(self.default);
+        }
+        self.default
+    }
+}
+
 impl Pricing for PerMethod {
     fn price(&self, request: &Parts) -> U192 {
-        self.methods.get(&request.method).copied().unwrap_or(self.default)
+        self.price_of(&request.method)
     }
 }

@@ -4,7 +4,7 @@
 use alloy_primitives::{Address, Bytes, aliases::U192};
 use http::HeaderMap;
 
-use super::offer::{Malformed, PaymentOffer, Protocol};
+use super::offer::{Malformed, PaymentOffer, Protocol, single};
 
 /// The management API's base path, sent in [`GATEWAY_PATH`].
 pub const API_BASE: &str = "/api/1";
@@ -46,6 +46,31 @@ pub const INSUFFICIENT_FUNDS: &str = "rdn-insufficient-funds";
 /// Refusal: the balance is not the last registered one plus the price.
 pub const INVALID_AMOUNT: &str = "rdn-invalid-amount";
 
+/// Every µRaiden header, requests' and responses'.
+pub const HEADERS: [&str; 17] = [
+    GATEWAY_PATH,
+    RECEIVER_ADDRESS,
+    CONTRACT_ADDRESS,
+    TOKEN_ADDRESS,
+    CHAIN_ID,
+    PRICE,
+    SENDER_ADDRESS,
+    OPEN_BLOCK,
+    BALANCE,
+    SENDER_BALANCE,
+    BALANCE_SIGNATURE,
+    COST,
+    INSUFFICIENT_CONFIRMATIONS,
+    NONEXISTING_CHANNEL,
+    INVALID_BALANCE_PROOF,
+    INSUFFICIENT_FUNDS,
+    INVALID_AMOUNT,
+];
+
+/// The refusal flags: a refused payment's 402 carries exactly one of them.
+pub const REFUSAL_FLAGS: [&str; 5] =
+    [INSUFFICIENT_CONFIRMATIONS, NONEXISTING_CHANNEL, INVALID_BALANCE_PROOF, INSUFFICIENT_FUNDS, INVALID_AMOUNT];
+
 /// The request headers that make a payment; a request with any of them is read as one.
 pub const PAYMENT_HEADERS: [&str; 6] =
     [CONTRACT_ADDRESS, SENDER_ADDRESS, OPEN_BLOCK, BALANCE, SENDER_BALANCE, BALANCE_SIGNATURE];
@@ -74,11 +99,7 @@ pub fn parse(headers: &HeaderMap) -> Result<PaymentOffer, Malformed> {
 }
 
 fn optional<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h str>, Malformed> {
-    let mut values = headers.get_all(name).iter();
-    let Some(value) = values.next() else { return Ok(None) };
-    if values.next().is_some() {
-        return Err(Malformed::new(name, "sent more than once"));
-    }
+    let Some(value) = single(headers, name)? else { return Ok(None) };
     value.to_str().map(|v| Some(v.trim())).map_err(|_| Malformed::new(name, "not visible ASCII"))
 }
 

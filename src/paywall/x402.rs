@@ -18,6 +18,8 @@ pub const PAYMENT_REQUIRED: &str = "payment-required";
 pub const PAYMENT_SIGNATURE: &str = "payment-signature";
 /// Response to a paid request: base64 of [`PaymentResponse`].
 pub const PAYMENT_RESPONSE: &str = "payment-response";
+/// Every x402 header.
+pub const HEADERS: [&str; 3] = [PAYMENT_REQUIRED, PAYMENT_SIGNATURE, PAYMENT_RESPONSE];
 /// The protocol version spoken.
 pub const X402_VERSION: u32 = 2;
 /// The scheme: payment through a µRaiden channel.

@@ -18,6 +18,17 @@ sol! {
     struct ClosingAgreement {
         bytes balanceMsgSig;
     }
+
+    /// What a sender signs to ask its receiver for a cooperative close at `balance` (off chain
+    /// only: the contract never sees it). A distinct type from [`BalanceProof`], so no payment
+    /// can stand for it; a client sends it only with the close request, and a server never
+    /// echoes it, so only the sender can make one.
+    #[derive(Debug, PartialEq, Eq)]
+    struct CloseRequest {
+        address receiver;
+        uint32 openBlockNumber;
+        uint192 balance;
+    }
 }
 
 /// The EIP-712 domain of one channel contract on one chain, with its separator computed once.
@@ -75,6 +86,12 @@ impl ChannelDomain {
     /// the contract's `closingAgreementMessageHash`.
     pub fn closing_digest(&self, balance_sig: &[u8]) -> B256 {
         self.typed_digest(&ClosingAgreement { balanceMsgSig: Bytes::copy_from_slice(balance_sig) })
+    }
+
+    /// The digest a sender signs to ask for a cooperative close of channel (sender,
+    /// `receiver`, `open_block`) at `balance` (a [`CloseRequest`]).
+    pub fn close_request_digest(&self, receiver: Address, open_block: u32, balance: U192) -> B256 {
+        self.typed_digest(&CloseRequest { receiver, openBlockNumber: open_block, balance })
     }
 
     /// `keccak256(0x1901 ‖ separator ‖ hashStruct(message))`, with the separator cached.

@@ -136,6 +136,8 @@ pub(crate) struct Inner {
     /// One for every task: proofs are checked in parallel, the key cache shared.
     verifier: ProofVerifier,
     jobs: mpsc::Sender<Job>,
+    /// The per-channel locks of every paywall in front of this manager.
+    paywall_locks: super::locks::ChannelLocks,
 }
 
 /// The receiver's channel manager. Cheap to clone; every clone is the same manager.
@@ -180,10 +182,16 @@ impl ChannelManager {
             status: watch::Sender::new(SyncStatus::default()),
             verifier: ProofVerifier::new(),
             jobs,
+            paywall_locks: Default::default(),
         });
         let writer = tokio::spawn(write_payments(inner.clone(), job_rx));
         let follower = tokio::spawn(Follower::new(inner.clone()).run());
         Ok(Self { inner, tasks: Arc::new(Mutex::new(vec![writer, follower])) })
+    }
+
+    /// The per-channel locks every paywall in front of this manager shares.
+    pub fn paywall_locks(&self) -> &super::locks::ChannelLocks {
+        &self.inner.paywall_locks
     }
 
     /// The receiver's address.

@@ -9,12 +9,14 @@
 //! - [`store`]: SQLite or PostgreSQL.
 //! - `rules`: when a payment is accepted, what a close request calls for.
 //! - `disputes`: the receiver's close transactions.
+//! - [`ChannelLocks`]: one lock per channel for the requests that pay on it.
 //! - [`types`] and [`error`]: what the manager knows and why it refuses.
 
 mod config;
 mod disputes;
 pub mod error;
 mod follower;
+mod locks;
 mod manager;
 mod rules;
 pub mod store;
@@ -22,6 +24,7 @@ pub mod types;
 
 pub use config::{ClosePolicy, ManagerConfig, TxPolicy};
 pub use disputes::CloseOutcome;
+pub use locks::ChannelLocks;
 pub use error::{CloseError, ManagerError, PaymentError, StoreError};
 pub use manager::{ChannelManager, CheckedPayment, LowFunds, Stats, SyncStatus};
 pub use types::{ChannelRecord, ChannelStatus, ChannelView, Payment};

@@ -344,12 +344,21 @@ impl ChannelClient {
 
     /// Closes at once with the receiver's agreement: asks `api_base` (the receiver's server,
     /// e.g. `http://host:5000`) for its closing signature over the last acknowledged balance,
-    /// checks it is the receiver's, then sends the cooperative close.
+    /// with the sender's signed close request (the consent a server requires, which no payment
+    /// carries), checks the answer is the receiver's, then sends the cooperative close.
     pub async fn close_cooperatively(&self, channel: &SenderChannel, api_base: &str) -> Result<B256, SenderError> {
         let balance_sig = self.sign(channel.receiver, channel.open_block, channel.balance);
+        let consent = self.signer.sign_digest(self.domain.close_request_digest(
+            channel.receiver,
+            channel.open_block,
+            channel.balance,
+        ));
         let url = format!("{}/api/1/channels/{}/{}", api_base.trim_end_matches('/'), self.sender(), channel.open_block);
-        let body =
-            serde_json::json!({ "balance": channel.balance.to_string(), "balance_signature": balance_sig.to_string() });
+        let body = serde_json::json!({
+            "balance": channel.balance.to_string(),
+            "balance_signature": balance_sig.to_string(),
+            "close_request_signature": consent.to_string(),
+        });
         let response = reqwest::Client::new().delete(url).json(&body).send().await?;
         let status = response.status();
         let answer: serde_json::Value = response.json().await.unwrap_or_default();

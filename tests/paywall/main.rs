@@ -1,11 +1,14 @@
 //! The paywall over real HTTP: an axum app with the paywall layer and the management API,
 //! served on loopback, in front of a channel manager following a real anvil.
 
+mod close;
 #[path = "../common/mod.rs"]
 mod common;
 mod docs;
 #[path = "../receiver/env.rs"]
 mod env;
+mod layer;
+mod openapi;
 
 use std::net::SocketAddr;
 
@@ -25,7 +28,7 @@ const PRICE: u64 = 3;
 const ADMIN_TOKEN: &str = "s3cret-admin-token";
 
 /// A demo app: `/paid` (3 tokens; PUT costs 5), `/fail` (paid, but the handler fails),
-/// `/free`, and the management API.
+/// `/free`, `/status/{code}` (free, answers `code`), and the management API.
 fn app(manager: &ChannelManager) -> Router {
     let metrics = Metrics::new(manager.clone());
     let echo = |method: axum::http::Method, uri: axum::http::Uri| async move { format!("{method} {uri}") };
@@ -47,6 +50,12 @@ fn app(manager: &ChannelManager) -> Router {
     ));
     let free = Router::new()
         .route("/free", get(|| async { "free" }))
+        .route(
+            "/status/{code}",
+            get(|axum::extract::Path(code): axum::extract::Path<u16>| async move {
+                StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT)
+            }),
+        )
         .route_layer(PaywallLayer::new(manager.clone(), U192::ZERO));
     api::router(manager.clone(), Some(ADMIN_TOKEN.into()))
         .merge(paid)
@@ -133,16 +142,7 @@ fn payment_required(response: &reqwest::Response) -> serde_json::Value {
 
 /// The refusal flags present on a response.
 fn flags(response: &reqwest::Response) -> Vec<&'static str> {
-    [
-        rdn::INSUFFICIENT_CONFIRMATIONS,
-        rdn::NONEXISTING_CHANNEL,
-        rdn::INVALID_BALANCE_PROOF,
-        rdn::INSUFFICIENT_FUNDS,
-        rdn::INVALID_AMOUNT,
-    ]
-    .into_iter()
-    .filter(|f| response.headers().contains_key(*f))
-    .collect()
+    rdn::REFUSAL_FLAGS.into_iter().filter(|f| response.headers().contains_key(*f)).collect()
 }
 
 #[test]
@@ -394,9 +394,8 @@ fn the_management_api_lists_channels_and_closes_cooperatively() {
     );
 
     let close = |server: &Server, ch: &ChannelId, balance: u64, signature: &Bytes| {
-        let url = format!("{}/api/1/channels/{}/{}", server.base, ch.sender, ch.open_block);
-        let body = serde_json::json!({"balance": balance.to_string(), "balance_signature": signature.to_string()});
-        server.env.rt.block_on(server.http.delete(url).json(&body).send()).unwrap()
+        let body = close::close_body(balance, signature, &close::consent(server, ch, balance));
+        close::close(server, ch, &body)
     };
     let sig3 = server.env.f.pay(&ch, 3);
     assert_eq!(close(&server, &ch, 2, &server.env.f.pay(&ch, 2)).status(), StatusCode::FORBIDDEN, "a wrong balance");
@@ -424,6 +423,17 @@ fn the_management_api_lists_channels_and_closes_cooperatively() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let ok = server.env.rt.block_on(server.http.post(&url).bearer_auth(ADMIN_TOKEN).send()).unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
+    // The scheme's name is case-insensitive (RFC 9110), the token is not.
+    for (authorization, status) in [
+        (format!("bearer {ADMIN_TOKEN}"), StatusCode::OK),
+        (format!("BEARER  {ADMIN_TOKEN}"), StatusCode::OK),
+        (format!("Bearer {}", ADMIN_TOKEN.to_uppercase()), StatusCode::UNAUTHORIZED),
+        (format!("Basic {ADMIN_TOKEN}"), StatusCode::UNAUTHORIZED),
+        (format!("Bearer{ADMIN_TOKEN}"), StatusCode::UNAUTHORIZED),
+    ] {
+        let request = server.http.post(&url).header("authorization", &authorization);
+        assert_eq!(server.env.rt.block_on(request.send()).unwrap().status(), status, "{authorization}");
+    }
     assert_eq!(server.get("/health", HeaderMap::new()).status(), StatusCode::OK);
     assert_eq!(server.get("/ready", HeaderMap::new()).status(), StatusCode::OK);
 }
@@ -511,4 +521,57 @@ fn x402_refusals_carry_their_reason_and_register_nothing() {
     let sig = server.env.f.pay(&ch, 6);
     server.env.rt.block_on(server.manager.sign_close(ch.sender, ch.open_block, U192::from(6), &sig)).unwrap();
     check(&server, &ch, 7, "channel_closing");
+}
+
+#[test]
+fn metrics_labels_stay_bounded_whatever_clients_send() {
+    let server = Server::start();
+    let series = |server: &Server| -> Vec<String> {
+        let text = server.text(server.get("/metrics", HeaderMap::new()));
+        text.lines().filter(|l| l.starts_with("uraiden_") && l.contains('{')).map(str::to_string).collect()
+    };
+    // Thousands of random methods, some of them long: one `other` series per status.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    const TOKEN: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~";
+    let url = format!("{}/free", server.base);
+    server.env.rt.block_on(async {
+        for i in 0..2_000 {
+            let len = if i % 100 == 0 { 4_000 } else { 1 + (next() % 24) as usize };
+            let method: String = (0..len).map(|_| TOKEN[(next() % TOKEN.len() as u64) as usize] as char).collect();
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let response = server.http.request(method.clone(), &url).send().await.unwrap();
+            assert!(response.status().is_client_error() || response.status().is_success(), "{method}");
+        }
+        // Every status an application can answer, registered or not.
+        for code in (200..=999).step_by(7).chain([299, 418, 599, 600, 999]) {
+            let response = server.http.get(format!("{}/status/{code}", server.base)).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), code);
+        }
+    });
+    let lines = series(&server);
+    let requests: Vec<&String> = lines.iter().filter(|l| l.starts_with("uraiden_http_requests_total{")).collect();
+    for line in &requests {
+        let method = line.split("method=\"").nth(1).unwrap().split('"').next().unwrap();
+        assert!(
+            ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "other"].contains(&method),
+            "{line}"
+        );
+        let status = line.split("status=\"").nth(1).unwrap().split('"').next().unwrap();
+        assert!(
+            status == "other"
+                || StatusCode::from_bytes(status.as_bytes()).is_ok_and(|s| s.canonical_reason().is_some()),
+            "{line}"
+        );
+    }
+    assert!(requests.iter().any(|l| l.contains("method=\"other\"")), "the random methods were counted as other");
+    assert!(requests.iter().any(|l| l.contains("status=\"other\"")), "unregistered statuses were counted as other");
+    // Registered statuses are few: the series are bounded by the label sets, not by the traffic.
+    assert!(requests.len() < 100, "{} series: {requests:#?}", requests.len());
+    assert!(lines.iter().all(|l| l.len() < 200), "no label carries what a client sent");
 }

@@ -146,6 +146,10 @@ async fn connection<IO>(
     let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
         let mut request: Request = request.map(Body::new);
         request.extensions_mut().insert(peer);
+        if peer.tls {
+            // The paywall names the resource https://… only on the server's word.
+            request.extensions_mut().insert(crate::paywall::TlsConnection);
+        }
         let under_way = UnderWay::new(activity.clone());
         let app = app.clone();
         async move {
