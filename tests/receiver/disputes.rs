@@ -218,14 +218,20 @@ fn low_close_requests_in_one_block_are_all_disputed() {
     let manager = env.start(quick(env.config()));
     let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
     let (sender, outsider) = (env.f.sender.clone(), env.f.outsider.clone());
-    for round in 0..3 {
+    let (o, r) = (outsider.address(), env.f.receiver.address());
+    // Every channel is opened first: the fixture's chain caches its senders' nonces, which the
+    // close requests sent around it would make stale.
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
         let a = env.f.open_erc20(20);
         let b = env.f.open_erc20(20);
-        let (o, r) = (outsider.address(), env.f.receiver.address());
         env.f.c.approve(&mut env.f.chain, o, env.f.c.channels, common::u256(20)).unwrap();
         let opened = env.f.c.open_erc20(&mut env.f.chain, o, r, u192(20)).unwrap();
         let c = ChannelId { sender: o, receiver: r, open_block: opened.block_number as u32 };
-        env.mine(&manager, CONFIRMATIONS);
+        rounds.push((a, b, c));
+    }
+    env.mine(&manager, CONFIRMATIONS);
+    for (round, (a, b, c)) in rounds.into_iter().enumerate() {
         env.pay(&manager, &a, 9, 9).unwrap();
         env.pay(&manager, &b, 9, 9).unwrap();
         let sig = outsider.sign_digest(env.f.c.domain.balance_digest(r, c.open_block, u192(9)));
