@@ -98,17 +98,18 @@ fn a_dispute_that_failed_for_want_of_ether_is_tried_again_once_funded() {
     assert_eq!(env.token_balance(ch.sender), sender_before + 28);
 }
 
-/// The receiver's dispute is in the mempool when the node goes away (connections cut, or left
-/// silent for good) and the transaction is lost; the node returns after every re-send of that
-/// attempt has failed. The dispute is sent again and the receiver paid its proof.
+/// The receiver's dispute is in the mempool when the node loses it; the close request is then
+/// confirmed (and applied) while that attempt still waits for its receipt, and the node goes
+/// away (connections cut, or kept open and silent for good) until the attempt has given up.
+/// Once the node is back, the dispute is sent again and the receiver paid its proof.
 fn a_dispute_lost_with_the_node_is_sent_again(link: Link) {
     let mut env = Env::new();
     let forwarder = env.rt.block_on(Forwarder::start(anvil_addr(&env)));
     let mut config = quick(env.config());
     config.rpc_url = forwarder.url.clone();
     config.node_timeout = Duration::from_secs(1);
-    config.tx.stuck_after = Duration::from_millis(500);
-    config.tx.max_resends = 1;
+    config.tx.stuck_after = Duration::from_secs(3);
+    config.tx.max_resends = 0;
     let manager = env.start(config);
     let ch = paid_channel(&mut env, &manager, 40, 12);
     let receiver_before = env.token_balance(ch.receiver);
@@ -118,25 +119,31 @@ fn a_dispute_lost_with_the_node_is_sent_again(link: Link) {
     let sender = env.f.sender.clone();
     request_close(&env, &sender, &ch, 5);
     env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
-    // The receiver's dispute reaches the mempool...
-    let mut dispute = None;
+    let sent_at = Instant::now();
+    // The receiver's dispute reaches the mempool, and the node loses it...
     wait_for(Duration::from_secs(20), "the dispute sent", || {
-        dispute = env.rt.block_on(manager.store().close_txs(&ch)).unwrap().first().map(|t| t.tx_hash);
-        dispute.is_some()
+        !env.rt.block_on(manager.store().close_txs(&ch)).unwrap().is_empty()
     });
-    // ...then the node goes away and the transaction with it (and any re-send of it).
-    assert!(dispute.is_some());
-    forwarder.set(link);
-    std::thread::sleep(Duration::from_millis(100));
     env.rt.block_on(node.provider().anvil_drop_all_transactions()).unwrap();
     let pool = rpc(&env, &node, "txpool_content", serde_json::json!([]));
     assert!(pool["pending"].as_object().unwrap().is_empty(), "the dispute is gone: {pool}");
-    // Longer than the attempt's send and re-send (0.5 s each, and 1 s per silent request).
-    std::thread::sleep(Duration::from_secs(4));
+    // ...the close request is confirmed and applied...
+    env.rt.block_on(node.provider().anvil_mine(Some(CONFIRMATIONS), None)).unwrap();
+    wait_for(Duration::from_secs(10), "the close request applied", || {
+        env.rt
+            .block_on(manager.store().channel(&ch))
+            .unwrap()
+            .is_some_and(|r| r.status == ChannelStatus::Closing && r.closing_balance == Some(amount(5)))
+    });
+    assert!(sent_at.elapsed() < Duration::from_secs(3), "within the attempt's wait for a receipt");
+    // ...and the node goes away until the attempt has given up (3 s after its send).
+    forwarder.set(link);
+    std::thread::sleep(Duration::from_secs(4).saturating_sub(sent_at.elapsed()));
     forwarder.set(Link::Up);
 
     wait_for(Duration::from_secs(30), "the dispute sent again and mined", || {
         env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
         settled_with(&manager, &ch).is_some()
     });
     assert_eq!(settled_with(&manager, &ch), Some(12));
@@ -332,7 +339,7 @@ fn the_resync_command_is_the_way_back_after_a_deep_reorg() {
     env.pay(&manager, &a, 5, 1).expect("payments resume on the proof kept");
 }
 
-/// The node unreachable for longer than half the challenge period (10 blocks of 0.1 s here):
+/// The node unreachable for longer than half the challenge period (10 blocks of 0.2 s here):
 /// payments stop with `node_unreachable`, and `/ready`'s status says so; they resume with the
 /// node.
 #[test]
@@ -342,7 +349,7 @@ fn payments_stop_when_the_node_is_unreachable_for_half_the_challenge_period() {
     let mut config = env.config();
     config.rpc_url = forwarder.url.clone();
     config.node_timeout = Duration::from_millis(200);
-    config.block_time = Duration::from_millis(100);
+    config.block_time = Duration::from_millis(200);
     let manager = env.start(config);
     let ch = paid_channel(&mut env, &manager, 40, 3);
     assert!(manager.status().ready());
@@ -353,7 +360,8 @@ fn payments_stop_when_the_node_is_unreachable_for_half_the_challenge_period() {
     wait_status(&manager, Duration::from_secs(10), "payments stopped", |s| {
         s.refusing_payments == Some("node_unreachable")
     });
-    assert!(cut.elapsed() >= Duration::from_millis(500), "not before half the challenge period");
+    // The last successful poll came at most a poll (50 ms, and its requests) before the cut.
+    assert!(cut.elapsed() >= Duration::from_millis(800), "not before half the challenge period");
     let refused = env.pay(&manager, &ch, 5, 1).unwrap_err();
     assert!(matches!(refused, PaymentError::NodeUnreachable { .. }), "{refused:?}");
     assert_eq!(refused.reason(), "node_unreachable");

@@ -340,7 +340,10 @@ fn state_is_reloaded_field_by_field_and_the_store_refuses_strangers(backend: Bac
 
 fn reorgs_drop_unconfirmed_opens_and_top_ups_and_keep_confirmed_ones(backend: Backend) {
     let mut env = Env::on(backend);
-    let manager = env.start(env.config());
+    // The halt after a deep reorg stays (the automatic re-read is tested in `disputes`).
+    let mut config = env.config();
+    config.resync_on_deep_reorg = false;
+    let manager = env.start(config);
     let confirmed = env.f.open_erc20(10);
     env.mine(&manager, CONFIRMATIONS);
     env.f.c.top_up_erc223(&mut env.f.chain, &confirmed, common::u256(5)).unwrap();
@@ -373,7 +376,8 @@ fn reorgs_drop_unconfirmed_opens_and_top_ups_and_keep_confirmed_ones(backend: Ba
     assert_eq!((view.deposit, view.unconfirmed_deposit), (amount(10), amount(10)), "the reorged top-up is gone");
     assert!(manager.status().reorgs >= 1);
 
-    // A rollback below the confirmed history stops payments with a clear reason.
+    // A rollback below the confirmed history stops payments with a clear reason (for good,
+    // with the automatic re-read turned off).
     env.rt.block_on(node.provider().anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
     env.f.chain.mine(CONFIRMATIONS + 3).unwrap();
     let halted = wait_until(&mut env, &manager, |m| m.status().halted.is_some());
