@@ -260,12 +260,17 @@ fn low_close_requests_in_one_block_are_all_disputed() {
             assert_eq!(settled_with(&manager, &ch), Some(9), "round {round}");
         }
         assert_eq!(env.token_balance(r), before + 27, "round {round}");
-        let nonces: std::collections::BTreeSet<u64> = [a, b, c]
-            .iter()
-            .flat_map(|ch| env.rt.block_on(manager.store().close_txs(ch)).unwrap())
-            .filter(|t| t.state == "mined")
-            .map(|t| t.nonce)
-            .collect();
+        // Each dispute's outcome is recorded once its closer sees the receipt.
+        let mut mined = Vec::new();
+        wait_for(Duration::from_secs(10), &format!("round {round}: three disputes recorded"), || {
+            mined = [a, b, c]
+                .iter()
+                .flat_map(|ch| env.rt.block_on(manager.store().close_txs(ch)).unwrap())
+                .filter(|t| t.state == "mined")
+                .collect();
+            mined.len() == 3
+        });
+        let nonces: std::collections::BTreeSet<u64> = mined.iter().map(|t| t.nonce).collect();
         assert_eq!(nonces.len(), 3, "round {round}: three nonces");
     }
 }
