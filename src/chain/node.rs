@@ -122,7 +122,14 @@ impl Node {
             NodeError::Unreachable(text) => NodeError::Unreachable(format!("{redacted}: {text}")),
             other => other,
         })?;
-        Ok(Self { provider, chain_id, account: signer.map(Signer::address), subscriptions, url: redacted, timeout: None })
+        Ok(Self {
+            provider,
+            chain_id,
+            account: signer.map(Signer::address),
+            subscriptions,
+            url: redacted,
+            timeout: None,
+        })
     }
 
     /// The same connection with every request of this type (and every request run through
@@ -140,7 +147,9 @@ impl Node {
         what: &str,
         request: impl std::future::IntoFuture<Output = Result<T, E>>,
     ) -> Result<T, NodeError> {
-        let Some(timeout) = self.timeout else { return std::future::IntoFuture::into_future(request).await.map_err(|e| self.error(e)) };
+        let Some(timeout) = self.timeout else {
+            return std::future::IntoFuture::into_future(request).await.map_err(|e| self.error(e));
+        };
         match tokio::time::timeout(timeout, request).await {
             Ok(result) => result.map_err(|e| self.error(e)),
             Err(_) => Err(NodeError::Unreachable(format!("the node did not answer {what} in {timeout:?}"))),

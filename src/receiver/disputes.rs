@@ -82,7 +82,10 @@ impl TxSender {
                 self.node.bounded("eth_getTransactionCount", pending).await?
             }
         };
-        let sent = self.node.bounded("eth_sendRawTransaction", self.node.provider().send_transaction(request.with_nonce(nonce))).await;
+        let sent = self
+            .node
+            .bounded("eth_sendRawTransaction", self.node.provider().send_transaction(request.with_nonce(nonce)))
+            .await;
         match &sent {
             Ok(_) => *next = Some(next.map_or(nonce + 1, |n| n.max(nonce + 1))),
             Err(_) => *next = None,
@@ -122,10 +125,19 @@ pub(crate) struct Closer {
     sent: Arc<Mutex<HashMap<ChannelId, Sent>>>,
     /// The attempts running in the background, stopped with the manager.
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// Where failed attempts are reported (`SyncStatus::failed_closes`, `last_close_error`).
+    status: tokio::sync::watch::Sender<super::SyncStatus>,
 }
 
 impl Closer {
-    pub(crate) fn new(node: Node, account: Address, contract: Address, token: Address, policy: TxPolicy) -> Self {
+    pub(crate) fn new(
+        node: Node,
+        account: Address,
+        contract: Address,
+        token: Address,
+        policy: TxPolicy,
+        status: tokio::sync::watch::Sender<super::SyncStatus>,
+    ) -> Self {
         let sender = Arc::new(TxSender::new(node.clone(), account));
         Self {
             node,
@@ -136,6 +148,7 @@ impl Closer {
             slots: Arc::default(),
             sent: Arc::default(),
             tasks: Arc::default(),
+            status,
         }
     }
 
@@ -209,7 +222,12 @@ impl Closer {
     fn finish(&self, id: ChannelId, result: &Result<CloseOutcome, CloseError>, delay: Duration) {
         let slot = match result {
             Ok(_) | Err(CloseError::Settled | CloseError::NothingPaid) => Slot::Done,
-            Err(_) => {
+            Err(error) => {
+                let error = format!("{id}: {error}");
+                self.status.send_modify(|s| {
+                    s.failed_closes += 1;
+                    s.last_close_error = Some(error);
+                });
                 Slot::Waiting { retry_at: Instant::now() + delay, delay: (delay * 2).min(self.policy.retry_max) }
             }
         };
@@ -331,16 +349,24 @@ impl Closer {
         attempt: u32,
     ) -> Result<Option<CloseOutcome>, CloseError> {
         for hash in sent {
-            let receipt = self.node.bounded("eth_getTransactionReceipt", self.node.provider().get_transaction_receipt(*hash));
+            let receipt =
+                self.node.bounded("eth_getTransactionReceipt", self.node.provider().get_transaction_receipt(*hash));
             let Ok(Some(receipt)) = receipt.await else { continue };
             let block = receipt.block_number.unwrap_or_default();
             let state = if receipt.status() { "mined" } else { "reverted" };
             for other in sent.iter().filter(|h| *h != hash) {
-                let replaced =
-                    CloseTx { tx_hash: *other, id: record.id, balance: record.balance, nonce, state: "replaced", block: None };
+                let replaced = CloseTx {
+                    tx_hash: *other,
+                    id: record.id,
+                    balance: record.balance,
+                    nonce,
+                    state: "replaced",
+                    block: None,
+                };
                 store.record_close_tx(&replaced).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
             }
-            let tx = CloseTx { tx_hash: *hash, id: record.id, balance: record.balance, nonce, state, block: Some(block) };
+            let tx =
+                CloseTx { tx_hash: *hash, id: record.id, balance: record.balance, nonce, state, block: Some(block) };
             store.record_close_tx(&tx).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
             if !receipt.status() {
                 self.sent.lock().expect("sent lock").remove(&record.id);

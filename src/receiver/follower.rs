@@ -152,10 +152,15 @@ impl Follower {
                     if self.inner.config.resync_on_deep_reorg {
                         match self.resync().await {
                             Ok(kept) => {
-                                tracing::warn!(channels = kept, "re-reading the chain from the deployment block, every proof kept");
+                                tracing::warn!(
+                                    channels = kept,
+                                    "re-reading the chain from the deployment block, every proof kept"
+                                );
                                 self.inner.status.send_modify(|s| s.resyncs += 1);
                             }
-                            Err(error) => tracing::error!(%error, "resetting the chain-derived state failed; trying again"),
+                            Err(error) => {
+                                tracing::error!(%error, "resetting the chain-derived state failed; trying again")
+                            }
                         }
                         wait = interval;
                     } else {

@@ -76,6 +76,10 @@ pub struct SyncStatus {
     pub reorgs: u64,
     /// Reorgs deeper than the confirmations after which the chain was re-read.
     pub resyncs: u64,
+    /// Close attempts (disputes and cash-outs) that failed so far; each is tried again.
+    pub failed_closes: u64,
+    /// The last close attempt's failure (the channel and why).
+    pub last_close_error: Option<String>,
     /// Why payments are refused now, as [`PaymentError::reason`] names it (`node_unreachable`
     /// once the node has been unreachable for the configured share of the challenge period,
     /// `unavailable` while halted); filled in by [`ChannelManager::status`].
@@ -199,8 +203,10 @@ impl ChannelManager {
         {
             return Err(ManagerError::Config(format!("unreachable_share must be above 0, not {share}")));
         }
-        let node =
-            Node::connect(&config.rpc_url, Some(&config.receiver)).await.map_err(node_error)?.with_timeout(config.node_timeout);
+        let node = Node::connect(&config.rpc_url, Some(&config.receiver))
+            .await
+            .map_err(node_error)?
+            .with_timeout(config.node_timeout);
         let token = node.view(config.contract, &C::token_addressCall {}).await.map_err(node_error)?;
         let challenge_period = node.view(config.contract, &C::challenge_periodCall {}).await.map_err(node_error)?;
         let identity = StoreIdentity { chain_id: node.chain_id(), contract: config.contract, receiver };
@@ -215,9 +221,10 @@ impl ChannelManager {
         };
         state.records = store.channels(receiver).await?.into_iter().map(|r| (r.id, r)).collect();
         let (jobs, job_rx) = mpsc::channel(4 * MAX_BATCH);
+        let status = watch::Sender::new(SyncStatus::default());
         let inner = Arc::new(Inner {
             domain: ChannelDomain::new(identity.chain_id, config.contract),
-            closer: Closer::new(node.clone(), receiver, config.contract, token, config.tx),
+            closer: Closer::new(node.clone(), receiver, config.contract, token, config.tx, status.clone()),
             config,
             identity,
             token,
@@ -225,7 +232,7 @@ impl ChannelManager {
             store,
             node,
             state: RwLock::new(state),
-            status: watch::Sender::new(SyncStatus::default()),
+            status,
             verifier: ProofVerifier::new(),
             jobs,
             misses: Mutex::default(),
@@ -401,7 +408,8 @@ impl ChannelManager {
             // caching the key: anyone can sign for a channel that does not exist), nor for a
             // channel this server's follower would know of, nor for one missing a moment ago;
             // and one such read at a time.
-            let (signer, _) = self.inner.verifier.recover(digest, signature).map_err(|e| PaymentError::InvalidProof(e.into()))?;
+            let (signer, _) =
+                self.inner.verifier.recover(digest, signature).map_err(|e| PaymentError::InvalidProof(e.into()))?;
             if signer != sender {
                 return Err(PaymentError::InvalidProof(crate::proof::VerifyError::WrongSigner(signer)));
             }

@@ -90,7 +90,10 @@ fn a_dispute_that_failed_for_want_of_ether_is_tried_again_once_funded() {
     let sender = env.f.sender.clone();
     request_close(&env, &sender, &ch, 5);
     env.mine(&manager, 3);
+    wait_status(&manager, Duration::from_secs(10), "a failed dispute", |s| s.failed_closes >= 1);
     assert_eq!(settled_with(&manager, &ch), None, "no ether, no dispute");
+    let error = manager.status().last_close_error.unwrap();
+    assert!(error.to_lowercase().contains("insufficient funds"), "{error}");
     env.f.chain.set_balance(receiver, U256::from(10u64).pow(U256::from(20u64))).unwrap();
     wait_for(Duration::from_secs(20), "the dispute once funded", || settled_with(&manager, &ch).is_some());
     assert_eq!(settled_with(&manager, &ch), Some(12));

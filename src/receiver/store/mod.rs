@@ -115,11 +115,8 @@ impl Store {
         let store = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             Store::Sqlite(sqlite::SqliteStore::open(path).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(POOL_WAIT)
-                .connect(url)
-                .await?;
+            let pool =
+                sqlx::postgres::PgPoolOptions::new().max_connections(8).acquire_timeout(POOL_WAIT).connect(url).await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
             Store::Postgres(pool)
         } else {
