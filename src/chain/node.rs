@@ -81,6 +81,8 @@ pub struct Node {
     account: Option<Address>,
     subscriptions: bool,
     url: RedactedUrl,
+    /// How long one request may take before the node counts as unreachable.
+    timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Node {
@@ -120,7 +122,38 @@ impl Node {
             NodeError::Unreachable(text) => NodeError::Unreachable(format!("{redacted}: {text}")),
             other => other,
         })?;
-        Ok(Self { provider, chain_id, account: signer.map(Signer::address), subscriptions, url: redacted })
+        Ok(Self {
+            provider,
+            chain_id,
+            account: signer.map(Signer::address),
+            subscriptions,
+            url: redacted,
+            timeout: None,
+        })
+    }
+
+    /// The same connection with every request of this type (and every request run through
+    /// [`Node::bounded`]) limited to `timeout`: a node that accepts connections but never
+    /// answers then fails the request as unreachable instead of holding its caller for good.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Runs the node request `request` within this node's timeout (if it has one); `what` names
+    /// it in the error.
+    pub async fn bounded<T, E: Into<NodeError>>(
+        &self,
+        what: &str,
+        request: impl std::future::IntoFuture<Output = Result<T, E>>,
+    ) -> Result<T, NodeError> {
+        let Some(timeout) = self.timeout else {
+            return std::future::IntoFuture::into_future(request).await.map_err(|e| self.error(e));
+        };
+        match tokio::time::timeout(timeout, request).await {
+            Ok(result) => result.map_err(|e| self.error(e)),
+            Err(_) => Err(NodeError::Unreachable(format!("the node did not answer {what} in {timeout:?}"))),
+        }
     }
 
     /// A failure of a request to this node, with the URL's secrets removed from its text.
@@ -160,16 +193,14 @@ impl Node {
 
     /// The latest block number.
     pub async fn head(&self) -> Result<u64, NodeError> {
-        self.provider.get_block_number().await.map_err(|e| self.error(e))
+        self.bounded("eth_blockNumber", self.provider.get_block_number()).await
     }
 
     /// Block `number`'s hash and parent hash.
     pub async fn block(&self, number: u64) -> Result<BlockRef, NodeError> {
         let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Number(number))
-            .await
-            .map_err(|e| self.error(e))?
+            .bounded("eth_getBlockByNumber", self.provider.get_block_by_number(BlockNumberOrTag::Number(number)))
+            .await?
             .ok_or_else(|| NodeError::Missing(format!("block {number}")))?;
         Ok(BlockRef { number, hash: block.header.hash, parent: block.header.parent_hash })
     }
@@ -177,13 +208,13 @@ impl Node {
     /// Calls the view `call` of `to` on the latest block.
     pub async fn view<C: SolCall>(&self, to: Address, call: &C) -> Result<C::Return, NodeError> {
         let request = TransactionRequest::default().with_to(to).with_input(Bytes::from(call.abi_encode()));
-        let output = self.provider.call(request).await.map_err(|e| self.error(e))?;
+        let output = self.bounded("eth_call", self.provider.call(request)).await?;
         C::abi_decode_returns(&output).map_err(|e| NodeError::Refused(format!("undecodable answer: {e}")))
     }
 
     /// The logs matching `filter`.
     pub async fn logs(&self, filter: &Filter) -> Result<Vec<Log>, NodeError> {
-        self.provider.get_logs(filter).await.map_err(|e| self.error(e))
+        self.bounded("eth_getLogs", self.provider.get_logs(filter)).await
     }
 
     /// Runs `calls` (each `(from, to, data)`) one after another in one simulated next block
@@ -191,12 +222,12 @@ impl Node {
     /// each call's outcome, stopping after the first that does not succeed.
     pub async fn simulate(&self, calls: &[(Address, Address, Bytes)]) -> Result<Vec<Outcome>, NodeError> {
         let payload = super::simulate::payload(calls, self.head().await? + 1);
-        let blocks = self.provider.simulate(&payload).await.map_err(|e| self.error(e))?;
+        let blocks = self.bounded("eth_simulateV1", self.provider.simulate(&payload)).await?;
         super::simulate::outcomes(blocks, calls.len()).map_err(NodeError::Refused)
     }
 
     /// The ether balance of `who`, in wei.
     pub async fn ether(&self, who: Address) -> Result<alloy_primitives::U256, NodeError> {
-        self.provider.get_balance(who).await.map_err(|e| self.error(e))
+        self.bounded("eth_getBalance", self.provider.get_balance(who)).await
     }
 }

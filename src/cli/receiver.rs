@@ -1,7 +1,8 @@
 //! `uraiden receiver …`: the receiver's own view of its channels and its cash-out, from its
 //! store and the chain: list channels, show the status, close one channel or all of them with
 //! the latest proofs. Each command starts the channel manager on the store, waits until it has
-//! caught up with the node, acts, and stops.
+//! caught up with the node, acts, and stops. `resync` first forgets the chain-derived state
+//! (keeping every proof), so the manager re-reads the chain from the deployment block.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -11,7 +12,10 @@ use anyhow::Context;
 use super::{deploy::DeploymentRecord, key::NodeArgs};
 use crate::{
     chain::Node,
-    receiver::{ChannelManager, CloseError, ManagerConfig},
+    receiver::{
+        ChannelManager, CloseError, ManagerConfig,
+        store::{Store, StoreIdentity},
+    },
 };
 
 /// `uraiden receiver`.
@@ -55,6 +59,11 @@ enum ReceiverCommand {
         #[arg(long)]
         all: bool,
     },
+    /// Rebuild the chain-derived state (deposits, statuses, close requests, settlements, the
+    /// cursor) by re-reading the chain from the deployment block, keeping every stored proof:
+    /// the way back after a reorg deeper than the confirmations (a server does it by itself
+    /// unless configured not to) or after moving to another node. Stop the server first.
+    Resync,
     /// Show the counts, sums, sync state and warnings (low ether for disputes, halts).
     Status {
         /// Print JSON instead of text.
@@ -80,6 +89,14 @@ async fn run_async(args: ReceiverArgs, node: &NodeArgs) -> anyhow::Result<()> {
             (record.channels, record.block)
         }
     };
+    if matches!(args.command, ReceiverCommand::Resync) {
+        let chain_id = Node::connect(&url, None).await?.chain_id();
+        let identity = StoreIdentity { chain_id, contract, receiver: key.address() };
+        let store = Store::open(&args.store, identity).await?;
+        let kept = store.resync().await?;
+        drop(store);
+        println!("chain-derived state forgotten; {kept} channel(s) keep their proofs");
+    }
     let mut config = ManagerConfig::new(url.clone(), contract, key, args.store.clone());
     config.deployment_block = deployment_block;
     config.confirmations = args.confirmations;
@@ -161,6 +178,16 @@ async fn act(manager: &ChannelManager, url: &str, command: ReceiverCommand) -> a
                 results.len() - failed - settled
             );
             anyhow::ensure!(failed == 0, "{failed} close(s) failed");
+        }
+        ReceiverCommand::Resync => {
+            let (stats, status) = (manager.stats(), manager.status());
+            println!(
+                "re-read the chain to block {}: {} open, {} closing, {} settled",
+                status.synced_block.map(|b| b.to_string()).unwrap_or("-".into()),
+                stats.open,
+                stats.closing,
+                stats.settled
+            );
         }
         ReceiverCommand::Status { json } => {
             let (stats, status) = (manager.stats(), manager.status());

@@ -164,7 +164,7 @@ fn rdn_flag(refusal: &Refusal) -> (Option<&'static str>, String) {
             PaymentError::InvalidProof(_) => (Some(rdn::INVALID_BALANCE_PROOF), one()),
             PaymentError::InsufficientFunds { .. } => (Some(rdn::INSUFFICIENT_FUNDS), one()),
             PaymentError::AmountMismatch { .. } => (Some(rdn::INVALID_AMOUNT), one()),
-            PaymentError::Unavailable(_) => (None, String::new()),
+            PaymentError::Unavailable(_) | PaymentError::NodeUnreachable { .. } => (None, String::new()),
         },
     }
 }

@@ -244,6 +244,10 @@ impl<P: Pricing> Shared<P> {
             self.observe_refusal("unavailable");
             return challenge::unavailable(reason);
         }
+        if let Refusal::Payment(error @ PaymentError::NodeUnreachable { .. }) = &refusal {
+            self.observe_refusal(error.reason());
+            return challenge::unavailable(&error.to_string());
+        }
         if let Some(reason) = refusal.reason() {
             self.observe_refusal(reason);
         }

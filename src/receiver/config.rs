@@ -31,11 +31,22 @@ pub struct TxPolicy {
     pub max_resends: u32,
     /// Gas one close transaction is budgeted at, for the low-funds warning.
     pub close_gas: u64,
+    /// The wait before a failed close is tried again; doubled after each failure.
+    pub retry_min: Duration,
+    /// The longest wait between two attempts of a failed close.
+    pub retry_max: Duration,
 }
 
 impl Default for TxPolicy {
     fn default() -> Self {
-        Self { stuck_after: Duration::from_secs(30), fee_bump_percent: 25, max_resends: 5, close_gas: 120_000 }
+        Self {
+            stuck_after: Duration::from_secs(30),
+            fee_bump_percent: 25,
+            max_resends: 5,
+            close_gas: 120_000,
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(30),
+        }
     }
 }
 
@@ -57,9 +68,21 @@ pub struct ManagerConfig {
     pub confirmations: u64,
     /// How often the node is asked for new blocks.
     pub poll_interval: Duration,
-    /// How long one poll of the node may take before the node counts as unreachable (a node
-    /// that accepts connections but never answers would otherwise stall the follower).
+    /// How long one request to the node may take before the node counts as unreachable (a
+    /// node that accepts connections but never answers would otherwise stall the follower or a
+    /// dispute). Every request of the follower and of the close transactions is bounded.
     pub node_timeout: Duration,
+    /// The chain's block time (12 s on Ethereum): with the challenge period, it sets how long
+    /// the node may stay unreachable before payments stop.
+    pub block_time: Duration,
+    /// The share of the challenge period (`challenge_period × block_time`) the node may stay
+    /// unreachable (no successful poll) before payments stop with `node_unreachable`: past it,
+    /// a close request could go unseen for too long to be disputed. `None` never stops.
+    pub unreachable_share: Option<f64>,
+    /// After a reorg deeper than the confirmations, re-read the chain from the deployment
+    /// block (keeping every proof) instead of stopping for good; payments are refused until
+    /// the re-read has caught up. See `docs/receiver.md`.
+    pub resync_on_deep_reorg: bool,
     /// The longest block range asked of `eth_getLogs` (halved while the node refuses).
     pub max_log_range: u64,
     /// What to do with a close request that is not below the last proof.
@@ -70,7 +93,8 @@ pub struct ManagerConfig {
 
 impl ManagerConfig {
     /// A configuration with the defaults: 5 confirmations, a poll every second (10 s at most
-    /// each), log ranges of up to 10,000 blocks, close at once.
+    /// per node request), 12 s blocks, payments stopped after half the challenge period without
+    /// the node, a re-read after a deep reorg, log ranges of up to 10,000 blocks, close at once.
     pub fn new(rpc_url: impl Into<String>, contract: Address, receiver: Signer, store_url: impl Into<String>) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -81,6 +105,9 @@ impl ManagerConfig {
             confirmations: 5,
             poll_interval: Duration::from_secs(1),
             node_timeout: Duration::from_secs(10),
+            block_time: Duration::from_secs(12),
+            unreachable_share: Some(0.5),
+            resync_on_deep_reorg: true,
             max_log_range: 10_000,
             close_policy: ClosePolicy::default(),
             tx: TxPolicy::default(),
@@ -99,6 +126,9 @@ impl std::fmt::Debug for ManagerConfig {
             .field("confirmations", &self.confirmations)
             .field("poll_interval", &self.poll_interval)
             .field("node_timeout", &self.node_timeout)
+            .field("block_time", &self.block_time)
+            .field("unreachable_share", &self.unreachable_share)
+            .field("resync_on_deep_reorg", &self.resync_on_deep_reorg)
             .field("max_log_range", &self.max_log_range)
             .field("close_policy", &self.close_policy)
             .field("tx", &self.tx)

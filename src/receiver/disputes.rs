@@ -1,7 +1,20 @@
 //! The receiver's close transactions: answering a sender's close request with a higher proof
-//! (a dispute), or cashing out. Each is pre-checked with `eth_estimateGas` (nothing is sent if
-//! it would revert), recorded in the store, tracked until mined, and re-sent with the same nonce
-//! and higher fees when it is stuck.
+//! (a dispute), or cashing out.
+//!
+//! - Every transaction of the receiver goes through one [`TxSender`]: it hands out nonces in
+//!   order (from its own counter, read from the node once and again only after a failed send),
+//!   so any number of disputes sent at once each get their own nonce.
+//! - Each close is pre-checked with `eth_estimateGas` (nothing is sent if it would revert),
+//!   recorded in the store, tracked until mined, and re-sent with the same nonce and higher fees
+//!   when it is stuck.
+//! - A close that fails (the node unreachable, too little ether, a refused or reverted
+//!   transaction) is tried again: the follower asks for it at every poll while the channel's
+//!   close request stands, and [`Closer::ensure`] starts an attempt once the channel's backoff
+//!   (doubling from [`TxPolicy::retry_min`] to [`TxPolicy::retry_max`]) has run out. An attempt
+//!   after a stuck one replaces the stuck transaction (same nonce, higher fees) rather than
+//!   queueing a second one behind it.
+//! - Every node request is bounded by the node's timeout ([`Node::with_timeout`]): a stalled
+//!   node fails the attempt, which is tried again once the node answers.
 
 use std::{
     collections::HashMap,
@@ -12,7 +25,7 @@ use std::{
 use alloy::{
     eips::eip1559::Eip1559Estimation, network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest,
 };
-use alloy_primitives::{B256, aliases::U192};
+use alloy_primitives::{Address, B256, aliases::U192};
 
 use super::{
     config::TxPolicy,
@@ -42,131 +55,272 @@ pub struct CloseOutcome {
     pub resends: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Flight {
-    Sending,
-    Done,
+/// Sends the receiver's transactions: one nonce sequence for all of them.
+#[derive(Debug)]
+pub(crate) struct TxSender {
+    node: Node,
+    account: Address,
+    /// The next nonce to hand out; `None` until read from the node, and again after a send
+    /// failed (the node may or may not have taken it).
+    next_nonce: tokio::sync::Mutex<Option<u64>>,
 }
 
-/// Sends the receiver's close transactions, at most one at a time per channel.
+impl TxSender {
+    fn new(node: Node, account: Address) -> Self {
+        Self { node, account, next_nonce: tokio::sync::Mutex::new(None) }
+    }
+
+    /// Sends `request` with the next nonce, or with `nonce` to replace a transaction sent
+    /// before. Sends are serialised: a nonce is handed out only once the node took the one
+    /// before it. Returns the hash and the nonce.
+    async fn send(&self, request: TransactionRequest, nonce: Option<u64>) -> Result<(B256, u64), NodeError> {
+        let mut next = self.next_nonce.lock().await;
+        let nonce = match (nonce, *next) {
+            (Some(nonce), _) | (None, Some(nonce)) => nonce,
+            (None, None) => {
+                let pending = self.node.provider().get_transaction_count(self.account).pending();
+                self.node.bounded("eth_getTransactionCount", pending).await?
+            }
+        };
+        let sent = self
+            .node
+            .bounded("eth_sendRawTransaction", self.node.provider().send_transaction(request.with_nonce(nonce)))
+            .await;
+        match &sent {
+            Ok(_) => *next = Some(next.map_or(nonce + 1, |n| n.max(nonce + 1))),
+            Err(_) => *next = None,
+        }
+        sent.map(|pending| (*pending.tx_hash(), nonce))
+    }
+}
+
+/// Where a channel's close stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// An attempt is under way.
+    Running,
+    /// Closed (by us or by the settlement): nothing more to do.
+    Done,
+    /// The last attempt failed: the next may start at `retry_at`, and waits `delay` if it fails.
+    Waiting { retry_at: Instant, delay: Duration },
+}
+
+/// What an earlier attempt sent, for the next to replace rather than duplicate.
+#[derive(Clone, Debug)]
+struct Sent {
+    nonce: u64,
+    hashes: Vec<B256>,
+    fees: Eip1559Estimation,
+}
+
+/// Sends the receiver's close transactions, at most one attempt at a time per channel.
 #[derive(Clone, Debug)]
 pub(crate) struct Closer {
     node: Node,
-    contract: alloy_primitives::Address,
-    token: alloy_primitives::Address,
+    contract: Address,
+    token: Address,
     policy: TxPolicy,
-    flights: Arc<Mutex<HashMap<ChannelId, Flight>>>,
+    sender: Arc<TxSender>,
+    slots: Arc<Mutex<HashMap<ChannelId, Slot>>>,
+    sent: Arc<Mutex<HashMap<ChannelId, Sent>>>,
+    /// The attempts running in the background, stopped with the manager.
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// Where failed attempts are reported (`SyncStatus::failed_closes`, `last_close_error`).
+    status: tokio::sync::watch::Sender<super::SyncStatus>,
 }
 
 impl Closer {
     pub(crate) fn new(
         node: Node,
-        contract: alloy_primitives::Address,
-        token: alloy_primitives::Address,
+        account: Address,
+        contract: Address,
+        token: Address,
         policy: TxPolicy,
+        status: tokio::sync::watch::Sender<super::SyncStatus>,
     ) -> Self {
-        Self { node, contract, token, policy, flights: Arc::default() }
+        let sender = Arc::new(TxSender::new(node.clone(), account));
+        Self {
+            node,
+            contract,
+            token,
+            policy,
+            sender,
+            slots: Arc::default(),
+            sent: Arc::default(),
+            tasks: Arc::default(),
+            status,
+        }
+    }
+
+    /// Stops the attempts running in the background.
+    pub(crate) async fn stop(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().expect("tasks lock"));
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
     }
 
     /// Current fees.
     pub(crate) async fn fees(&self) -> Result<Eip1559Estimation, NodeError> {
-        self.node.provider().estimate_eip1559_fees().await.map_err(|e| self.node.error(e))
+        self.node.bounded("eth_feeHistory", self.node.provider().estimate_eip1559_fees()).await
     }
 
-    /// Closes `record` in the background unless a close of it is under way or done.
-    pub(crate) fn spawn_close(&self, store: Store, record: ChannelRecord) {
-        if self.flights.lock().expect("flights lock").contains_key(&record.id) {
-            return;
-        }
+    /// Starts closing `record` in the background, unless an attempt is under way, the channel
+    /// is closed, or its backoff after a failed attempt has not run out. With a shared store
+    /// the record is reloaded first (another server may hold a later proof).
+    pub(crate) fn ensure(&self, store: Store, record: ChannelRecord) {
+        let Some(delay) = self.begin(record.id, false) else { return };
         let closer = self.clone();
-        tokio::spawn(async move {
-            if let Err(error) = closer.close(&store, &record).await {
-                tracing::error!(channel = %record.id, %error, "closing with the last proof failed");
+        let task = tokio::spawn(async move {
+            let mut record = record;
+            if store.is_shared()
+                && let Ok(Some(fresh)) = store.channel(&record.id).await
+                && fresh.balance >= record.balance
+            {
+                record = fresh;
             }
+            let result = closer.attempt(&store, &record).await;
+            if let Err(error) = &result {
+                tracing::error!(channel = %record.id, %error, retry_in = ?delay, "closing with the last proof failed");
+            }
+            closer.finish(record.id, &result, delay);
         });
+        let mut tasks = self.tasks.lock().expect("tasks lock");
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(task);
     }
 
     /// Closes the channel with the receiver's last proof and waits until the transaction is
     /// mined. A close that would revert is not sent.
     pub(crate) async fn close(&self, store: &Store, record: &ChannelRecord) -> Result<CloseOutcome, CloseError> {
-        let id = record.id;
-        {
-            let mut flights = self.flights.lock().expect("flights lock");
-            match flights.get(&id) {
-                Some(Flight::Sending) => {
-                    return Err(CloseError::Unavailable("a close of this channel is under way".into()));
-                }
-                Some(Flight::Done) => return Err(CloseError::Settled),
-                None => flights.insert(id, Flight::Sending),
+        let Some(delay) = self.begin(record.id, true) else {
+            return match self.slots.lock().expect("slots lock").get(&record.id) {
+                Some(Slot::Done) => Err(CloseError::Settled),
+                _ => Err(CloseError::Unavailable("a close of this channel is under way".into())),
             };
-        }
-        let result = self.send_and_track(store, record).await;
-        let mut flights = self.flights.lock().expect("flights lock");
-        match &result {
-            Ok(_) | Err(CloseError::Settled) => flights.insert(id, Flight::Done),
-            Err(_) => flights.remove(&id),
         };
+        let result = self.attempt(store, record).await;
+        self.finish(record.id, &result, delay);
         result
     }
 
-    async fn send_and_track(&self, store: &Store, record: &ChannelRecord) -> Result<CloseOutcome, CloseError> {
+    /// Marks an attempt on `id` as started, unless one is under way or the channel is closed
+    /// (or, unless `now`, its backoff has not run out). Returns the backoff after a failure.
+    fn begin(&self, id: ChannelId, now: bool) -> Option<Duration> {
+        let mut slots = self.slots.lock().expect("slots lock");
+        let delay = match slots.get(&id) {
+            Some(Slot::Running | Slot::Done) => return None,
+            Some(Slot::Waiting { retry_at, .. }) if !now && Instant::now() < *retry_at => return None,
+            Some(Slot::Waiting { delay, .. }) => *delay,
+            None => self.policy.retry_min,
+        };
+        slots.insert(id, Slot::Running);
+        Some(delay)
+    }
+
+    fn finish(&self, id: ChannelId, result: &Result<CloseOutcome, CloseError>, delay: Duration) {
+        let slot = match result {
+            Ok(_) | Err(CloseError::Settled | CloseError::NothingPaid) => Slot::Done,
+            Err(error) => {
+                let error = format!("{id}: {error}");
+                self.status.send_modify(|s| {
+                    s.failed_closes += 1;
+                    s.last_close_error = Some(error);
+                });
+                Slot::Waiting { retry_at: Instant::now() + delay, delay: (delay * 2).min(self.policy.retry_max) }
+            }
+        };
+        self.slots.lock().expect("slots lock").insert(id, slot);
+    }
+
+    /// One attempt: estimate, send (or replace what an earlier attempt left pending), track.
+    async fn attempt(&self, store: &Store, record: &ChannelRecord) -> Result<CloseOutcome, CloseError> {
         let signature = record.balance_sig.clone().ok_or(CloseError::NothingPaid)?;
         let receiver = record.id.receiver;
+        let unavailable = |e: NodeError| CloseError::Unavailable(e.to_string());
         let call =
             Call::Close { receiver, open_block: record.id.open_block, balance: record.balance, balance_sig: signature };
         let (to, data) = call.encode(self.token, self.contract);
         let request = TransactionRequest::default().with_from(receiver).with_to(to).with_input(data);
-        let provider = self.node.provider();
-        let gas = match provider.estimate_gas(request.clone()).await.map_err(|e| self.node.error(e)) {
+
+        // What an earlier attempt sent may have been mined since, or its nonce taken.
+        let mut previous = self.sent.lock().expect("sent lock").get(&record.id).cloned();
+        if let Some(prev) = &previous {
+            if let Some(outcome) = self.find_mined(store, record, &prev.hashes, prev.nonce, 0).await? {
+                self.sent.lock().expect("sent lock").remove(&record.id);
+                return Ok(outcome);
+            }
+            let latest = self.node.provider().get_transaction_count(receiver).latest();
+            let mined_nonces = self.node.bounded("eth_getTransactionCount", latest).await.map_err(unavailable)?;
+            if mined_nonces > prev.nonce {
+                // Not ours: the nonce went to another transaction. Start afresh.
+                previous = None;
+                self.sent.lock().expect("sent lock").remove(&record.id);
+            }
+        }
+        let gas = match self.node.bounded("eth_estimateGas", self.node.provider().estimate_gas(request.clone())).await {
             Ok(gas) => gas,
             Err(NodeError::Reverted(Revert::Channels(ChannelsError::ChannelNotFound(_)))) => {
+                self.sent.lock().expect("sent lock").remove(&record.id);
                 return Err(CloseError::Settled);
             }
             Err(error) => return Err(CloseError::Unavailable(format!("the close would fail: {error}"))),
         };
-        let unavailable = |e: NodeError| CloseError::Unavailable(e.to_string());
-        let nonce =
-            provider.get_transaction_count(receiver).pending().await.map_err(|e| unavailable(self.node.error(e)))?;
+        let bump = |fee: u128| fee + fee * u128::from(self.policy.fee_bump_percent) / 100 + 1;
         let mut fees = self.fees().await.map_err(unavailable)?;
-        let mut sent: Vec<B256> = Vec::new();
+        let (mut nonce, mut sent) = match previous {
+            Some(prev) => {
+                fees.max_fee_per_gas = fees.max_fee_per_gas.max(bump(prev.fees.max_fee_per_gas));
+                fees.max_priority_fee_per_gas =
+                    fees.max_priority_fee_per_gas.max(bump(prev.fees.max_priority_fee_per_gas));
+                (Some(prev.nonce), prev.hashes)
+            }
+            None => (None, Vec::new()),
+        };
         for attempt in 0..=self.policy.max_resends {
             let request = request
                 .clone()
-                .with_nonce(nonce)
                 .with_gas_limit(gas + gas / 5)
                 .with_max_fee_per_gas(fees.max_fee_per_gas)
                 .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-            match provider.send_transaction(request).await {
-                Ok(pending) => {
-                    let hash = *pending.tx_hash();
-                    tracing::info!(channel = %record.id, tx = %hash, attempt, "close sent");
+            match self.sender.send(request, nonce).await {
+                Ok((hash, used)) => {
+                    tracing::info!(channel = %record.id, tx = %hash, nonce = used, attempt, "close sent");
+                    nonce = Some(used);
                     sent.push(hash);
+                    let remembered = Sent { nonce: used, hashes: sent.clone(), fees };
+                    self.sent.lock().expect("sent lock").insert(record.id, remembered);
                     let tx = CloseTx {
                         tx_hash: hash,
                         id: record.id,
                         balance: record.balance,
-                        nonce,
+                        nonce: used,
                         state: "pending",
                         block: None,
                     };
                     store.record_close_tx(&tx).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
                 }
                 // A replacement the node refuses (one of ours was mined meanwhile): look for it.
-                Err(error) if !sent.is_empty() => tracing::warn!(%error, "re-send refused"),
-                Err(error) => return Err(unavailable(error.into())),
+                Err(error) if !sent.is_empty() => tracing::warn!(channel = %record.id, %error, "re-send refused"),
+                Err(error) => return Err(unavailable(error)),
             }
+            let nonce = nonce.expect("a nonce once something was sent");
             if let Some(outcome) = self.wait_mined(store, record, &sent, nonce, attempt).await? {
+                self.sent.lock().expect("sent lock").remove(&record.id);
                 return Ok(outcome);
             }
-            let bump = |fee: u128| fee + fee * u128::from(self.policy.fee_bump_percent) / 100 + 1;
             fees.max_fee_per_gas = bump(fees.max_fee_per_gas);
             fees.max_priority_fee_per_gas = bump(fees.max_priority_fee_per_gas);
+            if let Some(remembered) = self.sent.lock().expect("sent lock").get_mut(&record.id) {
+                remembered.fees = fees;
+            }
             tracing::warn!(channel = %record.id, "close not mined in {:?}; re-sending with higher fees", self.policy.stuck_after);
         }
         Err(CloseError::Unavailable(format!("the close was not mined after {} re-sends", self.policy.max_resends)))
     }
 
-    /// Waits up to the policy's `stuck_after` for one of `sent` to be mined; records the outcome.
+    /// Waits up to the policy's `stuck_after` for one of `sent` to be mined.
     async fn wait_mined(
         &self,
         store: &Store,
@@ -177,37 +331,49 @@ impl Closer {
     ) -> Result<Option<CloseOutcome>, CloseError> {
         let deadline = Instant::now() + self.policy.stuck_after;
         while Instant::now() < deadline {
-            for hash in sent {
-                let Ok(Some(receipt)) = self.node.provider().get_transaction_receipt(*hash).await else { continue };
-                let block = receipt.block_number.unwrap_or_default();
-                let state = if receipt.status() { "mined" } else { "reverted" };
-                for other in sent.iter().filter(|h| *h != hash) {
-                    let replaced = CloseTx {
-                        tx_hash: *other,
-                        id: record.id,
-                        balance: record.balance,
-                        nonce,
-                        state: "replaced",
-                        block: None,
-                    };
-                    store.record_close_tx(&replaced).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
-                }
-                let tx = CloseTx {
-                    tx_hash: *hash,
+            if let Some(outcome) = self.find_mined(store, record, sent, nonce, attempt).await? {
+                return Ok(Some(outcome));
+            }
+            tokio::time::sleep(RECEIPT_POLL).await;
+        }
+        Ok(None)
+    }
+
+    /// Looks for a receipt of one of `sent` (each request bounded); records the outcome.
+    async fn find_mined(
+        &self,
+        store: &Store,
+        record: &ChannelRecord,
+        sent: &[B256],
+        nonce: u64,
+        attempt: u32,
+    ) -> Result<Option<CloseOutcome>, CloseError> {
+        for hash in sent {
+            let receipt =
+                self.node.bounded("eth_getTransactionReceipt", self.node.provider().get_transaction_receipt(*hash));
+            let Ok(Some(receipt)) = receipt.await else { continue };
+            let block = receipt.block_number.unwrap_or_default();
+            let state = if receipt.status() { "mined" } else { "reverted" };
+            for other in sent.iter().filter(|h| *h != hash) {
+                let replaced = CloseTx {
+                    tx_hash: *other,
                     id: record.id,
                     balance: record.balance,
                     nonce,
-                    state,
-                    block: Some(block),
+                    state: "replaced",
+                    block: None,
                 };
-                store.record_close_tx(&tx).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
-                if !receipt.status() {
-                    return Err(CloseError::Unavailable(format!("the close transaction {hash} reverted")));
-                }
-                tracing::info!(channel = %record.id, tx = %hash, block, "closed with our last proof");
-                return Ok(Some(CloseOutcome { tx_hash: *hash, block, balance: record.balance, resends: attempt }));
+                store.record_close_tx(&replaced).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
             }
-            tokio::time::sleep(RECEIPT_POLL).await;
+            let tx =
+                CloseTx { tx_hash: *hash, id: record.id, balance: record.balance, nonce, state, block: Some(block) };
+            store.record_close_tx(&tx).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
+            if !receipt.status() {
+                self.sent.lock().expect("sent lock").remove(&record.id);
+                return Err(CloseError::Unavailable(format!("the close transaction {hash} reverted")));
+            }
+            tracing::info!(channel = %record.id, tx = %hash, block, "closed with our last proof");
+            return Ok(Some(CloseOutcome { tx_hash: *hash, block, balance: record.balance, resends: attempt }));
         }
         Ok(None)
     }

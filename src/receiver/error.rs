@@ -50,6 +50,19 @@ pub enum PaymentError {
         /// The confirmed deposit.
         deposit: U192,
     },
+    /// The node has been unreachable for longer than the configured share of the challenge
+    /// period: the receiver could miss a close request and not dispute it in time, so it takes
+    /// no payments until the node answers again.
+    #[error(
+        "payments are suspended: the node has been unreachable for {for_secs} s, longer than {limit_secs} s \
+         (a share of the challenge period)"
+    )]
+    NodeUnreachable {
+        /// Seconds since the last successful poll of the node.
+        for_secs: u64,
+        /// The configured limit, in seconds.
+        limit_secs: u64,
+    },
     /// The receiver cannot take payments now (a reorg deeper than the confirmations, a store
     /// failure, a shutdown). The payment was not registered.
     #[error("payments are suspended: {0}")]
@@ -66,6 +79,7 @@ impl PaymentError {
             PaymentError::InvalidProof(_) => "invalid_signature",
             PaymentError::AmountMismatch { .. } => "amount_mismatch",
             PaymentError::InsufficientFunds { .. } => "balance_exceeds_deposit",
+            PaymentError::NodeUnreachable { .. } => "node_unreachable",
             PaymentError::Unavailable(_) => "unavailable",
         }
     }
@@ -126,9 +140,12 @@ pub enum StoreError {
     /// A stored value does not decode.
     #[error("corrupt store: {0}")]
     Corrupt(String),
+    /// No database connection came free in time (PostgreSQL): the store is overloaded.
+    #[error("the store is busy: no database connection within {0:?}")]
+    Busy(std::time::Duration),
     /// Opening or migrating the database failed.
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// Migrations failed.
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -140,6 +157,15 @@ pub enum StoreError {
         /// The failure.
         source: std::io::Error,
     },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut => StoreError::Busy(super::store::POOL_WAIT),
+            error => StoreError::Database(error),
+        }
+    }
 }
 
 /// Why the manager could not start or had to stop.
@@ -157,7 +183,8 @@ pub enum ManagerError {
     /// A reorg replaced a block the manager had already confirmed.
     #[error(
         "reorg deeper than the confirmations: block {block} was {stored} and is now {now}; \
-         payments are stopped (raise the confirmations and resync)"
+         payments are stopped until the chain is re-read from the deployment block (automatic unless \
+         disabled; `uraiden receiver resync` otherwise); consider more confirmations"
     )]
     DeepReorg {
         /// The confirmed block that changed.

@@ -3,7 +3,9 @@
 //!
 //! At every poll, with `head` the latest block and N the confirmations:
 //! 1. the block of the cursor (the last confirmed block applied) must still have the hash that
-//!    was applied; otherwise a reorg deeper than N replaced confirmed history, and payments stop;
+//!    was applied; otherwise a reorg deeper than N replaced confirmed history: payments stop and
+//!    (by default) the chain-derived state is rebuilt by re-reading the chain from the
+//!    deployment block, every proof kept; payments resume once the re-read has caught up;
 //! 2. the blocks from the cursor to `head - N + 1` are confirmed: their logs are read in ranges
 //!    (halved while the node refuses a range) and applied with the new cursor in one
 //!    transaction, each log once (keyed by block hash and log index);
@@ -12,22 +14,32 @@
 //!    reorg of unconfirmed blocks is rolled back and re-read by construction; the hashes of the
 //!    previous poll's window tell that it happened.
 //!
-//! A close request seen in either part (on first sighting, not after N confirmations) is
-//! answered at once when the receiver holds a higher proof.
+//! Every node request is bounded by the configured timeout (not the whole poll: a long
+//! catch-up over many ranges is progress, not a stalled node).
+//!
+//! Close requests are answered from the state, not from the events of one poll: at startup and
+//! after every poll (whether it succeeded or not), every channel with a close request, confirmed
+//! or not, whose requested balance is below the receiver's last proof (or equal, under
+//! [`ClosePolicy::AtOnce`]) is handed to the closer, which retries with backoff until the
+//! channel is settled.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use alloy::rpc::types::{Filter, Log};
-use alloy_primitives::{B256, U256};
+use alloy_primitives::{U256, aliases::U192};
 use alloy_sol_types::SolEventInterface;
 
 use super::{
     config::ClosePolicy,
     error::ManagerError,
-    manager::{Inner, LowFunds},
+    manager::{Inner, LowFunds, reload},
     rules::{CloseAction, on_close_request},
     store::{Cursor, unix_now},
-    types::{ChainEvent, ChainUpdate},
+    types::{ChainEvent, ChainUpdate, ChannelStatus},
 };
 use crate::{
     chain::{BlockRef, NodeError},
@@ -47,7 +59,7 @@ enum PollError {
     Node(NodeError),
     /// The node's answers did not fit together (a reorg while reading): read again.
     Inconsistent(String),
-    /// Confirmed history changed: stop.
+    /// Confirmed history changed: stop, or re-read the chain.
     Fatal(ManagerError),
     /// The store failed: try again later.
     Store(super::error::StoreError),
@@ -69,19 +81,30 @@ pub(crate) struct Follower {
     inner: Arc<Inner>,
     /// The unconfirmed blocks of the last poll.
     window: Vec<BlockRef>,
-    /// Close requests the receiver decided to leave to the sender's settlement.
-    answered: HashMap<ChannelId, B256>,
+    /// Close requests the receiver decided to leave to the sender's settlement (logged once).
+    answered: HashMap<ChannelId, U192>,
+    /// Close requests for which a shared store's record was reloaded already.
+    reloaded: HashSet<(ChannelId, U192)>,
+    /// Whether the chain is being re-read after a deep reorg (payments halted until it is).
+    resyncing: bool,
     polls: u64,
 }
 
 impl Follower {
     pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        Self { inner, window: Vec::new(), answered: HashMap::new(), polls: 0 }
+        Self {
+            inner,
+            window: Vec::new(),
+            answered: HashMap::new(),
+            reloaded: HashSet::new(),
+            resyncing: false,
+            polls: 0,
+        }
     }
 
     /// Polls until stopped: at the configured interval while the node answers, backing off
-    /// (doubling up to 30 s) while it fails. A reorg deeper than the confirmations stops
-    /// payments for good.
+    /// (doubling up to 30 s) while it fails. After every poll, close requests are answered from
+    /// the state.
     pub(crate) async fn run(mut self) {
         let interval = self.inner.config.poll_interval;
         let mut wait = interval;
@@ -104,19 +127,45 @@ impl Follower {
                 tracing::info!(block = self.inner.config.deployment_block, "following the chain from the deployment")
             }
         }
-        let timeout = self.inner.config.node_timeout;
+        // Close requests stored before a restart are answered before anything else.
+        self.answer_close_requests().await;
+        // Set when a deep reorg halted payments for good (no automatic re-read): close requests
+        // already known are still answered, nothing new is read.
+        let mut stopped = false;
         loop {
-            let result = tokio::time::timeout(timeout, self.poll()).await.unwrap_or_else(|_| {
-                Err(PollError::Node(NodeError::Unreachable(format!("the node did not answer in {timeout:?}"))))
-            });
+            let result = if stopped { Ok(()) } else { self.poll().await };
             match result {
-                Ok(()) => wait = interval,
+                Ok(()) => {
+                    wait = interval;
+                    if self.resyncing && !stopped {
+                        self.resyncing = false;
+                        tracing::info!("the chain is re-read: payments resume");
+                        self.inner.state.write().expect("state lock").halted = None;
+                        self.inner.status.send_modify(|s| s.halted = None);
+                    }
+                }
                 Err(PollError::Fatal(error)) => {
                     let reason = error.to_string();
                     tracing::error!(%reason, "payments stopped");
                     self.inner.state.write().expect("state lock").halted = Some(reason.clone());
                     self.inner.status.send_modify(|s| s.halted = Some(reason));
-                    return;
+                    if self.inner.config.resync_on_deep_reorg {
+                        match self.resync().await {
+                            Ok(kept) => {
+                                tracing::warn!(
+                                    channels = kept,
+                                    "re-reading the chain from the deployment block, every proof kept"
+                                );
+                                self.inner.status.send_modify(|s| s.resyncs += 1);
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "resetting the chain-derived state failed; trying again")
+                            }
+                        }
+                        wait = interval;
+                    } else {
+                        stopped = true;
+                    }
                 }
                 Err(PollError::Inconsistent(why)) => {
                     tracing::info!(%why, "the chain changed while it was read; reading again");
@@ -136,6 +185,8 @@ impl Follower {
                     wait = (wait * 2).min(MAX_BACKOFF);
                 }
             }
+            // Whatever the poll did: what it applied before failing counts too.
+            self.answer_close_requests().await;
             match blocks.as_mut() {
                 Some(subscription) => {
                     tokio::select! {
@@ -151,6 +202,23 @@ impl Follower {
         }
     }
 
+    /// Forgets the chain-derived state (store and memory), keeping every proof: the next polls
+    /// re-read the chain from the deployment block.
+    async fn resync(&mut self) -> Result<u64, super::error::StoreError> {
+        let kept = self.inner.store.resync().await?;
+        let records = self.inner.store.channels(self.inner.identity.receiver).await?;
+        {
+            let mut state = self.inner.state.write().expect("state lock");
+            state.records = records.into_iter().map(|r| (r.id, r)).collect();
+            state.cursor = None;
+            state.set_pending(Vec::new());
+        }
+        self.window.clear();
+        self.reloaded.clear();
+        self.resyncing = true;
+        Ok(kept)
+    }
+
     async fn poll(&mut self) -> Result<(), PollError> {
         let head = self.inner.node.head().await?;
         let confirmations = self.inner.config.confirmations;
@@ -162,7 +230,6 @@ impl Follower {
             }
         }
         let start = cursor.map_or(self.inner.config.deployment_block, |c| c.block + 1);
-        let mut applied = Vec::new();
         if let Some(last_confirmed) = (head + 1).checked_sub(confirmations) {
             let mut from = start;
             while from <= last_confirmed {
@@ -175,7 +242,6 @@ impl Follower {
                 // All of them, not only those this process applied first: with a shared store,
                 // another server may have written some, and the in-memory records need them too.
                 self.apply_to_state(&events, new_cursor);
-                applied.extend(events);
                 cursor = Some(new_cursor);
                 from = to + 1;
             }
@@ -184,7 +250,8 @@ impl Follower {
         {
             let mut state = self.inner.state.write().expect("state lock");
             state.head = head;
-            state.set_pending(pending.clone());
+            state.set_pending(pending);
+            state.last_contact = Some(Instant::now());
         }
         // One update, once the state is consistent: whoever sees the new head or the reorg
         // counted also sees the events re-read.
@@ -195,7 +262,6 @@ impl Follower {
             s.node_reachable = true;
             s.last_error = None;
         });
-        self.answer_close_requests(applied.iter().chain(&pending)).await;
         self.polls += 1;
         if self.polls % FUNDS_CHECK_EVERY == 1 {
             self.check_funds().await;
@@ -317,7 +383,12 @@ impl Follower {
         for event in applied {
             match event.update {
                 ChainUpdate::Opened { id, deposit } => {
-                    state.records.entry(id).or_insert_with(|| super::types::ChannelRecord::opened(id, deposit, now));
+                    // A record kept through a re-read after a deep reorg gets its deposit back.
+                    state
+                        .records
+                        .entry(id)
+                        .and_modify(|record| record.deposit = deposit)
+                        .or_insert_with(|| super::types::ChannelRecord::opened(id, deposit, now));
                 }
                 update => {
                     if let Some(record) = state.records.get_mut(&update.channel()) {
@@ -331,27 +402,51 @@ impl Follower {
         state.cursor = Some(cursor);
     }
 
-    /// Answers each close request not answered yet: a request below the receiver's last proof
-    /// is disputed at once; an equal one is closed at once under [`ClosePolicy::AtOnce`].
-    async fn answer_close_requests<'a>(&mut self, events: impl Iterator<Item = &'a ChainEvent>) {
+    /// Answers every close request the state knows of (confirmed, or in the unconfirmed blocks
+    /// of the last poll): one below the receiver's last proof is disputed, an equal one closed
+    /// at once under [`ClosePolicy::AtOnce`]. The closer keeps one attempt per channel and
+    /// backs off after failures, so asking at every poll retries a failed dispute until the
+    /// channel is settled.
+    async fn answer_close_requests(&mut self) {
         let at_once = self.inner.config.close_policy == ClosePolicy::AtOnce;
-        let requests: Vec<(ChannelId, alloy_primitives::aliases::U192, B256)> = events
-            .filter_map(|e| match e.update {
-                ChainUpdate::CloseRequested { id, balance, .. } => Some((id, balance, e.block_hash)),
-                _ => None,
-            })
-            .collect();
-        for (id, requested, block_hash) in requests {
-            if self.inner.store.is_shared()
-                && let Ok(Some(fresh)) = self.inner.store.channel(&id).await
-            {
+        let requests: Vec<(ChannelId, U192)> = {
+            let state = self.inner.state.read().expect("state lock");
+            let mut requests: HashMap<ChannelId, U192> = state
+                .records
+                .values()
+                .filter(|r| r.status == ChannelStatus::Closing)
+                .filter_map(|r| r.closing_balance.map(|balance| (r.id, balance)))
+                .collect();
+            let mut settling = HashSet::new();
+            for event in &state.pending {
+                match event.update {
+                    ChainUpdate::CloseRequested { id, balance, .. } => {
+                        requests.insert(id, balance);
+                    }
+                    ChainUpdate::Settled { id, .. } => {
+                        settling.insert(id);
+                    }
+                    _ => {}
+                }
+            }
+            requests
+                .into_iter()
+                .filter(|(id, _)| !settling.contains(id))
+                .filter(|(id, _)| state.records.get(id).is_some_and(|r| r.status != ChannelStatus::Settled))
+                .collect()
+        };
+        for (id, requested) in requests {
+            if self.inner.store.is_shared() && self.reloaded.insert((id, requested)) {
                 // Another server may have registered a later proof than this one's record.
-                self.inner.state.write().expect("state lock").records.insert(id, fresh);
+                reload(&self.inner, &id).await;
             }
             let Some(record) = self.inner.state.read().expect("state lock").records.get(&id).cloned() else { continue };
+            if record.status == ChannelStatus::Settled {
+                continue;
+            }
             if on_close_request(requested, record.balance, at_once) == CloseAction::CloseNow {
-                self.inner.closer.spawn_close(self.inner.store.clone(), record);
-            } else if self.answered.insert(id, block_hash) != Some(block_hash) {
+                self.inner.closer.ensure(self.inner.store.clone(), record);
+            } else if self.answered.insert(id, requested) != Some(requested) {
                 tracing::info!(channel = %id, %requested, ours = %record.balance, "close request accepted; waiting for the settlement");
             }
         }

@@ -31,6 +31,31 @@ use crate::{
 
 /// Payments committed together at most (one transaction, one fsync).
 const MAX_BATCH: usize = 512;
+/// How long a channel a shared store did not have is not asked for again.
+const MISS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Channels remembered as missing at most.
+const MAX_MISSES: usize = 4096;
+
+/// Channels a shared store did not have when last asked (a bounded negative cache): a flood of
+/// payments on unknown channels does not become a flood of database reads.
+#[derive(Debug, Default)]
+struct Misses(HashMap<ChannelId, std::time::Instant>);
+
+impl Misses {
+    fn contains(&self, id: &ChannelId) -> bool {
+        self.0.get(id).is_some_and(|at| at.elapsed() < MISS_TTL)
+    }
+
+    fn insert(&mut self, id: ChannelId) {
+        if self.0.len() >= MAX_MISSES {
+            self.0.retain(|_, at| at.elapsed() < MISS_TTL);
+            if self.0.len() >= MAX_MISSES {
+                self.0.clear();
+            }
+        }
+        self.0.insert(id, std::time::Instant::now());
+    }
+}
 
 /// How far the manager has followed the chain, and whether it can take payments.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -49,12 +74,22 @@ pub struct SyncStatus {
     pub low_funds: Option<LowFunds>,
     /// Reorgs of unconfirmed blocks seen so far.
     pub reorgs: u64,
+    /// Reorgs deeper than the confirmations after which the chain was re-read.
+    pub resyncs: u64,
+    /// Close attempts (disputes and cash-outs) that failed so far; each is tried again.
+    pub failed_closes: u64,
+    /// The last close attempt's failure (the channel and why).
+    pub last_close_error: Option<String>,
+    /// Why payments are refused now, as [`PaymentError::reason`] names it (`node_unreachable`
+    /// once the node has been unreachable for the configured share of the challenge period,
+    /// `unavailable` while halted); filled in by [`ChannelManager::status`].
+    pub refusing_payments: Option<&'static str>,
 }
 
 impl SyncStatus {
     /// Whether the manager has caught up with the node and can take payments on new channels.
     pub fn ready(&self) -> bool {
-        self.node_reachable && self.halted.is_none() && self.synced_block.is_some()
+        self.node_reachable && self.halted.is_none() && self.synced_block.is_some() && self.refusing_payments.is_none()
     }
 }
 
@@ -138,6 +173,10 @@ pub(crate) struct Inner {
     jobs: mpsc::Sender<Job>,
     /// The per-channel locks of every paywall in front of this manager.
     paywall_locks: super::locks::ChannelLocks,
+    /// Unknown channels a shared store did not have either, lately.
+    misses: Mutex<Misses>,
+    /// One store read at a time for a payment on an unknown channel.
+    unknown_reads: tokio::sync::Semaphore,
 }
 
 /// The receiver's channel manager. Cheap to clone; every clone is the same manager.
@@ -161,17 +200,33 @@ impl ChannelManager {
             return Err(ManagerError::Config("confirmations must be at least 1".into()));
         }
         let receiver = config.receiver.address();
-        let node = Node::connect(&config.rpc_url, Some(&config.receiver)).await.map_err(node_error)?;
+        if let Some(share) = config.unreachable_share
+            && !(share > 0.0 && share.is_finite())
+        {
+            return Err(ManagerError::Config(format!("unreachable_share must be above 0, not {share}")));
+        }
+        let node = Node::connect(&config.rpc_url, Some(&config.receiver))
+            .await
+            .map_err(node_error)?
+            .with_timeout(config.node_timeout);
         let token = node.view(config.contract, &C::token_addressCall {}).await.map_err(node_error)?;
         let challenge_period = node.view(config.contract, &C::challenge_periodCall {}).await.map_err(node_error)?;
         let identity = StoreIdentity { chain_id: node.chain_id(), contract: config.contract, receiver };
         let store = Store::open(&config.store_url, identity).await?;
-        let mut state = State { cursor: store.cursor().await?, ..State::default() };
+        let unreachable_limit =
+            config.unreachable_share.map(|share| config.block_time.mul_f64(f64::from(challenge_period) * share));
+        let mut state = State {
+            cursor: store.cursor().await?,
+            last_contact: Some(std::time::Instant::now()),
+            unreachable_limit,
+            ..State::default()
+        };
         state.records = store.channels(receiver).await?.into_iter().map(|r| (r.id, r)).collect();
         let (jobs, job_rx) = mpsc::channel(4 * MAX_BATCH);
+        let status = watch::Sender::new(SyncStatus::default());
         let inner = Arc::new(Inner {
             domain: ChannelDomain::new(identity.chain_id, config.contract),
-            closer: Closer::new(node.clone(), config.contract, token, config.tx),
+            closer: Closer::new(node.clone(), receiver, config.contract, token, config.tx, status.clone()),
             config,
             identity,
             token,
@@ -179,10 +234,12 @@ impl ChannelManager {
             store,
             node,
             state: RwLock::new(state),
-            status: watch::Sender::new(SyncStatus::default()),
+            status,
             verifier: ProofVerifier::new(),
             jobs,
             paywall_locks: Default::default(),
+            misses: Mutex::default(),
+            unknown_reads: tokio::sync::Semaphore::new(1),
         });
         let writer = tokio::spawn(write_payments(inner.clone(), job_rx));
         let follower = tokio::spawn(Follower::new(inner.clone()).run());
@@ -229,9 +286,11 @@ impl ChannelManager {
         &self.inner.store
     }
 
-    /// How far the chain is followed.
+    /// How far the chain is followed, and whether payments are refused now (and why).
     pub fn status(&self) -> SyncStatus {
-        self.inner.status.borrow().clone()
+        let mut status = self.inner.status.borrow().clone();
+        status.refusing_payments = self.inner.state.read().expect("state lock").gate().err().map(|e| e.reason());
+        status
     }
 
     /// Waits until the manager has seen block `block` (or a later one) and applied what it
@@ -297,6 +356,15 @@ impl ChannelManager {
         self.inner.state.read().expect("state lock").records.get(&self.id(sender, open_block)).cloned()
     }
 
+    /// Whether a channel unknown here could have been applied by another server of a shared
+    /// store: only if it opened after the last block this server's follower applied (every
+    /// confirmed opening up to there is in its records) and not after the latest block seen.
+    fn may_exist(&self, id: &ChannelId) -> bool {
+        let state = self.inner.state.read().expect("state lock");
+        let open = u64::from(id.open_block);
+        state.cursor.is_none_or(|c| open > c.block) && open <= state.head.max(state.cursor.map_or(0, |c| c.block))
+    }
+
     fn id(&self, sender: Address, open_block: u32) -> ChannelId {
         ChannelId { sender, receiver: self.receiver(), open_block }
     }
@@ -337,18 +405,37 @@ impl ChannelManager {
         // write refuses a payment that extends a stale balance, and the writer says why.
         let shared = self.inner.store.is_shared();
         let mut reloaded = false;
+        let digest = self.inner.domain.balance_digest(id.receiver, open_block, balance);
         let payable = || self.inner.state.read().expect("state lock").payable(&id, self.confirmations()).map(|_| ());
         if let Err(refusal) = payable() {
             if !(shared && may_be_stale(&refusal)) {
                 return Err(refusal);
             }
+            // An unknown channel: it may have been applied by another server, and only then is
+            // the store asked. Never for a payment the sender did not sign (checked without
+            // caching the key: anyone can sign for a channel that does not exist), nor for a
+            // channel this server's follower would know of, nor for one missing a moment ago;
+            // and one such read at a time.
+            let (signer, _) =
+                self.inner.verifier.recover(digest, signature).map_err(|e| PaymentError::InvalidProof(e.into()))?;
+            if signer != sender {
+                return Err(PaymentError::InvalidProof(crate::proof::VerifyError::WrongSigner(signer)));
+            }
+            if !self.may_exist(&id) || self.inner.misses.lock().expect("misses lock").contains(&id) {
+                return Err(refusal);
+            }
+            let Ok(_read) = self.inner.unknown_reads.try_acquire() else { return Err(refusal) };
             reload(&self.inner, &id).await;
             reloaded = true;
-            payable()?;
+            if let Err(refusal) = payable() {
+                if matches!(refusal, PaymentError::UnknownChannel { .. }) {
+                    self.inner.misses.lock().expect("misses lock").insert(id);
+                }
+                return Err(refusal);
+            }
         }
         // The proof first: a refusal for the amount returns the last proof, which only the
         // sender may learn (with it, anyone could ask for a cooperative close).
-        let digest = self.inner.domain.balance_digest(id.receiver, open_block, balance);
         self.inner.verifier.verify_known(sender, digest, signature).map_err(PaymentError::InvalidProof)?;
         let amount = || {
             let state = self.inner.state.read().expect("state lock");
@@ -467,6 +554,8 @@ impl ChannelManager {
             task.abort();
             let _ = task.await;
         }
+        // The follower is gone: no new attempt starts; the running ones stop here.
+        self.inner.closer.stop().await;
     }
 }
 
@@ -503,7 +592,7 @@ async fn write_payments(inner: Arc<Inner>, mut jobs: mpsc::Receiver<Job>) {
 
 /// Reloads a channel's record from the store: with a shared store, another server may have
 /// registered payments since this one last looked.
-async fn reload(inner: &Inner, id: &ChannelId) {
+pub(crate) async fn reload(inner: &Inner, id: &ChannelId) {
     if let Ok(Some(fresh)) = inner.store.channel(id).await {
         inner.state.write().expect("state lock").records.insert(fresh.id, fresh);
     }

@@ -2,7 +2,10 @@
 //! blocks, and when a payment is accepted. Pure functions over plain data, so the property tests
 //! can hold them against a model.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use alloy_primitives::aliases::U192;
 
@@ -29,6 +32,10 @@ pub(crate) struct State {
     pub cursor: Option<Cursor>,
     /// Why payments are stopped, if they are.
     pub halted: Option<String>,
+    /// When a poll of the node last succeeded (or the manager connected).
+    pub last_contact: Option<Instant>,
+    /// How long the node may stay unreachable before payments stop.
+    pub unreachable_limit: Option<Duration>,
 }
 
 impl State {
@@ -106,11 +113,24 @@ impl State {
         ids.iter().filter_map(|id| self.view(id)).collect()
     }
 
-    /// Whether `id` may take a payment now, and its record if so.
-    pub(crate) fn payable(&self, id: &ChannelId, confirmations: u64) -> Result<&ChannelRecord, PaymentError> {
+    /// Whether the receiver takes payments at all now: not while halted, nor once the node has
+    /// been unreachable for longer than the limit (a close request could go unseen).
+    pub(crate) fn gate(&self) -> Result<(), PaymentError> {
         if let Some(reason) = &self.halted {
             return Err(PaymentError::Unavailable(reason.clone()));
         }
+        if let (Some(limit), Some(last)) = (self.unreachable_limit, self.last_contact) {
+            let since = last.elapsed();
+            if since > limit {
+                return Err(PaymentError::NodeUnreachable { for_secs: since.as_secs(), limit_secs: limit.as_secs() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `id` may take a payment now, and its record if so.
+    pub(crate) fn payable(&self, id: &ChannelId, confirmations: u64) -> Result<&ChannelRecord, PaymentError> {
+        self.gate()?;
         let Some(record) = self.records.get(id) else {
             return Err(match self.view(id) {
                 Some(view) if view.status == ChannelStatus::Open => {

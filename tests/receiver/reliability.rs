@@ -33,26 +33,30 @@ use super::{
 
 /// What the forwarder does with connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Link {
+pub(super) enum Link {
     /// Passes bytes both ways.
     Up,
     /// Closes every connection, and each new one at once (a node that went away).
     Cut,
     /// Holds every connection open and passes nothing (a node that hangs).
     Stalled,
+    /// Like `Stalled`, but the connections open meanwhile stay silent for good, even once the
+    /// link is up again (half-open connections to a node that went away): only a client that
+    /// gives up on a request and opens a new connection gets through again.
+    Blackhole,
 }
 
 /// A TCP forwarder between the manager and anvil that the test cuts and restores (stopping
 /// anvil itself would lose the chain).
-struct Forwarder {
-    url: String,
+pub(super) struct Forwarder {
+    pub(super) url: String,
     link: watch::Sender<Link>,
     /// Connections accepted while the link was not up.
     refused: Arc<AtomicUsize>,
 }
 
 impl Forwarder {
-    async fn start(target: SocketAddr) -> Self {
+    pub(super) async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (link, link_rx) = watch::channel(Link::Up);
@@ -65,6 +69,10 @@ impl Forwarder {
                     let state = *link.borrow_and_update();
                     if state != Link::Up {
                         counter.fetch_add(1, Ordering::SeqCst);
+                        if state == Link::Blackhole {
+                            let _held = inbound;
+                            std::future::pending::<()>().await;
+                        }
                         if state == Link::Stalled {
                             // Hold it, answering nothing, until the link changes.
                             let _ = link.changed().await;
@@ -78,6 +86,9 @@ impl Forwarder {
                     };
                     // Cut: drop both ends now. Stalled: keep the client's end open, silent.
                     drop(outbound);
+                    if down && *link.borrow() == Link::Blackhole {
+                        std::future::pending::<()>().await;
+                    }
                     let stalled = down && *link.borrow() == Link::Stalled;
                     if stalled {
                         let _ = link.wait_for(|l| *l != Link::Stalled).await;
@@ -88,14 +99,14 @@ impl Forwarder {
         Self { url, link, refused }
     }
 
-    fn set(&self, link: Link) {
+    pub(super) fn set(&self, link: Link) {
         self.refused.store(0, Ordering::SeqCst);
         self.link.send_replace(link);
     }
 }
 
 /// Waits up to `limit` for the manager's status to satisfy `done`.
-fn wait_status(manager: &ChannelManager, limit: Duration, what: &str, done: impl Fn(&SyncStatus) -> bool) {
+pub(super) fn wait_status(manager: &ChannelManager, limit: Duration, what: &str, done: impl Fn(&SyncStatus) -> bool) {
     let deadline = Instant::now() + limit;
     while !done(&manager.status()) {
         assert!(Instant::now() < deadline, "{what} within {limit:?}: {:?}", manager.status());
@@ -103,7 +114,7 @@ fn wait_status(manager: &ChannelManager, limit: Duration, what: &str, done: impl
     }
 }
 
-fn anvil_addr(env: &Env) -> SocketAddr {
+pub(super) fn anvil_addr(env: &Env) -> SocketAddr {
     // anvil listens on 127.0.0.1 (its endpoint may name it localhost).
     let port = env.url.trim_end_matches('/').rsplit(':').next().unwrap().parse().unwrap();
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -161,7 +172,7 @@ fn the_node_going_away_is_survived_with_backoff_and_caught_up_when_it_returns() 
 }
 
 /// A raw JSON-RPC call to anvil.
-fn rpc(env: &Env, node: &Node, method: &'static str, params: serde_json::Value) -> serde_json::Value {
+pub(super) fn rpc(env: &Env, node: &Node, method: &'static str, params: serde_json::Value) -> serde_json::Value {
     env.rt.block_on(node.provider().raw_request::<_, serde_json::Value>(method.into(), params)).unwrap()
 }
 

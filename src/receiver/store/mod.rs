@@ -100,6 +100,10 @@ macro_rules! with_pool {
     };
 }
 
+/// The longest wait for a PostgreSQL connection of the pool: past it, the store is busy and a
+/// payment is refused as unavailable (a 503 at the paywall) rather than queued.
+pub const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 const SELECT_CHANNELS: &str = "SELECT sender, open_block, deposit, balance, balance_sig, status, closing_balance, \
      settle_block, settled_balance, close_signed, created_at, updated_at FROM channels";
 
@@ -111,11 +115,13 @@ impl Store {
         let store = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             Store::Sqlite(sqlite::SqliteStore::open(path).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(url).await?;
+            let pool =
+                sqlx::postgres::PgPoolOptions::new().max_connections(8).acquire_timeout(POOL_WAIT).connect(url).await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
             Store::Postgres(pool)
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            // The URL may carry a password: shown as the node's URLs are, without it.
+            return Err(StoreError::UnsupportedUrl(crate::chain::RedactedUrl::new(url).to_string()));
         };
         store.check_identity(identity).await?;
         Ok(store)
@@ -219,7 +225,9 @@ impl Store {
                 let query = match event.update {
                     ChainUpdate::Opened { deposit, .. } => sqlx::query(
                         "INSERT INTO channels (sender, open_block, deposit, balance, status, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, 'open', $5, $5) ON CONFLICT (sender, open_block) DO NOTHING",
+                         VALUES ($1, $2, $3, $4, 'open', $5, $5) \
+                         ON CONFLICT (sender, open_block) DO UPDATE SET deposit = excluded.deposit, \
+                         updated_at = excluded.updated_at",
                     )
                     .bind(id.sender.as_slice())
                     .bind(i64::from(id.open_block))
@@ -349,6 +357,36 @@ impl Store {
             .execute(pool)
             .await?;
             Ok(())
+        })
+    }
+
+    /// Forgets everything the store derived from the chain, keeping what the receiver alone
+    /// knows: every channel keeps its paid balance and the sender's proof of it, and a signed
+    /// cooperative close; deposits become 0, statuses `open` (`closing` if the receiver signed a
+    /// cooperative close), close requests and settlements are forgotten, the applied-log keys
+    /// and the cursor are cleared. The follower then re-reads the chain from the deployment
+    /// block and rebuilds the rest (see `docs/receiver.md`). One transaction. Returns the
+    /// number of channels kept.
+    pub async fn resync(&self) -> Result<u64, StoreError> {
+        let now = unix_now();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let kept = sqlx::query(
+                "UPDATE channels SET deposit = $1, \
+                 status = CASE WHEN close_signed <> 0 THEN 'closing' ELSE 'open' END, \
+                 closing_balance = NULL, settle_block = NULL, settled_balance = NULL, updated_at = $2",
+            )
+            .bind(amount(U192::ZERO))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM applied_events").execute(&mut *tx).await?;
+            sqlx::query("UPDATE receiver_meta SET synced_block = NULL, synced_hash = NULL WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(kept)
         })
     }
 
