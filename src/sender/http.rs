@@ -170,8 +170,8 @@ fn strip_payment(headers: &mut HeaderMap) {
 /// GET without a body after a 303 (or a 301/302 of a POST, as browsers do), and without
 /// credentials when the origin changes.
 fn redirected(mut previous: Request, status: StatusCode, target: Url) -> Request {
-    let to_get = status == StatusCode::SEE_OTHER
-        || (matches!(status.as_u16(), 301 | 302) && *previous.method() == Method::POST);
+    let to_get =
+        status == StatusCode::SEE_OTHER || (matches!(status.as_u16(), 301 | 302) && *previous.method() == Method::POST);
     let cross_origin = previous.url().origin() != target.origin();
     let headers = previous.headers_mut();
     strip_payment(headers);

@@ -129,7 +129,8 @@ impl SenderStore {
         // the store serialises opening and migrating.
         let lock_path = dir.join(format!("sender-{chain_id}-{contract}-{sender}.lock"));
         let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-            let file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(&lock_path)?;
+            let file =
+                std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(&lock_path)?;
             file.lock()?;
             Ok(file)
         })
@@ -237,12 +238,11 @@ impl SenderStore {
 
     /// Every pending deposit, by nonce.
     pub async fn pending(&self) -> Result<Vec<PendingDeposit>, SenderError> {
-        let rows: Vec<(i64, i64, Vec<u8>, Option<i64>, Vec<u8>)> = sqlx::query_as(
-            "SELECT nonce, txs, receiver, open_block, amount FROM pending_deposits ORDER BY nonce",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        let rows: Vec<(i64, i64, Vec<u8>, Option<i64>, Vec<u8>)> =
+            sqlx::query_as("SELECT nonce, txs, receiver, open_block, amount FROM pending_deposits ORDER BY nonce")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
         rows.into_iter()
             .map(|(nonce, txs, receiver, open_block, value)| {
                 Ok(PendingDeposit {

@@ -746,10 +746,17 @@ fn payments_go_only_to_the_url_that_asked_and_never_follow_a_redirect() {
     assert_eq!(system.registered(), account, "the client's account is what the receiver registered");
 }
 
-/// `uraiden` as a user runs it, as the fixture's sender, on `contract` with the store in `dir`.
-fn uraiden(rpc: &str, dir: &std::path::Path, contract: alloy_primitives::Address) -> std::process::Command {
+/// `uraiden ARGS` as a user runs it, as the fixture's sender, on `contract` with the store in
+/// `dir`.
+fn uraiden(
+    args: &[&str],
+    rpc: &str,
+    dir: &std::path::Path,
+    contract: alloy_primitives::Address,
+) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_uraiden"));
     command
+        .args(args)
         .args(["--contract", &contract.to_string(), "--data-dir", dir.to_str().unwrap()])
         .env("PRIVATE_KEY", format!("{}", alloy_primitives::keccak256("uraiden test key 1")))
         .env("ETH_RPC_URL", rpc)
@@ -787,8 +794,8 @@ fn the_command_line_pays_an_https_paywall_on_a_node_reached_over_https() {
         .block_on(async { (spec::tls_front(&certified, paywall).await, spec::tls_front(&certified, node).await) });
     let url = format!("{https_paywall}/x402");
     let get = |trust: bool| {
-        let mut command = uraiden(&https_node, system.data_dir.path(), system.env.f.c.channels);
-        command.args(["get", &url]).env_remove("SSL_CERT_DIR");
+        let mut command = uraiden(&["get", &url], &https_node, system.data_dir.path(), system.env.f.c.channels);
+        command.env_remove("SSL_CERT_DIR");
         match trust {
             true => command.env("SSL_CERT_FILE", &cert_file),
             false => command.env_remove("SSL_CERT_FILE"),
@@ -822,8 +829,8 @@ fn an_open_killed_while_pending_is_reconciled_and_never_doubled() {
     let rt = &system.env.rt;
     let url = format!("{}/x402", system.base);
     let get = || {
-        let mut command = uraiden(&system.env.url, system.data_dir.path(), system.env.f.c.channels);
-        command.args(["get", &url, "--deposit", "50", "--max-deposit", "60"]);
+        let args = ["get", &url, "--deposit", "50", "--max-deposit", "60"];
+        let mut command = uraiden(&args, &system.env.url, system.data_dir.path(), system.env.f.c.channels);
         command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
         command.spawn().unwrap()
     };

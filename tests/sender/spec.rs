@@ -152,8 +152,7 @@ fn status(code: StatusCode, body: &'static str) -> Response {
 /// The payment a request carries, if any.
 fn payment(path: &str, headers: &HeaderMap) -> Option<Seen> {
     if let Some(signature) = headers.get(x402::PAYMENT_SIGNATURE) {
-        let json: serde_json::Value =
-            serde_json::from_slice(&STANDARD.decode(signature.as_bytes()).unwrap()).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&STANDARD.decode(signature.as_bytes()).unwrap()).unwrap();
         assert_eq!(json["x402Version"], 2);
         return Some(Seen {
             path: path.to_string(),
