@@ -85,6 +85,30 @@ struct Row {
     settle_block: Option<i64>,
 }
 
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    nonce: i64,
+    txs: i64,
+    receiver: Vec<u8>,
+    open_block: Option<i64>,
+    amount: Vec<u8>,
+}
+
+impl PendingRow {
+    fn decode(self) -> Result<PendingDeposit, StoreError> {
+        Ok(PendingDeposit {
+            nonce: self.nonce as u64,
+            txs: self.txs as u64,
+            receiver: address(&self.receiver)?,
+            open_block: self
+                .open_block
+                .map(|b| u32::try_from(b).map_err(|_| StoreError::Corrupt("open block".into())))
+                .transpose()?,
+            amount: decode_amount(&self.amount)?,
+        })
+    }
+}
+
 impl Row {
     fn decode(self) -> Result<SenderChannel, StoreError> {
         Ok(SenderChannel {
@@ -238,24 +262,11 @@ impl SenderStore {
 
     /// Every pending deposit, by nonce.
     pub async fn pending(&self) -> Result<Vec<PendingDeposit>, SenderError> {
-        let rows: Vec<(i64, i64, Vec<u8>, Option<i64>, Vec<u8>)> =
+        let rows: Vec<PendingRow> =
             sqlx::query_as("SELECT nonce, txs, receiver, open_block, amount FROM pending_deposits ORDER BY nonce")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(StoreError::from)?;
-        rows.into_iter()
-            .map(|(nonce, txs, receiver, open_block, value)| {
-                Ok(PendingDeposit {
-                    nonce: nonce as u64,
-                    txs: txs as u64,
-                    receiver: address(&receiver)?,
-                    open_block: open_block
-                        .map(|b| u32::try_from(b).map_err(|_| StoreError::Corrupt("open block".into())))
-                        .transpose()?,
-                    amount: decode_amount(&value)?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()
-            .map_err(SenderError::from)
+        Ok(rows.into_iter().map(PendingRow::decode).collect::<Result<_, _>>()?)
     }
 }
