@@ -161,9 +161,10 @@ impl ChannelClient {
     }
 
     /// The deposits to `receiver` still pending from this or an earlier run. Reconciles first:
-    /// a deposit whose transactions the sender's mined nonce has passed is forgotten, and the
-    /// store is rebuilt from the chain's events (so a channel opened by a run killed before it
-    /// saw the receipt is known).
+    /// a deposit whose transactions the sender's mined nonce has passed (mined, or replaced), or
+    /// that the node does not hold in full even among pending transactions (never sent, or
+    /// dropped: the rest will never come), is forgotten, and the store is rebuilt from the
+    /// chain's events (so a channel opened by a run killed before it saw the receipt is known).
     pub async fn pending_deposits(&self, receiver: Address) -> Result<Vec<PendingDeposit>, SenderError> {
         let pending = self.store.pending().await?;
         if pending.is_empty() {
@@ -171,10 +172,12 @@ impl ChannelClient {
         }
         let provider = self.node.provider();
         let mined = provider.get_transaction_count(self.sender()).latest().await.map_err(|e| self.node.error(e))?;
+        let sent = self.next_nonce().await?;
         let mut left = Vec::new();
         let mut settled = false;
         for deposit in pending {
-            if mined >= deposit.nonce + deposit.txs {
+            let end = deposit.nonce + deposit.txs;
+            if mined >= end || sent < end {
                 self.store.remove_pending(deposit.nonce).await?;
                 settled = true;
             } else {

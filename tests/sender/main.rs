@@ -872,3 +872,25 @@ fn an_open_killed_while_pending_is_reconciled_and_never_doubled() {
     assert_eq!((channels[0].deposit, channels[0].balance), (U192::from(50), U192::from(PRICE)));
     assert_eq!(system.env.f.balance(system.env.f.c.channels), 50);
 }
+
+/// A deposit recorded but never sent (the run died before sending it, or the node dropped it)
+/// does not block the receiver forever: the node holds nothing at its nonce, so it is forgotten
+/// and the client deposits anew.
+#[test]
+fn a_recorded_deposit_the_node_never_got_is_forgotten() {
+    let bare = Bare::start();
+    let client = bare.client(policy());
+    let next = bare.env.f.chain.nonce(bare.env.f.sender.address()).unwrap();
+    let never_sent = uraiden::sender::PendingDeposit {
+        nonce: next,
+        txs: 1,
+        receiver: bare.terms.receiver,
+        open_block: None,
+        amount: U192::from(50),
+    };
+    bare.env.rt.block_on(client.channels().store().add_pending(&never_sent)).unwrap();
+    let paid = bare.get(&client, "/honest").unwrap();
+    assert_eq!(paid.payment.unwrap().balance, U192::from(PRICE));
+    assert!(bare.env.rt.block_on(client.channels().store().pending()).unwrap().is_empty());
+    assert_eq!(bare.stored(&client).len(), 1);
+}
