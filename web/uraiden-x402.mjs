@@ -41,7 +41,9 @@ export function domainOf(requirements) {
  * A scheme client paying over one channel. `signer` is a viem account (`signTypedData`) or
  * wallet client (`account` and `signTypedData`); `channel` is `{ openBlockNumber, balance }`,
  * with `balance` (a bigint) the last balance the receiver acknowledged. A payment signs
- * `balance + amount`; call `acknowledge` with the settlement response to move the balance on.
+ * `balance + amount` and records it as `channel.signed`; call `acknowledge` with the settlement
+ * response to move the balance on: only to the balance just signed, never to one a server
+ * merely claims.
  */
 export class UraidenChannelScheme {
   constructor(signer, channel, { maxAmount } = {}) {
@@ -69,6 +71,7 @@ export class UraidenChannelScheme {
       primaryType: "BalanceProof",
       message: { receiver: requirements.payTo, openBlockNumber: this.channel.openBlockNumber, balance },
     });
+    this.channel.signed = balance;
     return {
       x402Version,
       payload: {
@@ -80,13 +83,30 @@ export class UraidenChannelScheme {
     };
   }
 
-  /** Adopts the balance a successful settlement response reports for this channel. */
+  /**
+   * Adopts the balance a successful settlement response reports for this channel, only when it
+   * is the balance this client signed last (`channel.signed`): a server reporting any other
+   * balance (above it: a balance the sender never signed) breaks the protocol, and this throws
+   * without moving the balance.
+   */
   static acknowledge(channel, settlement) {
     if (!settlement?.success) throw new Error("the payment was not settled");
     if (settlement.extra?.openBlockNumber !== channel.openBlockNumber) {
       throw new Error("the settlement is for another channel");
     }
-    channel.balance = BigInt(settlement.extra.balance);
+    if (channel.signed === undefined) throw new Error("no payment was signed on this channel");
+    let reported;
+    try {
+      reported = BigInt(settlement.extra.balance);
+    } catch {
+      throw new Error(`the settlement's balance ${JSON.stringify(settlement.extra.balance)} is not an integer`);
+    }
+    if (reported !== BigInt(channel.signed)) {
+      throw new Error(
+        `protocol error: the server reports balance ${reported}, but the last balance signed is ${channel.signed}`,
+      );
+    }
+    channel.balance = reported;
     return channel;
   }
 }

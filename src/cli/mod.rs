@@ -52,6 +52,11 @@ enum Command {
 impl Cli {
     /// Runs the chosen command.
     pub fn run(self) -> anyhow::Result<()> {
+        // Every TLS client of the binary (the node's HTTP transport, `uraiden get`, cooperative
+        // closes, the proxy's upstreams) uses rustls with ring, as the proxy's server side does;
+        // reqwest would otherwise pick its own default provider. Roots: the system's, or
+        // SSL_CERT_FILE / SSL_CERT_DIR when set.
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
         let Some(command) = self.command else { return system::run(self.system) };
         if self.system.given() {
             anyhow::bail!(

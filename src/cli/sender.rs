@@ -154,21 +154,23 @@ async fn get_async(args: GetArgs, node: &NodeArgs) -> anyhow::Result<()> {
         deposit: args.deposit,
         ..PaymentPolicy::default()
     };
-    let paying = PayingClient::new(reqwest::Client::new(), channels, policy);
+    let spinner = indicatif::ProgressBar::new_spinner().with_message("waiting for the server (paying, confirmations)");
+    let shown = spinner.clone();
+    let progress = std::sync::Arc::new(move |message: &str| shown.suspend(|| eprintln!("{message}")));
+    let paying = PayingClient::new(channels, policy)?.with_progress(progress);
     let mut request = paying.http().request(method, &args.url).headers(headers);
     if let Some(body) = body {
         request = request.body(body);
     }
     let request = request.build().with_context(|| format!("the URL {:?}", args.url))?;
 
-    let spinner = indicatif::ProgressBar::new_spinner().with_message("waiting for the server (paying, confirmations)");
     spinner.enable_steady_tick(Duration::from_millis(120));
     let paid = paying.execute(request).await;
     spinner.finish_and_clear();
     let paid = paid?;
     let status = paid.response.status();
     let length = paid.response.content_length();
-    report(&paid.payment, status, args.json)?;
+    report(&paid.payment, &paid.redirects, status, args.json)?;
 
     let mut response = paid.response;
     let bar = match length {
@@ -196,22 +198,31 @@ async fn get_async(args: GetArgs, node: &NodeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What was paid, on standard error.
-fn report(payment: &Option<crate::sender::PaymentMade>, status: reqwest::StatusCode, json: bool) -> anyhow::Result<()> {
+/// What was paid, and the redirects followed (never with the payment), on standard error.
+fn report(
+    payment: &Option<crate::sender::PaymentMade>,
+    redirects: &[String],
+    status: reqwest::StatusCode,
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
-        let value = match payment {
+        let mut value = match payment {
             Some(p) => serde_json::json!({
                 "status": status.as_u16(), "paid": p.amount.to_string(), "receiver": p.receiver,
-                "open_block": p.open_block, "balance": p.balance.to_string(),
+                "open_block": p.open_block, "balance": p.balance.to_string(), "paid_url": p.url,
             }),
             None => serde_json::json!({ "status": status.as_u16(), "paid": "0" }),
         };
+        value["redirects"] = redirects.into();
         eprintln!("{value}");
     } else {
+        for url in redirects {
+            eprintln!("redirected to {url} (followed without payment headers)");
+        }
         match payment {
             Some(p) => eprintln!(
-                "paid {} to {} (channel opened in block {}, balance now {}); {status}",
-                p.amount, p.receiver, p.open_block, p.balance
+                "paid {} to {} at {} (channel opened in block {}, balance now {}); {status}",
+                p.amount, p.receiver, p.url, p.open_block, p.balance
             ),
             None => eprintln!("paid nothing; {status}"),
         }

@@ -111,7 +111,7 @@ async fn buy(
     let channels = ChannelClient::connect(sender_config).await?;
     // Deposits of 40 prices: a demo of 100 requests opens one channel and tops it up twice.
     let policy = PaymentPolicy { deposit_prices: 40, top_up_prices: 40, ..PaymentPolicy::default() };
-    let client = PayingClient::new(reqwest::Client::new(), channels, policy);
+    let client = PayingClient::new(channels, policy)?;
     let progress = indicatif::ProgressBar::new(args.requests()).with_style(
         indicatif::ProgressStyle::with_template("  buying     {bar:40} {pos}/{len} {per_sec}")
             .expect("a valid template"),

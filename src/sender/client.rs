@@ -4,7 +4,7 @@
 //! store from the chain's events. Every transaction is estimated first: one that would revert is
 //! not sent.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use alloy::{
     network::TransactionBuilder,
@@ -16,7 +16,7 @@ use alloy_sol_types::SolEventInterface;
 
 use super::{
     error::SenderError,
-    store::{SenderChannel, SenderStore},
+    store::{PendingDeposit, SenderChannel, SenderStore},
 };
 use crate::{
     chain::{Node, NodeError},
@@ -27,6 +27,9 @@ use crate::{
 
 /// The longest block range asked of `eth_getLogs` when rebuilding from the chain.
 const LOG_RANGE: u64 = 10_000;
+
+/// The default limit on a cooperative close's exchange with the receiver's server.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How a sender's client is set up. Its `Debug` output shows the node's URL redacted.
 #[derive(Clone)]
@@ -98,6 +101,7 @@ pub struct ChannelClient {
     deployment_block: u64,
     deposit_path: DepositPath,
     store: SenderStore,
+    http_timeout: Duration,
 }
 
 impl ChannelClient {
@@ -119,7 +123,71 @@ impl ChannelClient {
             deployment_block: config.deployment_block,
             deposit_path: config.deposit_path,
             store,
+            http_timeout: HTTP_TIMEOUT,
         })
+    }
+
+    /// The same client with `timeout` as the limit on a cooperative close's exchange with the
+    /// receiver's server (30 s by default): past it, [`ChannelClient::close`] closes alone.
+    pub fn with_http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+
+    /// The sender's next nonce, pending transactions included.
+    async fn next_nonce(&self) -> Result<u64, SenderError> {
+        let provider = self.node.provider();
+        Ok(provider.get_transaction_count(self.sender()).pending().await.map_err(|e| self.node.error(e))?)
+    }
+
+    /// Sends a deposit's `calls`, recorded as pending in the store before the first is sent and
+    /// forgotten once it is mined or refused (nothing sent): a run killed meanwhile leaves it for
+    /// [`ChannelClient::pending_deposits`] to reconcile.
+    async fn deposit(
+        &self,
+        calls: Vec<Call>,
+        receiver: Address,
+        open_block: Option<u32>,
+        amount: U192,
+    ) -> Result<TransactionReceipt, SenderError> {
+        let nonce = self.next_nonce().await?;
+        let intent = PendingDeposit { nonce, txs: calls.len() as u64, receiver, open_block, amount };
+        self.store.add_pending(&intent).await?;
+        let sent = self.transact_all(calls).await;
+        if matches!(sent, Ok(_) | Err(SenderError::WouldRevert(_) | SenderError::Reverted { .. })) {
+            self.store.remove_pending(nonce).await?;
+        }
+        sent
+    }
+
+    /// The deposits to `receiver` still pending from this or an earlier run. Reconciles first:
+    /// a deposit whose transactions the sender's mined nonce has passed (mined, or replaced), or
+    /// that the node does not hold in full even among pending transactions (never sent, or
+    /// dropped: the rest will never come), is forgotten, and the store is rebuilt from the
+    /// chain's events (so a channel opened by a run killed before it saw the receipt is known).
+    pub async fn pending_deposits(&self, receiver: Address) -> Result<Vec<PendingDeposit>, SenderError> {
+        let pending = self.store.pending().await?;
+        if pending.is_empty() {
+            return Ok(pending);
+        }
+        let provider = self.node.provider();
+        let mined = provider.get_transaction_count(self.sender()).latest().await.map_err(|e| self.node.error(e))?;
+        let sent = self.next_nonce().await?;
+        let mut left = Vec::new();
+        let mut settled = false;
+        for deposit in pending {
+            let end = deposit.nonce + deposit.txs;
+            if mined >= end || sent < end {
+                self.store.remove_pending(deposit.nonce).await?;
+                settled = true;
+            } else {
+                left.push(deposit);
+            }
+        }
+        if settled {
+            self.sync().await?;
+        }
+        Ok(left.into_iter().filter(|d| d.receiver == receiver).collect())
     }
 
     /// The sender.
@@ -261,7 +329,7 @@ impl ChannelClient {
         self.check_tokens(deposit).await?;
         let erc20 = Call::CreateChannelErc20 { receiver, deposit };
         let calls = self.deposit_calls(deposit, erc20, open_data(receiver)).await?;
-        let receipt = self.transact_all(calls).await?;
+        let receipt = self.deposit(calls, receiver, None, deposit).await?;
         let created =
             Self::events(&receipt).any(|e| matches!(e, ChannelsEvent::ChannelCreated(c) if c._receiver == receiver));
         let block = receipt.block_number.unwrap_or_default();
@@ -287,7 +355,7 @@ impl ChannelClient {
         let erc20 = Call::TopUpErc20 { receiver: channel.receiver, open_block: channel.open_block, added: amount };
         let data = top_up_data(channel.receiver, channel.open_block);
         let calls = self.deposit_calls(amount, erc20, data).await?;
-        let receipt = self.transact_all(calls).await?;
+        let receipt = self.deposit(calls, channel.receiver, Some(channel.open_block), amount).await?;
         let deposit = Self::events(&receipt)
             .find_map(|e| match e {
                 ChannelsEvent::ChannelToppedUp(t) => Some(t._deposit),
@@ -385,7 +453,8 @@ impl ChannelClient {
     }
 
     /// Closes `channel`: cooperatively through the receiver's server at `api_base` when one is
-    /// given, and otherwise, or when the receiver refuses or cannot be reached, alone with the
+    /// given, and otherwise, or when the receiver refuses, cannot be reached or does not answer
+    /// within the HTTP timeout ([`ChannelClient::with_http_timeout`]), alone with the
     /// last acknowledged balance (the challenge period starts; the receiver may still answer
     /// with a higher proof of the sender's). A failure on chain is an error either way.
     pub async fn close(&self, channel: &SenderChannel, api_base: Option<&str>) -> Result<Closed, SenderError> {
@@ -393,11 +462,20 @@ impl ChannelClient {
             return Err(SenderError::NotOpen(channel.status.as_str()));
         }
         let refusal = match api_base {
-            Some(api_base) => match self.close_cooperatively(channel, api_base).await {
-                Ok(tx) => return Ok(Closed::Cooperatively { tx }),
-                Err(error @ (SenderError::CloseRefused(_) | SenderError::Http(_))) => Some(error.to_string()),
-                Err(error) => return Err(error),
-            },
+            Some(api_base) => {
+                match tokio::time::timeout(self.http_timeout, self.close_cooperatively(channel, api_base)).await {
+                    Ok(Ok(tx)) => return Ok(Closed::Cooperatively { tx }),
+                    Ok(Err(error @ (SenderError::CloseRefused(_) | SenderError::Http(_)))) => Some(error.to_string()),
+                    Ok(Err(error)) => return Err(error),
+                    Err(_) => Some(
+                        SenderError::TimedOut {
+                            what: format!("the cooperative close at {api_base}"),
+                            seconds: self.http_timeout.as_secs(),
+                        }
+                        .to_string(),
+                    ),
+                }
+            }
             None => None,
         };
         let settle_block = self.close_uncooperatively(channel).await?;

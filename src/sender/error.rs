@@ -105,6 +105,50 @@ pub enum SenderError {
         /// The balance the server claims.
         balance: U192,
     },
+    /// The server broke the payment protocol: e.g. it reports a balance the sender did not sign
+    /// (above the payment just made, or without the sender's signature). The client stops; the
+    /// receiver holds nothing more than the proof just sent.
+    #[error("protocol error from {url}: {reason}")]
+    Protocol {
+        /// The server's URL.
+        url: String,
+        /// What it did wrong.
+        reason: String,
+    },
+    /// The server refused the payment because of the deposit, though the client's own account
+    /// of the channel says it covers the payment: no top-up is made on a server's word.
+    #[error(
+        "the server says the deposit is insufficient, but channel {open_block} has {deposit} deposited and the payment signs {balance}: not topping up on the server's word"
+    )]
+    FundsDisputed {
+        /// The channel's open block.
+        open_block: u32,
+        /// Its deposit, as the sender knows it from the chain.
+        deposit: U192,
+        /// The balance paid.
+        balance: U192,
+    },
+    /// A deposit sent by an earlier run is still pending on chain: nothing more is deposited to
+    /// its receiver until it is mined (or dropped), so the caps always count it.
+    #[error(
+        "a deposit of {amount} to {receiver} sent earlier (nonce {nonce}) is still pending: nothing more is deposited to {receiver} until it is mined; run again then"
+    )]
+    PendingDeposit {
+        /// The receiver.
+        receiver: Address,
+        /// The pending amount.
+        amount: U192,
+        /// The nonce of its (first) transaction.
+        nonce: u64,
+    },
+    /// An HTTP call got no answer in time.
+    #[error("{what}: no answer in {seconds} s")]
+    TimedOut {
+        /// The call.
+        what: String,
+        /// The limit.
+        seconds: u64,
+    },
     /// The request body cannot be sent twice (a stream), so it cannot be retried with a payment.
     #[error("the request cannot be retried (a streaming body): buffer it or pay before sending")]
     NotRetryable,

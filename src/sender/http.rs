@@ -1,20 +1,32 @@
 //! An HTTP client that pays by itself: on a 402 it reads the server's terms (x402's
-//! `PAYMENT-REQUIRED` with the `uraiden-channel` scheme, else the `RDN-*` headers), picks or
+//! `PAYMENT-REQUIRED` with a usable `uraiden-channel` entry, else the `RDN-*` headers), picks or
 //! funds a channel, signs the next balance and sends the request once more, in the protocol the
-//! server offered.
+//! server offered. `docs/sender.md` describes the rules.
 //!
-//! Bounded, unlike the original: one paid retry, plus at most one recovery retry after a
-//! corrective refusal (a last balance the sender itself signed is adopted, anything else stops
-//! the client), missing confirmations (waited for on the node, not by asking the server again) or
-//! a deposit that ran out (topped up first). Spending is capped per request and per receiver,
-//! and a callback can veto each payment.
+//! - A payment goes only to the URL that answered 402 to that exact request: redirects are never
+//!   followed by the HTTP library; the client follows them itself, without payment headers, and
+//!   reports them.
+//! - A paid answer's claimed balance is adopted only when it is the balance just signed; a
+//!   correction only when it carries the sender's own signature. Anything else stops the client.
+//! - Missing confirmations are waited for by retrying the paid request (same proof) with backoff,
+//!   within [`PaymentPolicy::confirmation_timeout`]; no management API is needed.
+//! - Deposits are made on the client's own account of its channels only, never because a server
+//!   says the deposit is short; at most one deposit per request.
+//! - Every HTTP call has a connect and a read timeout ([`PaymentPolicy::request_timeout`]).
+//!
+//! Spending is capped per request and per receiver (pending deposits included), and a callback
+//! can veto each payment.
 
 use std::{sync::Arc, time::Duration};
 
 use alloy_primitives::{Address, Bytes, aliases::U192};
-use reqwest::{Request, Response, StatusCode, header::HeaderValue};
+use reqwest::{
+    Method, Request, Response, StatusCode, Url,
+    header::{self, HeaderMap, HeaderValue},
+};
+use tokio::time::Instant;
 
-use super::{client::ChannelClient, error::SenderError, store::SenderChannel};
+use super::{client::ChannelClient, error::SenderError, store::SenderChannel, x402 as lenient};
 use crate::{
     paywall::{rdn, x402},
     receiver::ChannelStatus,
@@ -25,7 +37,8 @@ use crate::{
 pub struct PaymentPolicy {
     /// The most one request may cost.
     pub max_price: U192,
-    /// The most that may be deposited, in all open channels together, to one receiver.
+    /// The most that may be deposited, in all open channels together (and deposits still
+    /// pending on chain), to one receiver.
     pub max_deposit: U192,
     /// A new channel's deposit, in prices (capped by `max_deposit`).
     pub deposit_prices: u64,
@@ -35,8 +48,13 @@ pub struct PaymentPolicy {
     /// of `deposit_prices` and `top_up_prices` (capped by `max_deposit`; raised to the price when
     /// below it).
     pub deposit: Option<U192>,
-    /// The longest wait for a deposit's confirmations.
+    /// The longest wait for a deposit's confirmations: on the node, then for the server to
+    /// accept the paid request.
     pub confirmation_timeout: Duration,
+    /// The longest wait for a connection, and for each read of an answer, on every HTTP call.
+    pub request_timeout: Duration,
+    /// The most redirects followed (without payment headers) for one request.
+    pub max_redirects: usize,
 }
 
 impl Default for PaymentPolicy {
@@ -48,6 +66,8 @@ impl Default for PaymentPolicy {
             top_up_prices: 10,
             deposit: None,
             confirmation_timeout: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(30),
+            max_redirects: 10,
         }
     }
 }
@@ -55,7 +75,7 @@ impl Default for PaymentPolicy {
 /// What a server asks for one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Quote {
-    /// The request's URL.
+    /// The URL that answered 402: the one the payment goes to.
     pub url: String,
     /// The price.
     pub price: U192,
@@ -63,14 +83,16 @@ pub struct Quote {
     pub receiver: Address,
     /// Confirmations the server needs before a deposit can be spent.
     pub confirmations: u64,
-    /// The x402 requirement to echo back, when the server speaks x402.
-    pub x402: Option<x402::PaymentRequirements>,
-    /// The receiver's management API (from `RDN-Gateway-Path`), where a new deposit is seen.
-    pub gateway: Option<String>,
+    /// The x402 `accepts` entry to echo back, as the server wrote it, when the server offered
+    /// the `uraiden-channel` scheme.
+    pub x402: Option<serde_json::Value>,
 }
 
 /// A program's veto over each payment.
 pub type Approval = Arc<dyn Fn(&Quote) -> bool + Send + Sync>;
+
+/// A program's view of what the client is waiting for or doing (the CLI prints it on stderr).
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A payment made for a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,15 +105,19 @@ pub struct PaymentMade {
     pub amount: U192,
     /// The channel's balance now.
     pub balance: U192,
+    /// The URL paid (the one that answered 402).
+    pub url: String,
 }
 
-/// A response, and the payment made for it, if any.
+/// A response, the payment made for it, if any, and the redirects followed.
 #[derive(Debug)]
 pub struct PaidResponse {
     /// The server's response.
     pub response: Response,
     /// The payment, when the request was paid.
     pub payment: Option<PaymentMade>,
+    /// The redirects followed, in order (always without payment headers).
+    pub redirects: Vec<String>,
 }
 
 /// The paying HTTP client. Payments are made one at a time (one lock per client), so a burst of
@@ -102,6 +128,7 @@ pub struct PayingClient {
     channels: ChannelClient,
     policy: PaymentPolicy,
     approval: Option<Approval>,
+    progress: Option<Progress>,
     lock: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -116,13 +143,65 @@ enum Refusal {
     AmountMismatch { balance: U192, signature: Option<Bytes> },
     Unconfirmed { missing: u64 },
     InsufficientFunds,
+    UnknownChannel(String),
     Other(String),
 }
 
+/// The redirect statuses the client follows (by hand).
+fn redirect_target(response: &Response) -> Option<Url> {
+    let status = response.status();
+    if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = response.headers().get(header::LOCATION)?.to_str().ok()?;
+    let target = response.url().join(location).ok()?;
+    matches!(target.scheme(), "http" | "https").then_some(target)
+}
+
+/// Removes every payment header (x402 and RDN) from `headers`.
+fn strip_payment(headers: &mut HeaderMap) {
+    headers.remove(x402::PAYMENT_SIGNATURE);
+    for name in rdn::PAYMENT_HEADERS {
+        headers.remove(name);
+    }
+}
+
+/// The request a redirect asks for: `previous` sent to `target`, without payment headers, as a
+/// GET without a body after a 303 (or a 301/302 of a POST, as browsers do), and without
+/// credentials when the origin changes.
+fn redirected(mut previous: Request, status: StatusCode, target: Url) -> Request {
+    let to_get =
+        status == StatusCode::SEE_OTHER || (matches!(status.as_u16(), 301 | 302) && *previous.method() == Method::POST);
+    let cross_origin = previous.url().origin() != target.origin();
+    let headers = previous.headers_mut();
+    strip_payment(headers);
+    if cross_origin {
+        for name in [header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION] {
+            headers.remove(name);
+        }
+    }
+    if to_get {
+        for name in [header::CONTENT_TYPE, header::CONTENT_LENGTH, header::CONTENT_ENCODING] {
+            headers.remove(name);
+        }
+        let method = if *previous.method() == Method::HEAD { Method::HEAD } else { Method::GET };
+        *previous.method_mut() = method;
+        *previous.body_mut() = None;
+    }
+    *previous.url_mut() = target;
+    previous
+}
+
 impl PayingClient {
-    /// A client paying through `channels` within `policy`.
-    pub fn new(http: reqwest::Client, channels: ChannelClient, policy: PaymentPolicy) -> Self {
-        Self { http, channels, policy, approval: None, lock: Arc::default() }
+    /// A client paying through `channels` within `policy`. Its HTTP client follows no redirect
+    /// by itself and has `policy.request_timeout` as its connect and read timeouts.
+    pub fn new(channels: ChannelClient, policy: PaymentPolicy) -> Result<Self, SenderError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(policy.request_timeout)
+            .read_timeout(policy.request_timeout)
+            .build()?;
+        Ok(Self { http, channels, policy, approval: None, progress: None, lock: Arc::default() })
     }
 
     /// The same client asking `approval` before each payment.
@@ -131,73 +210,222 @@ impl PayingClient {
         self
     }
 
+    /// The same client telling `progress` what it waits for (confirmations) and follows
+    /// (redirects).
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     /// The channel client.
     pub fn channels(&self) -> &ChannelClient {
         &self.channels
     }
 
-    /// The underlying HTTP client, to build requests.
+    /// The underlying HTTP client, to build requests (it follows no redirect by itself).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
 
-    /// Sends `request`; on a 402, pays and sends it once more (same method, headers and body).
-    pub async fn execute(&self, request: Request) -> Result<PaidResponse, SenderError> {
-        let retry = request.try_clone();
-        let response = self.http.execute(request).await?;
-        if response.status() != StatusCode::PAYMENT_REQUIRED {
-            return Ok(PaidResponse { response, payment: None });
+    fn tell(&self, message: &str) {
+        if let Some(progress) = &self.progress {
+            progress(message);
         }
-        let retry = retry.ok_or(SenderError::NotRetryable)?;
+    }
+
+    async fn send(&self, request: Request) -> Result<Response, SenderError> {
+        Ok(self.http.execute(request).await?)
+    }
+
+    /// Sends `request` without payment headers, following redirects by hand (each recorded in
+    /// `redirects`); gives the last response and a copy of the request that got it.
+    async fn follow(
+        &self,
+        mut request: Request,
+        redirects: &mut Vec<String>,
+    ) -> Result<(Response, Option<Request>), SenderError> {
+        strip_payment(request.headers_mut());
+        loop {
+            let copy = request.try_clone();
+            let response = self.send(request).await?;
+            let Some(target) = redirect_target(&response) else { return Ok((response, copy)) };
+            // A streaming body cannot be sent again: the redirect itself is the answer.
+            let Some(previous) = copy else { return Ok((response, None)) };
+            if redirects.len() >= self.policy.max_redirects {
+                return Err(SenderError::Protocol {
+                    url: response.url().to_string(),
+                    reason: format!("more than {} redirects", self.policy.max_redirects),
+                });
+            }
+            redirects.push(target.to_string());
+            request = redirected(previous, response.status(), target);
+        }
+    }
+
+    /// Sends `request`; on a 402, pays the URL that answered it and sends that request once
+    /// more (same method, headers and body) with the payment. Redirects are followed without
+    /// payment headers, before and after the payment.
+    pub async fn execute(&self, request: Request) -> Result<PaidResponse, SenderError> {
+        let mut redirects = Vec::new();
+        let (response, exact) = self.follow(request, &mut redirects).await?;
+        if response.status() != StatusCode::PAYMENT_REQUIRED {
+            return Ok(PaidResponse { response, payment: None, redirects });
+        }
+        let exact = exact.ok_or(SenderError::NotRetryable)?;
         let quote = self.quote(&response)?;
         self.check_caps(&quote)?;
         let _one_payment_at_a_time = self.lock.lock().await;
-        let mut channel = self.channel_for(&quote).await?;
+        // `fresh`: the channel's deposit may be too new for the server to have seen it (made by
+        // this call, or found by reconciling a deposit of an earlier run).
+        let (mut channel, fresh) = self.channel_for(&quote).await?;
+        let mut funded = fresh;
         let mut recovered = false;
+        let mut waiting: Option<(Instant, Duration)> = None;
         loop {
             let (signed, signature) = self.channels.sign_payment(&channel, quote.price).await?;
             let balance = signed.balance + quote.price;
-            let mut request = retry.try_clone().ok_or(SenderError::NotRetryable)?;
+            let mut request = exact.try_clone().ok_or(SenderError::NotRetryable)?;
             self.add_payment(&mut request, &quote, &signed, balance, &signature);
-            let response = self.http.execute(request).await?;
+            let response = self.send(request).await?;
             let status = response.status();
             if status.is_success() || status.is_redirection() {
-                let acknowledged = registered_balance(&response).unwrap_or(balance);
-                let channel = self.channels.acknowledge(&signed, acknowledged).await?;
+                let channel = self.settled(&response, &signed, balance).await?;
                 let payment = PaymentMade {
                     receiver: channel.receiver,
                     open_block: channel.open_block,
                     amount: quote.price,
-                    balance: acknowledged,
+                    balance: channel.balance,
+                    url: quote.url.clone(),
                 };
-                return Ok(PaidResponse { response, payment: Some(payment) });
+                let Some(target) = redirect_target(&response) else {
+                    return Ok(PaidResponse { response, payment: Some(payment), redirects });
+                };
+                // Followed without the payment: it was for the URL that asked for it only.
+                self.tell(&format!("paid; redirected to {target}: followed without payment headers"));
+                let previous = exact.try_clone().ok_or(SenderError::NotRetryable)?;
+                redirects.push(target.to_string());
+                let next = redirected(previous, status, target);
+                let (response, _) = self.follow(next, &mut redirects).await?;
+                return Ok(PaidResponse { response, payment: Some(payment), redirects });
             }
             if status != StatusCode::PAYMENT_REQUIRED {
                 // The server failed: it charged nothing, and says so with its status.
-                return Ok(PaidResponse { response, payment: None });
+                return Ok(PaidResponse { response, payment: None, redirects });
             }
             let refusal = refusal(&response);
-            if recovered {
-                return Err(SenderError::Refused(describe(&refusal)));
-            }
-            recovered = true;
             channel = match refusal {
+                Refusal::Unconfirmed { missing } => {
+                    self.wait_for_server(&mut waiting, &format!("{missing} confirmation(s) missing")).await?;
+                    signed
+                }
+                // Right after a deposit of this client's, the server may not have seen it yet.
+                Refusal::InsufficientFunds if fresh || funded => {
+                    self.wait_for_server(&mut waiting, "the new deposit not seen yet").await?;
+                    signed
+                }
+                Refusal::UnknownChannel(_) if fresh => {
+                    self.wait_for_server(&mut waiting, "the new channel not seen yet").await?;
+                    signed
+                }
+                Refusal::InsufficientFunds => {
+                    return Err(SenderError::FundsDisputed {
+                        open_block: signed.open_block,
+                        deposit: signed.deposit,
+                        balance,
+                    });
+                }
+                refusal if recovered => return Err(SenderError::Refused(describe(&refusal))),
                 Refusal::AmountMismatch { balance, signature } => {
+                    recovered = true;
                     let signature = signature.ok_or(SenderError::UnsignedCorrection { balance })?;
-                    if balance.is_zero() && signature.is_empty() {
+                    let adopted = if balance.is_zero() && signature.is_empty() {
                         self.channels.acknowledge(&signed, balance).await?
                     } else {
                         self.channels.adopt(&signed, balance, &signature).await?
+                    };
+                    if adopted.room() >= quote.price {
+                        adopted
+                    } else if funded {
+                        return Err(SenderError::Refused(format!(
+                            "after the server's correction to {balance}, channel {} has {} left, less than the price {}, and one deposit was already made",
+                            adopted.open_block,
+                            adopted.room(),
+                            quote.price
+                        )));
+                    } else {
+                        funded = true;
+                        self.fund(&quote, Some(adopted)).await?
                     }
                 }
-                Refusal::Unconfirmed { missing } => {
-                    self.wait_blocks(missing).await?;
-                    signed
-                }
-                Refusal::InsufficientFunds => self.fund(&quote, Some(signed)).await?,
-                Refusal::Other(reason) => return Err(SenderError::Refused(reason)),
+                Refusal::UnknownChannel(reason) | Refusal::Other(reason) => return Err(SenderError::Refused(reason)),
             };
         }
+    }
+
+    /// The channel after a paid 2xx or 3xx: the balance just signed is acknowledged when the
+    /// answer claims no other (in `RDN-Sender-Balance` or x402's `PAYMENT-RESPONSE`); a claim of
+    /// any other balance (one the sender did not sign, or not last) is a protocol error, and
+    /// nothing is adopted.
+    async fn settled(
+        &self,
+        response: &Response,
+        signed: &SenderChannel,
+        balance: U192,
+    ) -> Result<SenderChannel, SenderError> {
+        let protocol = |reason: String| SenderError::Protocol { url: response.url().to_string(), reason };
+        let mut claims = Vec::new();
+        if let Some(value) = response.headers().get(rdn::SENDER_BALANCE) {
+            let claimed = value
+                .to_str()
+                .ok()
+                .and_then(|text| rdn::parse_amount(rdn::SENDER_BALANCE, text).ok())
+                .ok_or_else(|| protocol(format!("{} is not a decimal amount", rdn::SENDER_BALANCE)))?;
+            claims.push((rdn::SENDER_BALANCE, claimed));
+        }
+        match lenient::receipt(response.headers()) {
+            Some(Ok((open_block, claimed))) => {
+                if open_block != signed.open_block {
+                    return Err(protocol(format!(
+                        "{} names channel {open_block}; the payment was made on channel {}",
+                        x402::PAYMENT_RESPONSE,
+                        signed.open_block
+                    )));
+                }
+                claims.push((x402::PAYMENT_RESPONSE, claimed));
+            }
+            Some(Err(reason)) => return Err(protocol(reason)),
+            None => {}
+        }
+        if let Some((name, claimed)) = claims.into_iter().find(|(_, claimed)| *claimed != balance) {
+            return Err(protocol(format!(
+                "{name} says balance {claimed} is registered, but the sender signed {balance} for this payment (and never more): not adopted"
+            )));
+        }
+        self.channels.acknowledge(signed, balance).await
+    }
+
+    /// Waits, with backoff, before the paid request is sent again to a server that does not
+    /// accept the deposit yet; fails once [`PaymentPolicy::confirmation_timeout`] has passed since
+    /// the first wait.
+    async fn wait_for_server(&self, waiting: &mut Option<(Instant, Duration)>, why: &str) -> Result<(), SenderError> {
+        let timeout = self.policy.confirmation_timeout;
+        let (deadline, pause) = waiting.get_or_insert_with(|| {
+            self.tell(&format!(
+                "waiting for the server to accept the deposit ({why}); retrying for up to {} s",
+                timeout.as_secs()
+            ));
+            (Instant::now() + timeout, Duration::from_millis(50))
+        });
+        let now = Instant::now();
+        if now >= *deadline {
+            return Err(SenderError::TimedOut {
+                what: format!("waiting for the server to accept the deposit ({why})"),
+                seconds: timeout.as_secs(),
+            });
+        }
+        tokio::time::sleep((*pause).min(*deadline - now)).await;
+        *pause = (*pause * 2).min(Duration::from_secs(1));
+        Ok(())
     }
 
     fn check_caps(&self, quote: &Quote) -> Result<(), SenderError> {
@@ -212,32 +440,25 @@ impl PayingClient {
         Ok(())
     }
 
-    /// The terms of a 402: x402 when offered with the `uraiden-channel` scheme, else RDN.
+    /// The terms of a 402: x402 when `PAYMENT-REQUIRED` has a usable `uraiden-channel` entry,
+    /// else the RDN headers.
     fn quote(&self, response: &Response) -> Result<Quote, SenderError> {
         let bad = |what: &str| SenderError::BadChallenge(what.to_string());
         let url = response.url().to_string();
-        let gateway = response.headers().get(rdn::GATEWAY_PATH).and_then(|v| v.to_str().ok()).and_then(|path| {
-            let origin = response.url().origin().ascii_serialization();
-            path.starts_with('/').then(|| format!("{origin}{path}"))
-        });
-        if let Some(value) = response.headers().get(x402::PAYMENT_REQUIRED) {
-            let required: x402::PaymentRequired =
-                x402::decode_header(x402::PAYMENT_REQUIRED, value.as_bytes()).map_err(|e| bad(&e.to_string()))?;
-            if let Some(offer) = required.accepts.into_iter().find(|a| a.scheme == x402::SCHEME) {
-                self.check_terms(offer.extra.verifying_contract, &offer.network, offer.asset)?;
-                let price = rdn::parse_amount("amount", &offer.amount).map_err(|_| bad("amount is not a decimal"))?;
-                return Ok(Quote {
-                    url,
-                    price,
-                    receiver: offer.pay_to,
-                    confirmations: offer.extra.confirmations,
-                    x402: Some(offer),
-                    gateway,
-                });
-            }
+        if let Some(offer) = lenient::challenge(response.headers()).and_then(|c| c.offer) {
+            self.check_terms(offer.verifying_contract, &offer.network, offer.asset)?;
+            return Ok(Quote {
+                url,
+                price: offer.amount,
+                receiver: offer.pay_to,
+                confirmations: offer.confirmations,
+                x402: Some(offer.raw),
+            });
         }
         let header = |name: &'static str| {
-            response.headers().get(name).and_then(|v| v.to_str().ok()).ok_or_else(|| bad(&format!("no {name}")))
+            response.headers().get(name).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+                bad(&format!("no usable {} entry in {} and no {name}", x402::SCHEME, x402::PAYMENT_REQUIRED))
+            })
         };
         let contract = rdn::parse_address(rdn::CONTRACT_ADDRESS, header(rdn::CONTRACT_ADDRESS)?)
             .map_err(|e| bad(&e.to_string()))?;
@@ -252,7 +473,6 @@ impl PayingClient {
                 .map_err(|e| bad(&e.to_string()))?,
             confirmations: 1,
             x402: None,
-            gateway,
         })
     }
 
@@ -271,13 +491,21 @@ impl PayingClient {
     }
 
     /// The open channel to the receiver with the least room that fits the price; else one
-    /// topped up, else a new one.
-    async fn channel_for(&self, quote: &Quote) -> Result<SenderChannel, SenderError> {
+    /// topped up, else a new one. Deposits left pending by an earlier run are reconciled with the
+    /// chain first; while one to this receiver is still pending, nothing more is deposited to it.
+    /// The flag says the channel's deposit is new (made now, or just reconciled).
+    async fn channel_for(&self, quote: &Quote) -> Result<(SenderChannel, bool), SenderError> {
+        let recorded = self.channels.store().pending().await?.len();
+        let pending = self.channels.pending_deposits(quote.receiver).await?;
+        let reconciled = self.channels.store().pending().await?.len() < recorded;
         let open = self.open_channels(quote.receiver).await?;
         if let Some(channel) = open.iter().filter(|c| c.room() >= quote.price).min_by_key(|c| c.room()) {
-            return Ok(channel.clone());
+            return Ok((channel.clone(), reconciled));
         }
-        self.fund(quote, open.into_iter().max_by_key(|c| c.room())).await
+        if let Some(p) = pending.first() {
+            return Err(SenderError::PendingDeposit { receiver: quote.receiver, amount: p.amount, nonce: p.nonce });
+        }
+        Ok((self.fund(quote, open.into_iter().max_by_key(|c| c.room())).await?, true))
     }
 
     async fn open_channels(&self, receiver: Address) -> Result<Vec<SenderChannel>, SenderError> {
@@ -290,8 +518,12 @@ impl PayingClient {
             .collect())
     }
 
-    /// Tops up `channel` (or opens one) within the deposit cap, and waits for the confirmations.
+    /// Tops up `channel` (or opens one) within the deposit cap, and waits for the confirmations
+    /// on the node. Called only when the client's own account says the room is short.
     async fn fund(&self, quote: &Quote, channel: Option<SenderChannel>) -> Result<SenderChannel, SenderError> {
+        if let Some(p) = self.channels.pending_deposits(quote.receiver).await?.first() {
+            return Err(SenderError::PendingDeposit { receiver: quote.receiver, amount: p.amount, nonce: p.nonce });
+        }
         let deposited: U192 = self.open_channels(quote.receiver).await?.iter().map(|c| c.deposit).sum();
         let left = self.policy.max_deposit.saturating_sub(deposited);
         let prices = |n: u64| match self.policy.deposit {
@@ -311,35 +543,7 @@ impl PayingClient {
             None => self.channels.open(quote.receiver, amount).await?,
         };
         self.wait_blocks(quote.confirmations.saturating_sub(1)).await?;
-        if let Some(gateway) = &quote.gateway {
-            self.wait_for_receiver(gateway, &funded).await?;
-        }
         Ok(funded)
-    }
-
-    /// Waits until the receiver's API shows the deposit confirmed, backing off between looks, so
-    /// the paid request is not sent before the receiver can accept it.
-    async fn wait_for_receiver(&self, gateway: &str, channel: &SenderChannel) -> Result<(), SenderError> {
-        let url = format!("{gateway}/channels/{}/{}", self.channels.sender(), channel.open_block);
-        let deadline = tokio::time::Instant::now() + self.policy.confirmation_timeout;
-        let mut pause = Duration::from_millis(50);
-        loop {
-            if let Ok(response) = self.http.get(&url).send().await
-                && let Ok(view) = response.json::<serde_json::Value>().await
-                && view["confirmed"] == true
-                && view["deposit"].as_str().and_then(|d| rdn::parse_amount("deposit", d).ok()) >= Some(channel.deposit)
-            {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(SenderError::Refused(format!(
-                    "the receiver did not see the deposit in {:?}",
-                    self.policy.confirmation_timeout
-                )));
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
-        }
     }
 
     /// Waits until the node has mined `blocks` more blocks, backing off between looks.
@@ -348,14 +552,14 @@ impl PayingClient {
             return Ok(());
         }
         let target = self.channels.node().head().await? + blocks;
-        let deadline = tokio::time::Instant::now() + self.policy.confirmation_timeout;
+        let deadline = Instant::now() + self.policy.confirmation_timeout;
         let mut pause = Duration::from_millis(100);
         while self.channels.node().head().await? < target {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(SenderError::Refused(format!(
-                    "block {target} not reached in {:?}",
-                    self.policy.confirmation_timeout
-                )));
+            if Instant::now() >= deadline {
+                return Err(SenderError::TimedOut {
+                    what: format!("waiting for block {target}"),
+                    seconds: self.policy.confirmation_timeout.as_secs(),
+                });
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(2));
@@ -372,20 +576,14 @@ impl PayingClient {
         signature: &Bytes,
     ) {
         let headers = request.headers_mut();
+        strip_payment(headers);
         let value = |v: String| HeaderValue::from_str(&v).expect("ASCII");
         match &quote.x402 {
             Some(accepted) => {
-                let payment = x402::PaymentPayload {
-                    x402_version: x402::X402_VERSION,
-                    accepted: accepted.clone(),
-                    payload: x402::ChannelPayload {
-                        sender: self.channels.sender(),
-                        open_block_number: channel.open_block,
-                        balance: balance.to_string(),
-                        signature: signature.to_string(),
-                    },
-                };
-                headers.insert(x402::PAYMENT_SIGNATURE, x402::encode_header(&payment));
+                let sender = self.channels.sender();
+                let payment =
+                    lenient::payment_signature(accepted, sender, channel.open_block, balance, &signature.to_string());
+                headers.insert(x402::PAYMENT_SIGNATURE, payment);
             }
             None => {
                 headers.insert(rdn::CONTRACT_ADDRESS, value(self.channels.contract().to_string()));
@@ -398,25 +596,17 @@ impl PayingClient {
     }
 }
 
-/// The balance a paid response says is registered.
-fn registered_balance(response: &Response) -> Option<U192> {
-    let text = response.headers().get(rdn::SENDER_BALANCE)?.to_str().ok()?;
-    rdn::parse_amount(rdn::SENDER_BALANCE, text).ok()
-}
-
-/// Reads a refusal: x402's `error` (and `extra.channel`) when present, else the RDN flags.
+/// Reads a refusal: x402's `error` (and the `uraiden-channel` entry's `extra.channel`) when
+/// present, else the RDN flags.
 fn refusal(response: &Response) -> Refusal {
     let headers = response.headers();
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    if let Some(required) = headers
-        .get(x402::PAYMENT_REQUIRED)
-        .and_then(|v| x402::decode_header::<x402::PaymentRequired>(x402::PAYMENT_REQUIRED, v.as_bytes()).ok())
-        && let Some(error) = required.error.as_deref()
+    if let Some(challenge) = lenient::challenge(headers)
+        && let Some(error) = challenge.error.as_deref()
     {
         return match error {
             "amount_mismatch" => {
-                let last = required.accepts.first().and_then(|a| a.extra.channel.clone());
-                match last.and_then(|l| Some((rdn::parse_amount("balance", &l.balance).ok()?, l.signature))) {
+                match challenge.last.and_then(|(b, s)| Some((rdn::parse_amount("balance", &b).ok()?, s))) {
                     Some((balance, signature)) => Refusal::AmountMismatch {
                         balance,
                         signature: if signature.is_empty() { Some(Bytes::new()) } else { signature.parse().ok() },
@@ -426,6 +616,7 @@ fn refusal(response: &Response) -> Refusal {
             }
             "insufficient_confirmations" => Refusal::Unconfirmed { missing: 1 },
             "balance_exceeds_deposit" => Refusal::InsufficientFunds,
+            "channel_not_found" => Refusal::UnknownChannel(error.to_string()),
             other => Refusal::Other(other.to_string()),
         };
     }
@@ -446,10 +637,11 @@ fn refusal(response: &Response) -> Refusal {
     if headers.contains_key(rdn::INSUFFICIENT_FUNDS) {
         return Refusal::InsufficientFunds;
     }
-    for flag in [rdn::NONEXISTING_CHANNEL, rdn::INVALID_BALANCE_PROOF] {
-        if headers.contains_key(flag) {
-            return Refusal::Other(flag.to_string());
-        }
+    if headers.contains_key(rdn::NONEXISTING_CHANNEL) {
+        return Refusal::UnknownChannel(rdn::NONEXISTING_CHANNEL.to_string());
+    }
+    if headers.contains_key(rdn::INVALID_BALANCE_PROOF) {
+        return Refusal::Other(rdn::INVALID_BALANCE_PROOF.to_string());
     }
     Refusal::Other("402 without a reason".into())
 }
@@ -459,6 +651,6 @@ fn describe(refusal: &Refusal) -> String {
         Refusal::AmountMismatch { balance, .. } => format!("amount mismatch again (server's last balance {balance})"),
         Refusal::Unconfirmed { missing } => format!("still {missing} confirmation(s) missing"),
         Refusal::InsufficientFunds => "the deposit is still insufficient".into(),
-        Refusal::Other(reason) => reason.clone(),
+        Refusal::UnknownChannel(reason) | Refusal::Other(reason) => reason.clone(),
     }
 }

@@ -10,8 +10,9 @@ mod client;
 mod error;
 mod http;
 mod store;
+mod x402;
 
 pub use client::{ChannelClient, Closed, DepositPath, SenderConfig};
 pub use error::SenderError;
-pub use http::{Approval, PaidResponse, PayingClient, PaymentMade, PaymentPolicy, Quote};
-pub use store::{SenderChannel, SenderStore};
+pub use http::{Approval, PaidResponse, PayingClient, PaymentMade, PaymentPolicy, Progress, Quote};
+pub use store::{PendingDeposit, SenderChannel, SenderStore};

@@ -45,6 +45,21 @@ fn decimal<S: serde::Serializer>(value: &U192, s: S) -> Result<S::Ok, S::Error> 
     s.collect_str(value)
 }
 
+/// A deposit sent by this sender and not yet seen mined (see [`SenderStore::add_pending`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingDeposit {
+    /// The sender's nonce of its first transaction.
+    pub nonce: u64,
+    /// How many transactions it takes.
+    pub txs: u64,
+    /// The receiver.
+    pub receiver: Address,
+    /// The channel topped up, or `None` for an open.
+    pub open_block: Option<u32>,
+    /// The amount.
+    pub amount: U192,
+}
+
 impl SenderChannel {
     /// What can still be paid: the deposit less the highest balance signed.
     pub fn room(&self) -> U192 {
@@ -68,6 +83,30 @@ struct Row {
     signed: Vec<u8>,
     status: String,
     settle_block: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    nonce: i64,
+    txs: i64,
+    receiver: Vec<u8>,
+    open_block: Option<i64>,
+    amount: Vec<u8>,
+}
+
+impl PendingRow {
+    fn decode(self) -> Result<PendingDeposit, StoreError> {
+        Ok(PendingDeposit {
+            nonce: self.nonce as u64,
+            txs: self.txs as u64,
+            receiver: address(&self.receiver)?,
+            open_block: self
+                .open_block
+                .map(|b| u32::try_from(b).map_err(|_| StoreError::Corrupt("open block".into())))
+                .transpose()?,
+            amount: decode_amount(&self.amount)?,
+        })
+    }
 }
 
 impl Row {
@@ -109,6 +148,21 @@ impl SenderStore {
         .map_err(|source| {
             SenderError::Store(StoreError::Io { context: format!("creating {}", path.display()), source })
         })?;
+        // The first runs of two processes at once would both migrate (SQLite's migrator takes
+        // no lock: one fails with "table already exists"): an exclusive lock on a file next to
+        // the store serialises opening and migrating.
+        let lock_path = dir.join(format!("sender-{chain_id}-{contract}-{sender}.lock"));
+        let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            let file =
+                std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(&lock_path)?;
+            file.lock()?;
+            Ok(file)
+        })
+        .await
+        .map_err(|e| {
+            SenderError::Store(StoreError::Io { context: "locking the store".into(), source: std::io::Error::other(e) })
+        })?
+        .map_err(|source| SenderError::Store(StoreError::Io { context: "locking the store".into(), source }))?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -122,6 +176,7 @@ impl SenderStore {
             .execute(&pool)
             .await
             .map_err(StoreError::from)?;
+        drop(lock);
         Ok(Self { pool, path })
     }
 
@@ -174,5 +229,44 @@ impl SenderStore {
             .await
             .map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// Records a deposit about to be sent, before its first transaction is: a run killed while
+    /// it is pending leaves it here.
+    pub async fn add_pending(&self, deposit: &PendingDeposit) -> Result<(), SenderError> {
+        sqlx::query(
+            "INSERT INTO pending_deposits (nonce, txs, receiver, open_block, amount) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (nonce) DO UPDATE SET txs = excluded.txs, receiver = excluded.receiver, \
+             open_block = excluded.open_block, amount = excluded.amount",
+        )
+        .bind(deposit.nonce as i64)
+        .bind(deposit.txs as i64)
+        .bind(deposit.receiver.as_slice())
+        .bind(deposit.open_block.map(i64::from))
+        .bind(amount(deposit.amount))
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Forgets a pending deposit (mined, refused before sending, or replaced).
+    pub async fn remove_pending(&self, nonce: u64) -> Result<(), SenderError> {
+        sqlx::query("DELETE FROM pending_deposits WHERE nonce = $1")
+            .bind(nonce as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Every pending deposit, by nonce.
+    pub async fn pending(&self) -> Result<Vec<PendingDeposit>, SenderError> {
+        let rows: Vec<PendingRow> =
+            sqlx::query_as("SELECT nonce, txs, receiver, open_block, amount FROM pending_deposits ORDER BY nonce")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+        Ok(rows.into_iter().map(PendingRow::decode).collect::<Result<_, _>>()?)
     }
 }

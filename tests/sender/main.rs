@@ -4,6 +4,7 @@
 mod common;
 #[path = "../receiver/env.rs"]
 mod env;
+mod spec;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -68,8 +69,20 @@ fn app(manager: &ChannelManager) -> Router {
             }
         }),
     );
+    // `/moved` is paid and redirects to `/free` (not paid), which says whether it was sent
+    // payment headers.
+    let moved = paid(Router::new().route("/moved", get(|| async { axum::response::Redirect::to("/free") })));
+    let free = Router::new().route(
+        "/free",
+        get(|headers: axum::http::HeaderMap| async move {
+            let paid = rdn::has_payment(&headers) || headers.contains_key(x402::PAYMENT_SIGNATURE);
+            if paid { "free, sent payment headers" } else { "free" }
+        }),
+    );
     paid(Router::new().route("/x402", get(|| async { "x402 content" })))
         .merge(rdn_only)
+        .merge(moved)
+        .merge(free)
         .merge(liar)
         .merge(api::router(manager.clone(), None))
 }
@@ -104,11 +117,15 @@ impl System {
             deposit_path,
         };
         let channels = self.env.rt.block_on(ChannelClient::connect(config)).unwrap();
-        PayingClient::new(reqwest::Client::new(), channels, policy)
+        PayingClient::new(channels, policy).unwrap()
     }
 
     fn get(&self, client: &PayingClient, path: &str) -> Result<uraiden::sender::PaidResponse, SenderError> {
-        let request = client.http().get(format!("{}{path}", self.base)).build().unwrap();
+        self.get_url(client, &format!("{}{path}", self.base))
+    }
+
+    fn get_url(&self, client: &PayingClient, url: &str) -> Result<uraiden::sender::PaidResponse, SenderError> {
+        let request = client.http().get(url).build().unwrap();
         self.env.rt.block_on(client.execute(request))
     }
 
@@ -119,7 +136,12 @@ impl System {
 }
 
 fn policy() -> PaymentPolicy {
-    PaymentPolicy { deposit_prices: 10, top_up_prices: 10, ..PaymentPolicy::default() }
+    PaymentPolicy {
+        deposit_prices: 10,
+        top_up_prices: 10,
+        confirmation_timeout: Duration::from_secs(20),
+        ..PaymentPolicy::default()
+    }
 }
 
 /// Paid requests per protocol in the end-to-end run (the issue asks for 1,000 of each).
@@ -418,4 +440,457 @@ fn the_command_line_gets_lists_and_closes() {
     }
     assert_eq!(system.env.f.balance(sender), sender_before - 15);
     assert_eq!(system.env.f.balance(system.env.f.c.channels), 0);
+}
+
+/// A chain (anvil, no receiver's manager) and a server written from the specifications.
+struct Bare {
+    env: Env,
+    spec: spec::SpecServer,
+    terms: spec::Terms,
+    data_dir: tempfile::TempDir,
+}
+
+impl Bare {
+    fn start() -> Self {
+        let env = Env::new();
+        let chain_id = env.rt.block_on(Node::connect(&env.url, None)).unwrap().chain_id();
+        let terms = spec::Terms {
+            receiver: env.f.receiver.address(),
+            contract: env.f.c.channels,
+            token: env.f.c.token,
+            chain_id,
+            price: PRICE,
+        };
+        let spec = env.rt.block_on(spec::start(terms.clone()));
+        Self { env, spec, terms, data_dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn channels(&self) -> ChannelClient {
+        let config = SenderConfig {
+            rpc_url: self.env.url.clone(),
+            contract: self.env.f.c.channels,
+            deployment_block: 0,
+            key: self.env.f.sender.clone(),
+            data_dir: self.data_dir.path().to_path_buf(),
+            deposit_path: DepositPath::Erc223,
+        };
+        self.env.rt.block_on(ChannelClient::connect(config)).unwrap()
+    }
+
+    fn client(&self, policy: PaymentPolicy) -> PayingClient {
+        PayingClient::new(self.channels(), policy).unwrap()
+    }
+
+    fn get(&self, client: &PayingClient, path: &str) -> Result<uraiden::sender::PaidResponse, SenderError> {
+        let request = client.http().get(format!("{}{path}", self.spec.base)).build().unwrap();
+        self.env.rt.block_on(client.execute(request))
+    }
+
+    fn stored(&self, client: &PayingClient) -> Vec<uraiden::sender::SenderChannel> {
+        self.env.rt.block_on(client.channels().channels()).unwrap()
+    }
+
+    /// The balances the server was sent on `path`.
+    fn sent(&self, path: &str) -> Vec<String> {
+        self.spec.seen(path).into_iter().map(|s| s.balance).collect()
+    }
+}
+
+/// Item: a server answering a payment of 3 with `RDN-Sender-Balance: 27` (or an x402 receipt of
+/// 27) made the client's next proof 30. Now a claimed balance other than the one just signed
+/// stops the client, nothing is adopted, and the next proof is 6 at most. The web client's
+/// `acknowledge` refuses the same claim.
+#[test]
+fn a_server_claiming_more_than_was_signed_stops_the_client() {
+    let bare = Bare::start();
+    let client = bare.client(PaymentPolicy { max_price: U192::from(PRICE), ..policy() });
+    for path in ["/claim", "/x402-claim"] {
+        match bare.get(&client, path) {
+            Err(SenderError::Protocol { reason, .. }) => assert!(reason.contains("27"), "{reason}"),
+            other => panic!("{path}: expected a protocol error, got {other:?}"),
+        }
+        let channel = bare.stored(&client).remove(0);
+        assert_eq!((channel.balance, channel.signed), (U192::ZERO, U192::from(PRICE)), "{path}: nothing adopted");
+    }
+    assert_eq!(bare.sent("/claim"), ["3"]);
+    assert_eq!(bare.sent("/x402-claim"), ["3"], "the same proof again: never more than signed");
+    let paid = bare.get(&client, "/honest").unwrap();
+    assert_eq!(paid.payment.unwrap().balance, U192::from(PRICE));
+    assert_eq!(bare.sent("/honest"), ["3"]);
+    assert_eq!(bare.get(&client, "/honest").unwrap().payment.unwrap().balance, U192::from(2 * PRICE));
+
+    let out = std::process::Command::new("node")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sender/acknowledge.mjs"))
+        .output()
+        .expect("node runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(result["above"].as_str().unwrap().contains("protocol error"), "{result}");
+    assert_eq!(result["afterAbove"], "0", "the claim was not adopted: {result}");
+    assert!(result["below"].as_str().unwrap().contains("protocol error"), "{result}");
+    assert_ne!(result["before"], "adopted", "{result}");
+    assert_ne!(result["other"], "adopted", "{result}");
+    assert_eq!((result["exact"].as_str(), result["next"].as_str()), (Some("adopted"), Some("6")), "{result}");
+}
+
+/// Item: a `PAYMENT-REQUIRED` with another scheme listed first, a broken entry of ours, unknown
+/// fields and no `resource.description` was unreadable, and the RDN headers were not tried.
+#[test]
+fn pays_an_x402_server_that_lists_other_schemes_and_omits_optional_fields() {
+    let bare = Bare::start();
+    let client = bare.client(policy());
+    let paid = bare.get(&client, "/x402-lenient").unwrap();
+    assert_eq!(paid.response.status(), 200);
+    assert_eq!(paid.payment.unwrap().balance, U192::from(PRICE));
+    let seen = bare.spec.seen("/x402-lenient");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].protocol, "x402");
+    assert_eq!(seen[0].accepted.as_ref(), Some(&spec::our_entry(&bare.terms)), "the entry echoed as written");
+
+    // Only another scheme in x402: the RDN headers of the same 402 are used.
+    let paid = bare.get(&client, "/x402-foreign").unwrap();
+    assert_eq!(paid.response.status(), 200);
+    assert_eq!(paid.payment.unwrap().balance, U192::from(2 * PRICE));
+    let seen = bare.spec.seen("/x402-foreign");
+    assert_eq!((seen.len(), seen[0].protocol, seen[0].balance.as_str()), (1, "rdn", "6"));
+}
+
+/// Item: the client waited for the deposit through the project's own management API (300 s
+/// against any other server). Now it retries the paid request, with the same proof, while the
+/// server says confirmations are missing, within the confirmation timeout, and says so.
+#[test]
+fn waits_for_confirmations_by_retrying_the_payment_without_a_management_api() {
+    let bare = Bare::start();
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let record = told.clone();
+    let client = bare
+        .client(PaymentPolicy { confirmation_timeout: Duration::from_secs(3), ..policy() })
+        .with_progress(std::sync::Arc::new(move |m: &str| record.lock().unwrap().push(m.to_string())));
+    let paid = bare.get(&client, "/slow").unwrap();
+    assert_eq!(paid.response.status(), 200);
+    assert_eq!(paid.payment.unwrap().balance, U192::from(PRICE));
+    assert_eq!(bare.sent("/slow"), ["3", "3", "3", "3"], "the same proof until the server accepts it");
+    assert!(told.lock().unwrap().iter().any(|m| m.contains("waiting for the server")), "{told:?}");
+
+    let started = std::time::Instant::now();
+    match bare.get(&client, "/slow-never") {
+        Err(SenderError::TimedOut { what, .. }) => assert!(what.contains("confirmation"), "{what}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded by the confirmation timeout");
+    assert!(bare.sent("/slow-never").iter().all(|b| b == "6"));
+
+    // The command line shows the wait on stderr.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_uraiden"))
+        .args(["get", &format!("{}/slow-cli", bare.spec.base), "--contract", &bare.env.f.c.channels.to_string()])
+        .args(["--data-dir", bare.data_dir.path().to_str().unwrap()])
+        .env("PRIVATE_KEY", format!("{}", alloy_primitives::keccak256("uraiden test key 1")))
+        .env("ETH_RPC_URL", &bare.env.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("waiting for the server to accept the deposit"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "content");
+}
+
+/// Item: `RDN-Insufficient-Funds` made the client top up although the channel had room. Now the
+/// client deposits only on its own account: right after its own deposit it waits for the server
+/// to see it (bounded), and on a channel with room it stops with an error; the deposit never
+/// moves.
+#[test]
+fn a_server_claiming_insufficient_funds_does_not_make_the_sender_top_up() {
+    let mut bare = Bare::start();
+    let client = bare.client(PaymentPolicy { confirmation_timeout: Duration::from_secs(1), ..policy() });
+    match bare.get(&client, "/nofunds") {
+        Err(SenderError::TimedOut { .. }) => {}
+        other => panic!("right after opening: expected a bounded wait, got {other:?}"),
+    }
+    let nonce = bare.env.f.chain.nonce(bare.env.f.sender.address()).unwrap();
+    for _ in 0..2 {
+        match bare.get(&client, "/nofunds") {
+            Err(SenderError::FundsDisputed { deposit, balance, .. }) => {
+                assert_eq!((deposit, balance), (U192::from(10 * PRICE), U192::from(PRICE)))
+            }
+            other => panic!("expected the dispute, got {other:?}"),
+        }
+    }
+    assert_eq!(bare.env.f.chain.nonce(bare.env.f.sender.address()).unwrap(), nonce, "nothing was sent on chain");
+    let channels = bare.stored(&client);
+    assert_eq!(channels.len(), 1);
+    assert_eq!(channels[0].deposit, U192::from(10 * PRICE), "no top-up");
+    assert_eq!(bare.env.f.balance(bare.env.f.c.channels), 10 * PRICE, "the contract holds the first deposit only");
+}
+
+/// Item: no time limit on the sender's HTTP calls. A paid request to a server that accepts and
+/// never answers fails after the request timeout; a cooperative close against it falls back to
+/// closing alone.
+#[test]
+fn a_server_that_never_answers_times_out_and_a_cooperative_close_falls_back() {
+    let bare = Bare::start();
+    let silent = bare.env.rt.block_on(spec::silent());
+    let client = bare.client(PaymentPolicy { request_timeout: Duration::from_secs(1), ..policy() });
+    let started = std::time::Instant::now();
+    let request = client.http().get(format!("{silent}/anything")).build().unwrap();
+    let outcome = bare.env.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), client.execute(request)).await.expect("bounded by the client")
+    });
+    match outcome {
+        Err(SenderError::Http(error)) => assert!(error.is_timeout(), "{error}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let channels = bare.channels().with_http_timeout(Duration::from_secs(1));
+    let channel = bare.env.rt.block_on(channels.open(bare.terms.receiver, U192::from(10))).unwrap();
+    let closed = bare.env.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), channels.close(&channel, Some(&silent)))
+            .await
+            .expect("bounded by the client")
+    });
+    match closed.unwrap() {
+        uraiden::sender::Closed::Uncooperatively { refusal: Some(refusal), .. } => {
+            assert!(refusal.contains("no answer"), "{refusal}")
+        }
+        other => panic!("expected a fallback to closing alone, got {other:?}"),
+    }
+}
+
+/// Item: two first runs at once failed with `table sender_meta already exists`. Many stores
+/// opened at once on one fresh data directory all open, and share one schema.
+#[test]
+fn many_first_runs_on_one_fresh_data_directory_open_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (contract, sender) = (alloy_primitives::Address::repeat_byte(1), alloy_primitives::Address::repeat_byte(2));
+    let opened = rt.block_on(async {
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let path = dir.path().join("data");
+                tokio::spawn(async move { uraiden::sender::SenderStore::open(&path, 1, contract, sender).await })
+            })
+            .collect();
+        let mut opened = Vec::new();
+        for task in tasks {
+            opened.push(task.await.unwrap());
+        }
+        opened
+    });
+    for store in &opened {
+        assert!(store.is_ok(), "{:?}", store.as_ref().err().map(ToString::to_string));
+    }
+    let store = opened.into_iter().next().unwrap().unwrap();
+    assert!(rt.block_on(store.channels()).unwrap().is_empty());
+}
+
+/// Item: a redirect stole payments (the client paid the URL it first asked, and reqwest carried
+/// the payment headers along redirects). Now a payment goes only to the URL that answered 402,
+/// payment headers never follow a redirect (before or after the payment), and the client's
+/// account matches what the receiver registered.
+#[test]
+fn payments_go_only_to_the_url_that_asked_and_never_follow_a_redirect() {
+    let system = System::start();
+    let client = system.client(policy());
+    // A site that redirects to the paywall, and keeps (and spends at the paywall) any payment
+    // it is sent.
+    let stolen = std::sync::Arc::new(std::sync::Mutex::new(0usize));
+    let paywall = system.base.clone();
+    let kept = stolen.clone();
+    let evil = Router::new()
+        .route(
+            "/article",
+            get(move |headers: axum::http::HeaderMap| {
+                let (kept, paywall) = (kept.clone(), paywall.clone());
+                async move {
+                    if rdn::has_payment(&headers) || headers.contains_key(x402::PAYMENT_SIGNATURE) {
+                        *kept.lock().unwrap() += 1;
+                        let mut spend = reqwest::Client::new().get(format!("{paywall}/x402"));
+                        for (name, value) in &headers {
+                            if name.as_str().starts_with("rdn-") || name == x402::PAYMENT_SIGNATURE {
+                                spend = spend.header(name, value);
+                            }
+                        }
+                        let _ = spend.send().await;
+                    }
+                    axum::response::Redirect::temporary(&format!("{paywall}/x402"))
+                }
+            }),
+        )
+        .route("/landing", get(|| async { "landed" }));
+    let evil_base = system.env.rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, evil).await.unwrap() });
+        format!("http://{addr}")
+    });
+
+    for i in 1..=2u64 {
+        let paid = system.get_url(&client, &format!("{evil_base}/article")).unwrap();
+        assert_eq!(paid.response.status(), 200);
+        assert_eq!(paid.redirects, [format!("{}/x402", system.base)]);
+        let made = paid.payment.expect("paid");
+        assert_eq!(made.url, format!("{}/x402", system.base), "paid to the URL that answered 402");
+        assert_eq!(made.balance, U192::from(i * PRICE));
+        assert_eq!(system.env.rt.block_on(paid.response.text()).unwrap(), "x402 content");
+    }
+    assert_eq!(*stolen.lock().unwrap(), 0, "the redirecting site was never sent a payment");
+
+    // A redirect after the payment is followed without the payment headers.
+    let paid = system.get(&client, "/moved").unwrap();
+    assert_eq!(paid.redirects, [format!("{}/free", system.base)]);
+    assert_eq!(paid.payment.expect("paid").balance, U192::from(3 * PRICE));
+    assert_eq!(system.env.rt.block_on(paid.response.text()).unwrap(), "free");
+
+    let account: U192 = system.env.rt.block_on(client.channels().channels()).unwrap().iter().map(|c| c.balance).sum();
+    assert_eq!(account, U192::from(3 * PRICE));
+    assert_eq!(system.registered(), account, "the client's account is what the receiver registered");
+}
+
+/// `uraiden ARGS` as a user runs it, as the fixture's sender, on `contract` with the store in
+/// `dir`.
+fn uraiden(
+    args: &[&str],
+    rpc: &str,
+    dir: &std::path::Path,
+    contract: alloy_primitives::Address,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_uraiden"));
+    command
+        .args(args)
+        .args(["--contract", &contract.to_string(), "--data-dir", dir.to_str().unwrap()])
+        .env("PRIVATE_KEY", format!("{}", alloy_primitives::keccak256("uraiden test key 1")))
+        .env("ETH_RPC_URL", rpc)
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+/// Waits for `child` to exit within `limit`, else kills it and panics with `what`.
+fn finish(mut child: std::process::Child, limit: Duration, what: &str) -> std::process::Output {
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("{what}: still running after {limit:?}; stderr: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The issue's "Done when": `uraiden get https://…` pays an `https://` paywall on a node reached
+/// over `https://`, trusting the certificate given in SSL_CERT_FILE (and nothing is paid without
+/// it: the certificate is checked).
+#[test]
+fn the_command_line_pays_an_https_paywall_on_a_node_reached_over_https() {
+    let system = System::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (certified, cert_file) = spec::certificate(dir.path());
+    let address = |url: &str| url::Url::parse(url).unwrap().socket_addrs(|| None).unwrap()[0];
+    let (paywall, node) = (address(&system.base), address(&system.env.url));
+    let (https_paywall, https_node) = system
+        .env
+        .rt
+        .block_on(async { (spec::tls_front(&certified, paywall).await, spec::tls_front(&certified, node).await) });
+    let url = format!("{https_paywall}/x402");
+    let get = |trust: bool| {
+        let mut command = uraiden(&["get", &url], &https_node, system.data_dir.path(), system.env.f.c.channels);
+        command.env_remove("SSL_CERT_DIR");
+        match trust {
+            true => command.env("SSL_CERT_FILE", &cert_file),
+            false => command.env_remove("SSL_CERT_FILE"),
+        };
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        finish(command.spawn().unwrap(), Duration::from_secs(60), "uraiden get https://")
+    };
+
+    let untrusted = get(false);
+    assert!(!untrusted.status.success(), "an unknown certificate was accepted");
+    assert_eq!(system.registered(), U192::ZERO);
+
+    let out = get(true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x402 content");
+    assert!(stderr.contains(&format!("paid {PRICE} to")) && stderr.contains(&url), "{stderr}");
+    assert_eq!(system.registered(), U192::from(PRICE));
+}
+
+/// Item: a `get` killed while its open was pending was followed by a second open past the cap.
+/// Now the deposit is recorded before it is sent; the next run reconciles with the chain and
+/// deposits nothing more while it is pending; once mined, the channel is found from the chain's
+/// events and paid through.
+#[test]
+fn an_open_killed_while_pending_is_reconciled_and_never_doubled() {
+    let mut system = System::start();
+    let node = system.env.rt.block_on(Node::connect(&system.env.url, None)).unwrap();
+    let provider = node.provider().clone();
+    let sender = system.env.f.sender.address();
+    let rt = &system.env.rt;
+    let url = format!("{}/x402", system.base);
+    let get = || {
+        let args = ["get", &url, "--deposit", "50", "--max-deposit", "60"];
+        let mut command = uraiden(&args, &system.env.url, system.data_dir.path(), system.env.f.c.channels);
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let nonces = || {
+        rt.block_on(async {
+            let latest = provider.get_transaction_count(sender).latest().await.unwrap();
+            let pending = provider.get_transaction_count(sender).pending().await.unwrap();
+            (latest, pending)
+        })
+    };
+
+    rt.block_on(provider.anvil_set_auto_mine(false)).unwrap();
+    let (mined, _) = nonces();
+    let mut first = get();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while nonces().1 == mined {
+        assert!(std::time::Instant::now() < deadline, "the open was never sent");
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended before its open was mined");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let again = finish(get(), Duration::from_secs(30), "the run after the killed one");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && stderr.contains("still pending"), "{stderr}");
+    assert_eq!(nonces(), (mined, mined + 1), "one transaction pending, nothing more sent");
+
+    rt.block_on(provider.anvil_set_auto_mine(true)).unwrap();
+    rt.block_on(provider.anvil_mine(Some(1), None)).unwrap();
+    let paid = finish(get(), Duration::from_secs(60), "the run after the open was mined");
+    let stderr = String::from_utf8_lossy(&paid.stderr);
+    assert!(paid.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("balance now {PRICE}")), "{stderr}");
+    assert_eq!(nonces().0, mined + 1, "no second open");
+    let client = system.client(policy());
+    let channels = rt.block_on(client.channels().channels()).unwrap();
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    assert_eq!((channels[0].deposit, channels[0].balance), (U192::from(50), U192::from(PRICE)));
+    assert_eq!(system.env.f.balance(system.env.f.c.channels), 50);
+}
+
+/// A deposit recorded but never sent (the run died before sending it, or the node dropped it)
+/// does not block the receiver forever: the node holds nothing at its nonce, so it is forgotten
+/// and the client deposits anew.
+#[test]
+fn a_recorded_deposit_the_node_never_got_is_forgotten() {
+    let bare = Bare::start();
+    let client = bare.client(policy());
+    let next = bare.env.f.chain.nonce(bare.env.f.sender.address()).unwrap();
+    let never_sent = uraiden::sender::PendingDeposit {
+        nonce: next,
+        txs: 1,
+        receiver: bare.terms.receiver,
+        open_block: None,
+        amount: U192::from(50),
+    };
+    bare.env.rt.block_on(client.channels().store().add_pending(&never_sent)).unwrap();
+    let paid = bare.get(&client, "/honest").unwrap();
+    assert_eq!(paid.payment.unwrap().balance, U192::from(PRICE));
+    assert!(bare.env.rt.block_on(client.channels().store().pending()).unwrap().is_empty());
+    assert_eq!(bare.stored(&client).len(), 1);
 }
