@@ -30,6 +30,9 @@ const LOG_RANGE: u64 = 10_000;
 
 /// The default limit on a cooperative close's exchange with the receiver's server.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer to a cooperative close request that is read (a closing signature in JSON
+/// is about 150 bytes).
+const MAX_CLOSE_ANSWER: usize = 64 * 1024;
 
 /// How a sender's client is set up. Its `Debug` output shows the node's URL redacted.
 #[derive(Clone)]
@@ -427,9 +430,22 @@ impl ChannelClient {
             "balance_signature": balance_sig.to_string(),
             "close_request_signature": consent.to_string(),
         });
-        let response = reqwest::Client::new().delete(url).json(&body).send().await?;
+        // Bounded in time (the whole exchange) and size; never redirected elsewhere with the
+        // consent.
+        let client = reqwest::Client::builder()
+            .timeout(self.http_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let mut response = client.delete(url).json(&body).send().await?;
         let status = response.status();
-        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        let mut text = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if text.len() + chunk.len() > MAX_CLOSE_ANSWER {
+                return Err(SenderError::CloseRefused(format!("{status}: an answer over {MAX_CLOSE_ANSWER} bytes")));
+            }
+            text.extend_from_slice(&chunk);
+        }
+        let answer: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
         if !status.is_success() {
             return Err(SenderError::CloseRefused(format!("{status}: {answer}")));
         }
@@ -463,17 +479,12 @@ impl ChannelClient {
         }
         let refusal = match api_base {
             Some(api_base) => {
-                match tokio::time::timeout(self.http_timeout, self.close_cooperatively(channel, api_base)).await {
-                    Ok(Ok(tx)) => return Ok(Closed::Cooperatively { tx }),
-                    Ok(Err(error @ (SenderError::CloseRefused(_) | SenderError::Http(_)))) => Some(error.to_string()),
-                    Ok(Err(error)) => return Err(error),
-                    Err(_) => Some(
-                        SenderError::TimedOut {
-                            what: format!("the cooperative close at {api_base}"),
-                            seconds: self.http_timeout.as_secs(),
-                        }
-                        .to_string(),
-                    ),
+                // The HTTP exchange is bounded by the timeout; the transaction after it is not
+                // cut short (a close sent and then abandoned would make the fallback revert).
+                match self.close_cooperatively(channel, api_base).await {
+                    Ok(tx) => return Ok(Closed::Cooperatively { tx }),
+                    Err(error @ (SenderError::CloseRefused(_) | SenderError::Http(_))) => Some(error.to_string()),
+                    Err(error) => return Err(error),
                 }
             }
             None => None,
