@@ -24,7 +24,7 @@ pub mod types;
 
 pub use config::{ClosePolicy, ManagerConfig, TxPolicy};
 pub use disputes::CloseOutcome;
-pub use locks::ChannelLocks;
 pub use error::{CloseError, ManagerError, PaymentError, StoreError};
+pub use locks::ChannelLocks;
 pub use manager::{ChannelManager, CheckedPayment, LowFunds, Stats, SyncStatus};
 pub use types::{ChannelRecord, ChannelStatus, ChannelView, Payment};
