@@ -436,10 +436,17 @@ impl ChannelClient {
             .timeout(self.http_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let mut response = client.delete(url).json(&body).send().await?;
+        let timed_out = |error: reqwest::Error| match error.is_timeout() {
+            true => SenderError::TimedOut {
+                what: format!("the cooperative close at {api_base}"),
+                seconds: self.http_timeout.as_secs(),
+            },
+            false => SenderError::Http(error),
+        };
+        let mut response = client.delete(url).json(&body).send().await.map_err(timed_out)?;
         let status = response.status();
         let mut text = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
+        while let Some(chunk) = response.chunk().await.map_err(timed_out)? {
             if text.len() + chunk.len() > MAX_CLOSE_ANSWER {
                 return Err(SenderError::CloseRefused(format!("{status}: an answer over {MAX_CLOSE_ANSWER} bytes")));
             }
@@ -483,7 +490,9 @@ impl ChannelClient {
                 // cut short (a close sent and then abandoned would make the fallback revert).
                 match self.close_cooperatively(channel, api_base).await {
                     Ok(tx) => return Ok(Closed::Cooperatively { tx }),
-                    Err(error @ (SenderError::CloseRefused(_) | SenderError::Http(_))) => Some(error.to_string()),
+                    Err(
+                        error @ (SenderError::CloseRefused(_) | SenderError::Http(_) | SenderError::TimedOut { .. }),
+                    ) => Some(error.to_string()),
                     Err(error) => return Err(error),
                 }
             }

@@ -147,6 +147,12 @@ enum Refusal {
     Other(String),
 }
 
+/// Whether an answer carries a payment receipt (µRaiden's `RDN-Sender-Balance` or x402's
+/// `PAYMENT-RESPONSE`): a server's word that it took the payment.
+fn has_receipt(headers: &HeaderMap) -> bool {
+    headers.contains_key(rdn::SENDER_BALANCE) || headers.contains_key(x402::PAYMENT_RESPONSE)
+}
+
 /// The redirect statuses the client follows (by hand).
 fn redirect_target(response: &Response) -> Option<Url> {
     let status = response.status();
@@ -289,24 +295,38 @@ impl PayingClient {
             let response = self.send(request).await?;
             let status = response.status();
             if status.is_success() || status.is_redirection() {
-                let channel = self.settled(&response, &signed, balance).await?;
-                let payment = PaymentMade {
-                    receiver: channel.receiver,
-                    open_block: channel.open_block,
-                    amount: quote.price,
-                    balance: channel.balance,
-                    url: quote.url.clone(),
+                // A redirect without a receipt charged nothing (only 2xx is charged; a server
+                // that charges a redirect says so with its receipt): nothing is acknowledged,
+                // and the same balance is signed again for the next payment.
+                let charged = status.is_success() || has_receipt(response.headers());
+                let payment = match charged {
+                    true => {
+                        let channel = self.settled(&response, &signed, balance).await?;
+                        Some(PaymentMade {
+                            receiver: channel.receiver,
+                            open_block: channel.open_block,
+                            amount: quote.price,
+                            balance: channel.balance,
+                            url: quote.url.clone(),
+                        })
+                    }
+                    false => None,
                 };
                 let Some(target) = redirect_target(&response) else {
-                    return Ok(PaidResponse { response, payment: Some(payment), redirects });
+                    return Ok(PaidResponse { response, payment, redirects });
                 };
                 // Followed without the payment: it was for the URL that asked for it only.
-                self.tell(&format!("paid; redirected to {target}: followed without payment headers"));
+                match charged {
+                    true => self.tell(&format!("paid; redirected to {target}: followed without payment headers")),
+                    false => self.tell(&format!(
+                        "redirected to {target} before the payment was taken (nothing charged): followed without payment headers"
+                    )),
+                }
                 let previous = exact.try_clone().ok_or(SenderError::NotRetryable)?;
                 redirects.push(target.to_string());
                 let next = redirected(previous, status, target);
                 let (response, _) = self.follow(next, &mut redirects).await?;
-                return Ok(PaidResponse { response, payment: Some(payment), redirects });
+                return Ok(PaidResponse { response, payment, redirects });
             }
             if status != StatusCode::PAYMENT_REQUIRED {
                 // The server failed: it charged nothing, and says so with its status.
@@ -362,7 +382,7 @@ impl PayingClient {
         }
     }
 
-    /// The channel after a paid 2xx or 3xx: the balance just signed is acknowledged when the
+    /// The channel after a paid 2xx (or a 3xx with a receipt): the balance just signed is acknowledged when the
     /// answer claims no other (in `RDN-Sender-Balance` or x402's `PAYMENT-RESPONSE`); a claim of
     /// any other balance (one the sender did not sign, or not last) is a protocol error, and
     /// nothing is adopted.

@@ -735,11 +735,15 @@ fn payments_go_only_to_the_url_that_asked_and_never_follow_a_redirect() {
     }
     assert_eq!(*stolen.lock().unwrap(), 0, "the redirecting site was never sent a payment");
 
-    // A redirect after the payment is followed without the payment headers.
-    let paid = system.get(&client, "/moved").unwrap();
-    assert_eq!(paid.redirects, [format!("{}/free", system.base)]);
+    // A paid route that answers with a redirect charges nothing (only 2xx is charged): the
+    // client counts nothing paid, follows the redirect without the payment headers, and its
+    // next payment signs the same balance again, which the paywall takes.
+    let redirected = system.get(&client, "/moved").unwrap();
+    assert_eq!(redirected.redirects, [format!("{}/free", system.base)]);
+    assert_eq!(redirected.payment, None, "a redirect without a receipt is not counted as paid");
+    assert_eq!(system.env.rt.block_on(redirected.response.text()).unwrap(), "free");
+    let paid = system.get(&client, "/x402").unwrap();
     assert_eq!(paid.payment.expect("paid").balance, U192::from(3 * PRICE));
-    assert_eq!(system.env.rt.block_on(paid.response.text()).unwrap(), "free");
 
     let account: U192 = system.env.rt.block_on(client.channels().channels()).unwrap().iter().map(|c| c.balance).sum();
     assert_eq!(account, U192::from(3 * PRICE));
