@@ -82,7 +82,14 @@ fn no_spelling_of_a_paid_path_reaches_the_free_route_over_the_same_directory() {
         assert_eq!(header_of(&text, rdn::PRICE).as_deref(), Some("2"), "{path}");
     }
     // No canonical form: refused before any route.
-    for path in ["/free/../premium/secret.txt", "/free/%2e%2E/premium/secret.txt", "/premium%2Fsecret.txt", "/a%zz"] {
+    for path in [
+        "/free/../premium/secret.txt",
+        "/free/%2e%2E/premium/secret.txt",
+        "/free/..;/premium/secret.txt",
+        "/premium%2Fsecret.txt",
+        "/free%5C..%5Cpremium%5Csecret.txt",
+        "/a%zz",
+    ] {
         let (status, text) = raw(&proxy, "GET", path, &none);
         assert_eq!(status, 400, "{path}: {text}");
     }

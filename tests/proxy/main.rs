@@ -632,6 +632,10 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
         (format!("{chain}[[route]]\npath = \"/my files/*\"\nprice = 1\necho = true\n"), &["route[0].path", "' '"]),
         (format!("{chain}[[route]]\npath = \"/café\"\nprice = 1\necho = true\n"), &["route[0].path", "'é'"]),
         (format!("{chain}[[route]]\npath = \"/a%20b\"\nprice = 1\necho = true\n"), &["route[0].path", "'%'"]),
+        // A sub-delimiter could be spelled escaped (`/p%3Aq/x`), miss the route, and reach a free
+        // route over the same directory whose file server decodes it.
+        (format!("{chain}[[route]]\npath = \"/p:q/*\"\nprice = 1\necho = true\n"), &["route[0].path", "':'"]),
+        (format!("{chain}[[route]]\npath = \"/a;b\"\nprice = 1\necho = true\n"), &["route[0].path", "';'"]),
         (format!("{chain}[[route]]\npath = \"/a//b\"\nprice = 1\necho = true\n"), &["route[0].path", "plain path"]),
         (format!("{chain}[[route]]\npath = \"/a/../b/*\"\nprice = 1\necho = true\n"), &["route[0].path", "plain path"]),
         (format!("{chain}[[route]]\npath = \"/a//*\"\nprice = 1\necho = true\n"), &["route[0].path", "plain path"]),

@@ -457,9 +457,10 @@ fn route_path(path: &str) -> Result<RoutePath, String> {
     if !path.starts_with('/') {
         return Err(format!("{path:?} must start with /"));
     }
-    if let Some(bad) = path.chars().find(|c| !super::path::is_route_char(*c)) {
+    // A `*` is refused below unless it is the final `/*` of a prefix.
+    if let Some(bad) = path.chars().find(|c| *c != '*' && !super::path::is_route_char(*c)) {
         return Err(format!(
-            "{path:?} holds {bad:?}, which a request path never shows as itself (only letters, digits, -._~!$&'()*+,;=:@ and /)"
+            "{path:?} holds {bad:?}: a route path holds only letters, digits, -._~ and / (any other character has a spelling that would miss the route)"
         ));
     }
     let route = match path.strip_suffix("/*") {

@@ -281,6 +281,9 @@ async fn upstream(
             return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n").into_response();
         }
         Ok(Err(error)) => {
+            // Without its URL: the client's query string, or credentials in the base, stay out
+            // of the logs.
+            let error = error.without_url();
             tracing::warn!(upstream = %url.origin().ascii_serialization(), %error, "the upstream failed");
             return gateway_error(StatusCode::BAD_GATEWAY, "the upstream could not be reached or failed");
         }

@@ -8,8 +8,11 @@
 //! - runs of `/` are one `/` (`//premium` is `/premium`); a final `/` is kept;
 //! - a dot segment (`.`, `..`, also encoded as `%2e`) is refused: clients resolve them before
 //!   sending (RFC 3986 §5.2.4), so a request carrying one was written to get around something;
+//! - a dot segment with path parameters (`..;x`) is refused too: some servers (Tomcat, Spring)
+//!   read it as `..`;
 //! - an encoded `/` (`%2F`) is refused: it would be one segment here and two to a file system
-//!   or an upstream that decodes it;
+//!   or an upstream that decodes it; so is a backslash, plain or encoded (`%5C`), which some
+//!   servers (IIS, and frameworks on Windows) take for a `/`;
 //! - a malformed escape (`%4`, `%zz`) is refused.
 
 /// Why a request path has no canonical form (the request is answered 400).
@@ -24,9 +27,12 @@ pub enum PathError {
     /// `%2F`.
     #[error("an encoded / (%2F) in the path")]
     EncodedSlash,
-    /// `.` or `..`, plain or encoded.
+    /// `.` or `..`, plain or encoded, alone or before path parameters (`..;x`).
     #[error("a dot segment (. or ..) in the path")]
     DotSegment,
+    /// `\`, plain or encoded (`%5C`).
+    #[error("a backslash (\\ or %5C) in the path")]
+    Backslash,
 }
 
 /// The canonical form of `raw`, a request path as sent (without the query).
@@ -37,7 +43,8 @@ pub fn normalize(raw: &str) -> Result<String, PathError> {
     let mut out = String::with_capacity(raw.len());
     for segment in raw.split('/').filter(|s| !s.is_empty()) {
         let segment = segment_form(segment)?;
-        if segment == "." || segment == ".." {
+        let name = segment.split(';').next().unwrap_or_default();
+        if name == "." || name == ".." {
             return Err(PathError::DotSegment);
         }
         out.push('/');
@@ -67,6 +74,9 @@ fn segment_form(segment: &str) -> Result<String, PathError> {
     let mut out = String::with_capacity(segment.len());
     let mut i = 0;
     while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            return Err(PathError::Backslash);
+        }
         if bytes[i] != b'%' {
             if is_plain(bytes[i]) {
                 out.push(char::from(bytes[i]));
@@ -85,6 +95,9 @@ fn segment_form(segment: &str) -> Result<String, PathError> {
         if byte == b'/' {
             return Err(PathError::EncodedSlash);
         }
+        if byte == b'\\' {
+            return Err(PathError::Backslash);
+        }
         if is_unreserved(byte) {
             out.push(char::from(byte));
         } else {
@@ -95,10 +108,13 @@ fn segment_form(segment: &str) -> Result<String, PathError> {
     Ok(out)
 }
 
-/// Characters a route's path may hold: those a canonical path shows as themselves (unreserved,
-/// sub-delimiters, `:`, `@`, `/`). A space, a non-ASCII letter or a `%` could never match.
+/// Characters a route's path may hold: unreserved characters and `/`, the characters whose
+/// every spelling has one canonical form. (A sub-delimiter such as `:` would also be seen
+/// escaped, `%3A`: that spelling would miss the route, and a file server behind a free route
+/// over the same directory would decode it and serve the route's files.) A space, a non-ASCII
+/// letter or a `%` could never match either.
 pub(crate) fn is_route_char(c: char) -> bool {
-    c == '/' || (c.is_ascii() && is_plain(c as u8))
+    c == '/' || (c.is_ascii() && is_unreserved(c as u8))
 }
 
 #[cfg(test)]
@@ -133,6 +149,17 @@ mod tests {
             assert_eq!(normalize(raw), Err(error), "{raw}");
         }
         assert_eq!(normalize("/.../x").as_deref(), Ok("/.../x"), "three dots are a name");
+        for (raw, error) in [
+            ("/free/..;/premium/x", PathError::DotSegment),
+            ("/free/..;jsessionid=1/premium/x", PathError::DotSegment),
+            ("/free/%2e;x/premium", PathError::DotSegment),
+            ("/free%5C..%5Cpremium", PathError::Backslash),
+            ("/free%5c..%5cpremium", PathError::Backslash),
+            ("/free\\..\\premium", PathError::Backslash),
+        ] {
+            assert_eq!(normalize(raw), Err(error), "{raw}");
+        }
+        assert_eq!(normalize("/a;b/c").as_deref(), Ok("/a;b/c"), "path parameters of a name are kept");
     }
 
     /// A canonical segment: unreserved characters, a few others, and kept escapes.
@@ -177,7 +204,7 @@ mod tests {
 
     /// A route table over a small alphabet, so that routes and paths meet often.
     fn table() -> impl Strategy<Value = Vec<String>> {
-        let path = prop::collection::vec(prop::sample::select(vec!["a", "b", "premium", "x~y", "p:q@"]), 0..3)
+        let path = prop::collection::vec(prop::sample::select(vec!["a", "b", "premium", "x~y", "p.q_r-s"]), 0..3)
             .prop_map(|parts| parts.iter().map(|p| format!("/{p}")).collect::<String>());
         prop::collection::vec((path, any::<bool>()), 1..6).prop_map(|routes| {
             let mut seen = std::collections::HashSet::new();
