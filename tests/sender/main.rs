@@ -531,6 +531,11 @@ fn a_server_claiming_more_than_was_signed_stops_the_client() {
     assert_ne!(result["before"], "adopted", "{result}");
     assert_ne!(result["other"], "adopted", "{result}");
     assert_eq!((result["exact"].as_str(), result["next"].as_str()), (Some("adopted"), Some("6")), "{result}");
+    // The JS scheme pays only the channel's own receiver, chain and contract.
+    assert!(result["otherReceiver"].as_str().unwrap().contains("channel's receiver"), "{result}");
+    assert!(result["otherChain"].as_str().unwrap().contains("the channel is on eip155:31337"), "{result}");
+    assert!(result["otherContract"].as_str().unwrap().contains("channel's contract"), "{result}");
+    assert_eq!(result["signedAfter"], "6", "nothing signed for other terms: {result}");
 }
 
 /// Item: a `PAYMENT-REQUIRED` with another scheme listed first, a broken entry of ours, unknown
