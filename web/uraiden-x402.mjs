@@ -3,7 +3,8 @@
 // the channel's balance plus the price, signed by a viem account or a wallet in the page.
 //
 //   import { x402Client, x402HTTPClient } from "@x402/core/client";
-//   const channel = { openBlockNumber: 42, balance: 0n };      // an open, confirmed channel
+//   // an open, confirmed channel: the payment requirements must name this receiver, chain and contract
+//   const channel = { receiver, chainId: 31337, contract, openBlockNumber: 42, balance: 0n };
 //   const client = new x402Client().register("eip155:*", new UraidenChannelScheme(account, channel));
 //   const http = new x402HTTPClient(client);
 //   // on a 402: http.getPaymentRequiredResponse(...) -> createPaymentPayload -> encodePaymentSignatureHeader
@@ -37,10 +38,32 @@ export function domainOf(requirements) {
   return { name, version, chainId: chainIdOf(requirements.network), verifyingContract };
 }
 
+/** Throws unless `requirements` (and their EIP-712 `domain`) are for `channel`'s receiver, chain and contract. */
+export function checkChannel(channel, requirements, domain) {
+  const same = (a, b) => typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+  if (channel.receiver === undefined || channel.chainId === undefined || channel.contract === undefined) {
+    throw new Error("the channel lacks receiver, chainId or contract");
+  }
+  if (!same(requirements.payTo, channel.receiver)) {
+    throw new Error(`the server asks payment to ${requirements.payTo}; the channel's receiver is ${channel.receiver}`);
+  }
+  if (domain.chainId !== Number(channel.chainId)) {
+    throw new Error(`the server asks payment on ${requirements.network}; the channel is on eip155:${channel.chainId}`);
+  }
+  if (!same(domain.verifyingContract, channel.contract)) {
+    throw new Error(
+      `the server names contract ${domain.verifyingContract}; the channel's contract is ${channel.contract}`,
+    );
+  }
+}
+
 /**
  * A scheme client paying over one channel. `signer` is a viem account (`signTypedData`) or
- * wallet client (`account` and `signTypedData`); `channel` is `{ openBlockNumber, balance }`,
- * with `balance` (a bigint) the last balance the receiver acknowledged. A payment signs
+ * wallet client (`account` and `signTypedData`); `channel` is
+ * `{ receiver, chainId, contract, openBlockNumber, balance }`: the channel's receiver, chain and
+ * contract (requirements naming another `payTo`, network or `verifyingContract` are refused:
+ * a server does not choose what the sender signs for), and `balance` (a bigint) the last balance
+ * the receiver acknowledged. A payment signs
  * `balance + amount` and records it as `channel.signed`; call `acknowledge` with the settlement
  * response to move the balance on: only to the balance just signed, never to one a server
  * merely claims.
@@ -63,10 +86,12 @@ export class UraidenChannelScheme {
     if (this.maxAmount !== undefined && amount > this.maxAmount) {
       throw new Error(`the server asks ${amount}; the cap is ${this.maxAmount}`);
     }
+    const domain = domainOf(requirements);
+    checkChannel(this.channel, requirements, domain);
     const balance = BigInt(this.channel.balance) + amount;
     const signature = await this.signer.signTypedData({
       ...(this.signer.account ? { account: this.signer.account } : {}),
-      domain: domainOf(requirements),
+      domain,
       types: BALANCE_PROOF_TYPES,
       primaryType: "BalanceProof",
       message: { receiver: requirements.payTo, openBlockNumber: this.channel.openBlockNumber, balance },

@@ -33,6 +33,10 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest answer to a cooperative close request that is read (a closing signature in JSON
 /// is about 150 bytes).
 const MAX_CLOSE_ANSWER: usize = 64 * 1024;
+/// The default limit on each node request (connecting included).
+const NODE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default limit on the wait for a sent transaction's receipt.
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How a sender's client is set up. Its `Debug` output shows the node's URL redacted.
 #[derive(Clone)]
@@ -105,12 +109,25 @@ pub struct ChannelClient {
     deposit_path: DepositPath,
     store: SenderStore,
     http_timeout: Duration,
+    receipt_timeout: Duration,
 }
 
 impl ChannelClient {
-    /// Connects to the node and opens the local store.
+    /// Connects to the node and opens the local store. Every node request (connecting included)
+    /// is limited to 30 s ([`ChannelClient::with_node_timeout`]), and the wait for a
+    /// transaction's receipt to 300 s ([`ChannelClient::with_receipt_timeout`]).
     pub async fn connect(config: SenderConfig) -> Result<Self, SenderError> {
-        let node = Node::connect(&config.rpc_url, Some(&config.key)).await?;
+        let connecting = Node::connect(&config.rpc_url, Some(&config.key));
+        let node = match tokio::time::timeout(NODE_TIMEOUT, connecting).await {
+            Ok(node) => node?.with_timeout(NODE_TIMEOUT),
+            Err(_) => {
+                let url = crate::chain::RedactedUrl::new(&config.rpc_url);
+                return Err(SenderError::TimedOut {
+                    what: format!("connecting to the node {url}"),
+                    seconds: NODE_TIMEOUT.as_secs(),
+                });
+            }
+        };
         let channels = bindings::RaidenMicroTransferChannels::token_addressCall {};
         let token = node.view(config.contract, &channels).await?;
         let period = bindings::RaidenMicroTransferChannels::challenge_periodCall {};
@@ -127,7 +144,23 @@ impl ChannelClient {
             deposit_path: config.deposit_path,
             store,
             http_timeout: HTTP_TIMEOUT,
+            receipt_timeout: RECEIPT_TIMEOUT,
         })
+    }
+
+    /// The same client with `timeout` as the limit on each node request (30 s by default): a
+    /// node that never answers fails the request as unreachable.
+    pub fn with_node_timeout(mut self, timeout: Duration) -> Self {
+        self.node = self.node.with_timeout(timeout);
+        self
+    }
+
+    /// The same client with `timeout` as the limit on the wait for a sent transaction's receipt
+    /// (300 s by default). Past it the call fails with [`SenderError::TimedOut`]; a deposit's
+    /// pending record stays, for the next run to reconcile with the chain.
+    pub fn with_receipt_timeout(mut self, timeout: Duration) -> Self {
+        self.receipt_timeout = timeout;
+        self
     }
 
     /// The same client with `timeout` as the limit on a cooperative close's exchange with the
@@ -139,8 +172,8 @@ impl ChannelClient {
 
     /// The sender's next nonce, pending transactions included.
     async fn next_nonce(&self) -> Result<u64, SenderError> {
-        let provider = self.node.provider();
-        Ok(provider.get_transaction_count(self.sender()).pending().await.map_err(|e| self.node.error(e))?)
+        let pending = self.node.provider().get_transaction_count(self.sender()).pending();
+        Ok(self.node.bounded("eth_getTransactionCount", pending).await?)
     }
 
     /// Sends a deposit's `calls`, recorded as pending in the store before the first is sent and
@@ -156,7 +189,9 @@ impl ChannelClient {
         let nonce = self.next_nonce().await?;
         let intent = PendingDeposit { nonce, txs: calls.len() as u64, receiver, open_block, amount };
         self.store.add_pending(&intent).await?;
-        let sent = self.transact_all(calls).await;
+        // The transactions carry the recorded nonces themselves (never a provider's cached count,
+        // which may run ahead of the node after a failed send): the record and the chain agree.
+        let sent = self.transact_all(calls, nonce).await;
         if matches!(sent, Ok(_) | Err(SenderError::WouldRevert(_) | SenderError::Reverted { .. })) {
             self.store.remove_pending(nonce).await?;
         }
@@ -173,8 +208,8 @@ impl ChannelClient {
         if pending.is_empty() {
             return Ok(pending);
         }
-        let provider = self.node.provider();
-        let mined = provider.get_transaction_count(self.sender()).latest().await.map_err(|e| self.node.error(e))?;
+        let latest = self.node.provider().get_transaction_count(self.sender()).latest();
+        let mined = self.node.bounded("eth_getTransactionCount", latest).await?;
         let sent = self.next_nonce().await?;
         let mut left = Vec::new();
         let mut settled = false;
@@ -243,19 +278,34 @@ impl ChannelClient {
         Ok(self.node.view(self.token, &call).await?)
     }
 
-    /// Estimates `call` (nothing is sent if it would revert), sends it, waits for its receipt.
-    async fn transact(&self, call: Call) -> Result<TransactionReceipt, SenderError> {
+    /// Estimates `call` (nothing is sent if it would revert), sends it with `nonce` (the
+    /// sender's next, pending included, when `None`), waits for its receipt within the receipt
+    /// timeout.
+    async fn transact(&self, call: Call, nonce: Option<u64>) -> Result<TransactionReceipt, SenderError> {
         let (to, data) = call.encode(self.token, self.contract);
         let request = TransactionRequest::default().with_from(self.sender()).with_to(to).with_input(data);
         let provider = self.node.provider();
-        match provider.estimate_gas(request.clone()).await.map_err(|e| self.node.error(e)) {
+        match self.node.bounded("eth_estimateGas", provider.estimate_gas(request.clone())).await {
             Ok(_) => {}
             Err(NodeError::Reverted(revert)) => return Err(SenderError::WouldRevert(revert)),
             Err(error) => return Err(error.into()),
         }
-        let pending = provider.send_transaction(request).await.map_err(|e| self.node.error(e))?;
-        let receipt =
-            pending.get_receipt().await.map_err(|e| self.node.error(NodeError::Unreachable(e.to_string())))?;
+        let nonce = match nonce {
+            Some(nonce) => nonce,
+            None => self.next_nonce().await?,
+        };
+        let sending = provider.send_transaction(request.with_nonce(nonce));
+        let pending = self.node.bounded("eth_sendRawTransaction", sending).await?;
+        let tx = *pending.tx_hash();
+        let receipt = match tokio::time::timeout(self.receipt_timeout, pending.get_receipt()).await {
+            Ok(receipt) => receipt.map_err(|e| self.node.error(NodeError::Unreachable(e.to_string())))?,
+            Err(_) => {
+                return Err(SenderError::TimedOut {
+                    what: format!("waiting for the receipt of transaction {tx} (nonce {nonce})"),
+                    seconds: self.receipt_timeout.as_secs(),
+                });
+            }
+        };
         if !receipt.status() {
             return Err(SenderError::Reverted { tx: receipt.transaction_hash });
         }
@@ -265,8 +315,8 @@ impl ChannelClient {
     /// Simulates `calls` together, in order, in the next block (`eth_simulateV1`); sends them
     /// one by one only if every one would succeed. Gives the last one's receipt. Should a later
     /// one fail after an earlier one was mined (the chain moved in between), the error names
-    /// the mined transactions.
-    async fn transact_all(&self, calls: Vec<Call>) -> Result<TransactionReceipt, SenderError> {
+    /// the mined transactions. The `i`th is sent with nonce `first_nonce + i`.
+    async fn transact_all(&self, calls: Vec<Call>, first_nonce: u64) -> Result<TransactionReceipt, SenderError> {
         let encoded: Vec<_> = calls
             .iter()
             .map(|call| {
@@ -281,8 +331,8 @@ impl ChannelClient {
         }
         let mut mined = Vec::new();
         let mut last = None;
-        for call in calls {
-            match self.transact(call).await {
+        for (call, nonce) in calls.into_iter().zip(first_nonce..) {
+            match self.transact(call, Some(nonce)).await {
                 Ok(receipt) => {
                     mined.push(receipt.transaction_hash);
                     last = Some(receipt);
@@ -470,7 +520,7 @@ impl ChannelClient {
             balance_sig,
             closing_sig,
         };
-        let receipt = self.transact(call).await?;
+        let receipt = self.transact(call, None).await?;
         self.store.upsert_chain(&SenderChannel { status: ChannelStatus::Settled, ..channel.clone() }).await?;
         Ok(receipt.transaction_hash)
     }
@@ -512,7 +562,7 @@ impl ChannelClient {
             balance: channel.balance,
             balance_sig,
         };
-        let receipt = self.transact(call).await?;
+        let receipt = self.transact(call, None).await?;
         let settle_block = receipt.block_number.unwrap_or_default() + u64::from(self.challenge_period);
         let closing =
             SenderChannel { status: ChannelStatus::Closing, settle_block: Some(settle_block), ..channel.clone() };
@@ -527,7 +577,7 @@ impl ChannelClient {
             return Err(SenderError::ChallengePeriod { settle_block });
         }
         let receipt =
-            self.transact(Call::Settle { receiver: channel.receiver, open_block: channel.open_block }).await?;
+            self.transact(Call::Settle { receiver: channel.receiver, open_block: channel.open_block }, None).await?;
         self.store.upsert_chain(&SenderChannel { status: ChannelStatus::Settled, ..channel.clone() }).await?;
         Ok(receipt.transaction_hash)
     }

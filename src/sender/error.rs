@@ -93,6 +93,13 @@ pub enum SenderError {
         /// What differs.
         what: String,
     },
+    /// A request made to an `https://` URL was redirected to a plain `http://` URL that asks
+    /// for payment: nothing is paid in clear text.
+    #[error("the https request was redirected to {url}, which asks for payment over plain http: not paid")]
+    Downgraded {
+        /// The `http://` URL that answered 402.
+        url: String,
+    },
     /// The server's 402 could not be read.
     #[error("the server's 402 is unreadable: {0}")]
     BadChallenge(String),

@@ -153,6 +153,10 @@ fn has_receipt(headers: &HeaderMap) -> bool {
     headers.contains_key(rdn::SENDER_BALANCE) || headers.contains_key(x402::PAYMENT_RESPONSE)
 }
 
+/// The most confirmations a server may ask for (about 33 hours of 12-second blocks): more is
+/// read as a broken challenge, not waited for.
+pub const MAX_CONFIRMATIONS: u64 = 10_000;
+
 /// The redirect statuses the client follows (by hand).
 fn redirect_target(response: &Response) -> Option<Url> {
     let status = response.status();
@@ -271,13 +275,19 @@ impl PayingClient {
     /// Sends `request`; on a 402, pays the URL that answered it and sends that request once
     /// more (same method, headers and body) with the payment. Redirects are followed without
     /// payment headers, before and after the payment.
+    /// A 402 reached through a redirect from `https://` to `http://` is not paid.
     pub async fn execute(&self, request: Request) -> Result<PaidResponse, SenderError> {
+        let original_scheme = request.url().scheme().to_string();
         let mut redirects = Vec::new();
         let (response, exact) = self.follow(request, &mut redirects).await?;
         if response.status() != StatusCode::PAYMENT_REQUIRED {
             return Ok(PaidResponse { response, payment: None, redirects });
         }
         let exact = exact.ok_or(SenderError::NotRetryable)?;
+        // A payment is never sent in clear text when the user asked for TLS.
+        if original_scheme == "https" && response.url().scheme() != "https" {
+            return Err(SenderError::Downgraded { url: response.url().to_string() });
+        }
         let quote = self.quote(&response)?;
         self.check_caps(&quote)?;
         let _one_payment_at_a_time = self.lock.lock().await;
@@ -467,6 +477,9 @@ impl PayingClient {
         let url = response.url().to_string();
         if let Some(offer) = lenient::challenge(response.headers()).and_then(|c| c.offer) {
             self.check_terms(offer.verifying_contract, &offer.network, offer.asset)?;
+            if offer.confirmations > MAX_CONFIRMATIONS {
+                return Err(bad(&format!("extra.confirmations {} is above {MAX_CONFIRMATIONS}", offer.confirmations)));
+            }
             return Ok(Quote {
                 url,
                 price: offer.amount,
@@ -571,7 +584,7 @@ impl PayingClient {
         if blocks == 0 {
             return Ok(());
         }
-        let target = self.channels.node().head().await? + blocks;
+        let target = self.channels.node().head().await?.saturating_add(blocks);
         let deadline = Instant::now() + self.policy.confirmation_timeout;
         let mut pause = Duration::from_millis(100);
         while self.channels.node().head().await? < target {

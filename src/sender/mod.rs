@@ -14,5 +14,5 @@ mod x402;
 
 pub use client::{ChannelClient, Closed, DepositPath, SenderConfig};
 pub use error::SenderError;
-pub use http::{Approval, PaidResponse, PayingClient, PaymentMade, PaymentPolicy, Progress, Quote};
+pub use http::{Approval, MAX_CONFIRMATIONS, PaidResponse, PayingClient, PaymentMade, PaymentPolicy, Progress, Quote};
 pub use store::{PendingDeposit, SenderChannel, SenderStore};

@@ -869,6 +869,8 @@ fn the_official_x402_sdk_pays_through_the_proxy() {
         .env("OPEN_BLOCK", ch.open_block.to_string())
         .env("CHAIN_ID", w.f.chain.chain_id().to_string())
         .env("TOKEN", w.f.c.token.to_string())
+        .env("RECEIVER", w.f.receiver.address().to_string())
+        .env("CONTRACT", w.f.c.channels.to_string())
         .env("COUNT", count.to_string())
         .output()
         .expect("node runs");

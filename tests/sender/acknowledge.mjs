@@ -4,7 +4,13 @@ import { privateKeyToAccount } from "viem/accounts";
 import { SCHEME, UraidenChannelScheme } from "../../web/uraiden-x402.mjs";
 
 const account = privateKeyToAccount(`0x${"11".repeat(32)}`);
-const channel = { openBlockNumber: 7, balance: 0n };
+const channel = {
+  receiver: `0x${"33".repeat(20)}`,
+  chainId: 31337,
+  contract: `0x${"44".repeat(20)}`,
+  openBlockNumber: 7,
+  balance: 0n,
+};
 const scheme = new UraidenChannelScheme(account, channel);
 const requirements = {
   scheme: SCHEME,
@@ -32,6 +38,31 @@ const below = outcome(() => UraidenChannelScheme.acknowledge(channel, settlement
 const other = outcome(() => UraidenChannelScheme.acknowledge(channel, settlement("3", 8)));
 const exact = outcome(() => UraidenChannelScheme.acknowledge(channel, settlement("3")));
 const next = await scheme.createPaymentPayload(2, requirements);
+// Requirements for another receiver, chain or contract than the channel's are refused.
+const refused = async (changed) => {
+  try {
+    await scheme.createPaymentPayload(2, { ...requirements, ...changed });
+    return "signed";
+  } catch (error) {
+    return error.message;
+  }
+};
+const otherReceiver = await refused({ payTo: `0x${"55".repeat(20)}` });
+const otherChain = await refused({ network: "eip155:1" });
+const otherContract = await refused({ extra: { ...requirements.extra, verifyingContract: `0x${"66".repeat(20)}` } });
+const signedAfter = channel.signed;
 console.log(
-  JSON.stringify({ before, above, afterAbove: `${afterAbove}`, below, other, exact, next: next.payload.balance }),
+  JSON.stringify({
+    before,
+    above,
+    afterAbove: `${afterAbove}`,
+    below,
+    other,
+    exact,
+    next: next.payload.balance,
+    otherReceiver,
+    otherChain,
+    otherContract,
+    signedAfter: `${signedAfter}`,
+  }),
 );

@@ -531,6 +531,11 @@ fn a_server_claiming_more_than_was_signed_stops_the_client() {
     assert_ne!(result["before"], "adopted", "{result}");
     assert_ne!(result["other"], "adopted", "{result}");
     assert_eq!((result["exact"].as_str(), result["next"].as_str()), (Some("adopted"), Some("6")), "{result}");
+    // The JS scheme pays only the channel's own receiver, chain and contract.
+    assert!(result["otherReceiver"].as_str().unwrap().contains("channel's receiver"), "{result}");
+    assert!(result["otherChain"].as_str().unwrap().contains("the channel is on eip155:31337"), "{result}");
+    assert!(result["otherContract"].as_str().unwrap().contains("channel's contract"), "{result}");
+    assert_eq!(result["signedAfter"], "6", "nothing signed for other terms: {result}");
 }
 
 /// Item: a `PAYMENT-REQUIRED` with another scheme listed first, a broken entry of ours, unknown
@@ -897,4 +902,99 @@ fn a_recorded_deposit_the_node_never_got_is_forgotten() {
     assert_eq!(paid.payment.unwrap().balance, U192::from(PRICE));
     assert!(bare.env.rt.block_on(client.channels().store().pending()).unwrap().is_empty());
     assert_eq!(bare.stored(&client).len(), 1);
+}
+
+/// Item: a deposit was recorded at the node's pending nonce but sent with the provider's cached
+/// nonce, which runs ahead of the node after a send the node lost: the record and the
+/// transaction disagreed (and the next run forgot the record and opened again). Now each
+/// transaction carries the recorded nonce. And the wait for a receipt is bounded: a deposit that
+/// is never mined fails with a timeout, its record kept for the next run to reconcile.
+#[test]
+fn a_deposit_is_sent_at_its_recorded_nonce_and_its_receipt_wait_is_bounded() {
+    let bare = Bare::start();
+    let rt = &bare.env.rt;
+    let channels = bare.channels().with_receipt_timeout(Duration::from_secs(15));
+    let provider = channels.node().provider().clone();
+    let sender = channels.sender();
+    let receiver = bare.terms.receiver;
+    let nonces = || {
+        rt.block_on(async {
+            let latest = provider.get_transaction_count(sender).latest().await.unwrap();
+            let pending = provider.get_transaction_count(sender).pending().await.unwrap();
+            (latest, pending)
+        })
+    };
+
+    // A send through the client's own provider that the node then loses: the provider's nonce
+    // cache is one ahead of the node.
+    let (mined, _) = nonces();
+    rt.block_on(provider.anvil_set_auto_mine(false)).unwrap();
+    let lost =
+        TransactionRequest::default().with_from(sender).with_to(receiver).with_value(alloy_primitives::U256::from(1));
+    let hash = *rt.block_on(provider.send_transaction(lost)).unwrap().tx_hash();
+    rt.block_on(provider.anvil_drop_transaction(hash)).unwrap();
+    rt.block_on(provider.anvil_set_auto_mine(true)).unwrap();
+    assert_eq!(nonces(), (mined, mined), "the node lost the transaction");
+
+    let opened = rt.block_on(channels.open(receiver, U192::from(30))).expect("opened at the recorded nonce");
+    assert_eq!(nonces(), (mined + 1, mined + 1), "sent at the nonce recorded");
+    assert!(rt.block_on(channels.store().pending()).unwrap().is_empty());
+    assert_eq!(opened.deposit, U192::from(30));
+
+    // A deposit that is never mined: the receipt wait ends, the record stays.
+    let channels = channels.with_receipt_timeout(Duration::from_secs(1));
+    rt.block_on(provider.anvil_set_auto_mine(false)).unwrap();
+    let error = rt.block_on(channels.top_up(&opened, U192::from(5))).unwrap_err();
+    assert!(
+        matches!(&error, SenderError::TimedOut { what, .. } if what.contains("receipt") && what.contains(&format!("nonce {}", mined + 1))),
+        "{error}"
+    );
+    let pending = rt.block_on(channels.store().pending()).unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].nonce, mined + 1);
+    assert_eq!(rt.block_on(channels.pending_deposits(receiver)).unwrap().len(), 1, "still pending on the node");
+
+    rt.block_on(provider.anvil_set_auto_mine(true)).unwrap();
+    rt.block_on(provider.anvil_mine(Some(1), None)).unwrap();
+    assert!(rt.block_on(channels.pending_deposits(receiver)).unwrap().is_empty(), "reconciled once mined");
+    let stored = rt.block_on(channels.channels()).unwrap();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].deposit, U192::from(35), "the top-up found from the chain");
+}
+
+/// Item: a server's `extra.confirmations` was added to the head unchecked (an overflow that, in
+/// release, skipped the wait). An absurd count is now a bad challenge: nothing is deposited or
+/// paid.
+#[test]
+fn an_absurd_confirmation_count_is_a_bad_challenge() {
+    let mut bare = Bare::start();
+    let client = bare.client(policy());
+    let error = bare.get(&client, "/x402-absurd").unwrap_err();
+    assert!(matches!(&error, SenderError::BadChallenge(reason) if reason.contains("confirmations")), "{error}");
+    assert!(bare.spec.seen("/x402-absurd").is_empty());
+    assert!(bare.stored(&client).is_empty(), "no channel opened");
+    let contract = bare.env.f.c.channels;
+    assert_eq!(bare.env.f.balance(contract), 0);
+}
+
+/// Item: an `https://` request redirected to `http://` before its 402 was paid in clear text.
+/// Now `uraiden get https://…` refuses to pay a 402 from a plain `http://` URL.
+#[test]
+fn a_redirect_from_https_to_plain_http_is_not_paid() {
+    let mut bare = Bare::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (certified, cert_file) = spec::certificate(dir.path());
+    let plain = url::Url::parse(&bare.spec.base).unwrap().socket_addrs(|| None).unwrap()[0];
+    let https = bare.env.rt.block_on(spec::tls_front(&certified, plain));
+    let url = format!("{https}/downgrade?to={}/honest", bare.spec.base);
+    let mut command = uraiden(&["get", &url], &bare.env.url, bare.data_dir.path(), bare.env.f.c.channels);
+    command.env_remove("SSL_CERT_DIR").env("SSL_CERT_FILE", &cert_file);
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let out = finish(command.spawn().unwrap(), Duration::from_secs(60), "uraiden get https:// redirected to http://");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("plain http") && stderr.contains("/honest"), "{stderr}");
+    assert!(bare.spec.seen("/honest").is_empty(), "nothing sent in clear text");
+    let contract = bare.env.f.c.channels;
+    assert_eq!(bare.env.f.balance(contract), 0, "nothing deposited");
 }

@@ -81,6 +81,8 @@ impl SpecServer {
 /// - `/slow*`: RDN; the first 3 paid attempts of each path are refused with
 ///   `RDN-Insufficient-Confirmations: 1`, then it accepts (`/slow-never`: never accepts).
 /// - `/nofunds`: RDN; every payment is refused with `RDN-Insufficient-Funds`.
+/// - `/x402-absurd`: x402 challenge of ours asking for `u64::MAX` confirmations.
+/// - `/downgrade?to=URL`: redirects (302) to URL, paid or not.
 pub async fn start(terms: Terms) -> SpecServer {
     let log = Arc::new(Mutex::new(Log::default()));
     let shared = Shared { terms, log: log.clone() };
@@ -186,10 +188,21 @@ fn receipt(terms: &Terms, seen: &Seen, balance: &str) -> HeaderValue {
 async fn handle(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
     let terms = &shared.terms;
     let path = uri.path().to_string();
+    if path == "/downgrade" {
+        let to = uri.query().and_then(|q| q.strip_prefix("to=")).unwrap_or_default();
+        let mut response = status(StatusCode::FOUND, "");
+        response.headers_mut().insert(axum::http::header::LOCATION, value(to));
+        return response;
+    }
     let paid = payment(&path, &headers);
     let mut unpaid = status(StatusCode::PAYMENT_REQUIRED, "pay");
     match path.as_str() {
         "/x402-claim" => x402_challenge(terms, vec![our_entry(terms)], &mut unpaid),
+        "/x402-absurd" => {
+            let mut entry = our_entry(terms);
+            entry["extra"]["confirmations"] = serde_json::json!(u64::MAX);
+            x402_challenge(terms, vec![entry], &mut unpaid);
+        }
         "/x402-lenient" => x402_challenge(
             terms,
             vec![exact_entry(terms), serde_json::json!({ "scheme": x402::SCHEME, "amount": "3" }), our_entry(terms)],

@@ -1,13 +1,20 @@
 // Pays a uraiden paywall through the official x402 SDK (@x402/core) with the scheme client of
 // web/uraiden-x402.mjs, one JSON line per step on stdout. Run by tests/proxy (the real
-// `uraiden proxy`); environment: URL, PRIVATE_KEY, OPEN_BLOCK, CHAIN_ID, TOKEN, COUNT.
+// `uraiden proxy`); environment: URL, PRIVATE_KEY, OPEN_BLOCK, CHAIN_ID, TOKEN, RECEIVER,
+// CONTRACT, COUNT.
 import { x402Client, x402HTTPClient } from "@x402/core/client";
 import { privateKeyToAccount } from "viem/accounts";
 import { SCHEME, UraidenChannelScheme } from "../../web/uraiden-x402.mjs";
 
-const { URL: url, PRIVATE_KEY, OPEN_BLOCK, CHAIN_ID, TOKEN, COUNT } = process.env;
+const { URL: url, PRIVATE_KEY, OPEN_BLOCK, CHAIN_ID, TOKEN, RECEIVER, CONTRACT, COUNT } = process.env;
 const account = privateKeyToAccount(PRIVATE_KEY);
-const channel = { openBlockNumber: Number(OPEN_BLOCK), balance: 0n };
+const channel = {
+  receiver: RECEIVER,
+  chainId: Number(CHAIN_ID),
+  contract: CONTRACT,
+  openBlockNumber: Number(OPEN_BLOCK),
+  balance: 0n,
+};
 const scheme = new UraidenChannelScheme(account, channel);
 const network = `eip155:${CHAIN_ID}`;
 // The SDK pays only in assets it knows or is told of, each with a cap per payment.
