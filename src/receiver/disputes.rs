@@ -70,11 +70,18 @@ impl TxSender {
         Self { node, account, next_nonce: tokio::sync::Mutex::new(None) }
     }
 
+    /// Forgets the counter: the next new send reads the node's pending nonce again (after a
+    /// reorg may have dropped a transaction of ours, leaving a gap).
+    async fn forget(&self) {
+        *self.next_nonce.lock().await = None;
+    }
+
     /// Sends `request` with the next nonce, or with `nonce` to replace a transaction sent
     /// before. Sends are serialised: a nonce is handed out only once the node took the one
     /// before it. Returns the hash and the nonce.
     async fn send(&self, request: TransactionRequest, nonce: Option<u64>) -> Result<(B256, u64), NodeError> {
         let mut next = self.next_nonce.lock().await;
+        let replacing = nonce.is_some();
         let nonce = match (nonce, *next) {
             (Some(nonce), _) | (None, Some(nonce)) => nonce,
             (None, None) => {
@@ -87,6 +94,9 @@ impl TxSender {
             .bounded("eth_sendRawTransaction", self.node.provider().send_transaction(request.with_nonce(nonce)))
             .await;
         match &sent {
+            // A replacement (an explicit, older nonce) does not move the counter: the nonce
+            // after it may belong to another channel's pending close.
+            Ok(_) if replacing => {}
             Ok(_) => *next = Some(next.map_or(nonce + 1, |n| n.max(nonce + 1))),
             Err(_) => *next = None,
         }
@@ -99,8 +109,9 @@ impl TxSender {
 enum Slot {
     /// An attempt is under way.
     Running,
-    /// Closed (by us or by the settlement): nothing more to do.
-    Done,
+    /// Closed (by us or by the settlement) as far as the chain said `at`; a reorg may undo
+    /// that, so [`Closer::ensure`] tries again once [`TxPolicy::retry_max`] has passed.
+    Done { at: Instant },
     /// The last attempt failed: the next may start at `retry_at`, and waits `delay` if it fails.
     Waiting { retry_at: Instant, delay: Duration },
 }
@@ -170,9 +181,13 @@ impl Closer {
     /// is closed, or its backoff after a failed attempt has not run out. With a shared store
     /// the record is reloaded first (another server may hold a later proof).
     pub(crate) fn ensure(&self, store: Store, record: ChannelRecord) {
-        let Some(delay) = self.begin(record.id, false) else { return };
+        let Some((delay, redo)) = self.begin(record.id, false) else { return };
         let closer = self.clone();
         let task = tokio::spawn(async move {
+            if redo {
+                tracing::warn!(channel = %record.id, "closed before, yet its close request stands (a reorg?); closing again");
+                closer.sender.forget().await;
+            }
             let mut record = record;
             if store.is_shared()
                 && let Ok(Some(fresh)) = store.channel(&record.id).await
@@ -194,9 +209,9 @@ impl Closer {
     /// Closes the channel with the receiver's last proof and waits until the transaction is
     /// mined. A close that would revert is not sent.
     pub(crate) async fn close(&self, store: &Store, record: &ChannelRecord) -> Result<CloseOutcome, CloseError> {
-        let Some(delay) = self.begin(record.id, true) else {
+        let Some((delay, _)) = self.begin(record.id, true) else {
             return match self.slots.lock().expect("slots lock").get(&record.id) {
-                Some(Slot::Done) => Err(CloseError::Settled),
+                Some(Slot::Done { .. }) => Err(CloseError::Settled),
                 _ => Err(CloseError::Unavailable("a close of this channel is under way".into())),
             };
         };
@@ -206,22 +221,33 @@ impl Closer {
     }
 
     /// Marks an attempt on `id` as started, unless one is under way or the channel is closed
-    /// (or, unless `now`, its backoff has not run out). Returns the backoff after a failure.
-    fn begin(&self, id: ChannelId, now: bool) -> Option<Duration> {
+    /// (or, unless `now`, its backoff has not run out). Returns the backoff after a failure,
+    /// and whether the channel was closed before: the follower asks only for channels whose
+    /// close request still stands unsettled, so after [`TxPolicy::retry_max`] a closed slot is
+    /// taken as undone by a reorg (an attempt on a settled channel ends at once).
+    fn begin(&self, id: ChannelId, now: bool) -> Option<(Duration, bool)> {
         let mut slots = self.slots.lock().expect("slots lock");
+        let mut redo = false;
         let delay = match slots.get(&id) {
-            Some(Slot::Running | Slot::Done) => return None,
+            Some(Slot::Running) => return None,
+            Some(Slot::Done { at }) => {
+                if now || at.elapsed() < self.policy.retry_max {
+                    return None;
+                }
+                redo = true;
+                self.policy.retry_min
+            }
             Some(Slot::Waiting { retry_at, .. }) if !now && Instant::now() < *retry_at => return None,
             Some(Slot::Waiting { delay, .. }) => *delay,
             None => self.policy.retry_min,
         };
         slots.insert(id, Slot::Running);
-        Some(delay)
+        Some((delay, redo))
     }
 
     fn finish(&self, id: ChannelId, result: &Result<CloseOutcome, CloseError>, delay: Duration) {
         let slot = match result {
-            Ok(_) | Err(CloseError::Settled | CloseError::NothingPaid) => Slot::Done,
+            Ok(_) | Err(CloseError::Settled | CloseError::NothingPaid) => Slot::Done { at: Instant::now() },
             Err(error) => {
                 let error = format!("{id}: {error}");
                 self.status.send_modify(|s| {

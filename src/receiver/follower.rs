@@ -87,6 +87,10 @@ pub(crate) struct Follower {
     reloaded: HashSet<(ChannelId, U192)>,
     /// Whether the chain is being re-read after a deep reorg (payments halted until it is).
     resyncing: bool,
+    /// The close requests known before the re-read (id → requested balance), answered until it
+    /// has caught up: the re-read forgets them until it reaches their blocks. Disputing one
+    /// that a reorg removed only closes the channel with our proof.
+    known_before_resync: HashMap<ChannelId, U192>,
     polls: u64,
 }
 
@@ -98,6 +102,7 @@ impl Follower {
             answered: HashMap::new(),
             reloaded: HashSet::new(),
             resyncing: false,
+            known_before_resync: HashMap::new(),
             polls: 0,
         }
     }
@@ -139,6 +144,7 @@ impl Follower {
                     wait = interval;
                     if self.resyncing && !stopped {
                         self.resyncing = false;
+                        self.known_before_resync.clear();
                         tracing::info!("the chain is re-read: payments resume");
                         self.inner.state.write().expect("state lock").halted = None;
                         self.inner.status.send_modify(|s| s.halted = None);
@@ -205,6 +211,8 @@ impl Follower {
     /// Forgets the chain-derived state (store and memory), keeping every proof: the next polls
     /// re-read the chain from the deployment block.
     async fn resync(&mut self) -> Result<u64, super::error::StoreError> {
+        let known = self.close_requests();
+        self.known_before_resync.extend(known);
         let kept = self.inner.store.resync().await?;
         let records = self.inner.store.channels(self.inner.identity.receiver).await?;
         {
@@ -244,6 +252,11 @@ impl Follower {
                 self.apply_to_state(&events, new_cursor);
                 cursor = Some(new_cursor);
                 from = to + 1;
+                if self.resyncing {
+                    // A re-read is one long poll: the close requests known before it (and those
+                    // re-read so far) are answered as it goes, not only once it is done.
+                    self.answer_close_requests().await;
+                }
             }
         }
         let (pending, reorged) = self.read_unconfirmed(cursor, head).await?;
@@ -409,32 +422,12 @@ impl Follower {
     /// channel is settled.
     async fn answer_close_requests(&mut self) {
         let at_once = self.inner.config.close_policy == ClosePolicy::AtOnce;
-        let requests: Vec<(ChannelId, U192)> = {
-            let state = self.inner.state.read().expect("state lock");
-            let mut requests: HashMap<ChannelId, U192> = state
-                .records
-                .values()
-                .filter(|r| r.status == ChannelStatus::Closing)
-                .filter_map(|r| r.closing_balance.map(|balance| (r.id, balance)))
-                .collect();
-            let mut settling = HashSet::new();
-            for event in &state.pending {
-                match event.update {
-                    ChainUpdate::CloseRequested { id, balance, .. } => {
-                        requests.insert(id, balance);
-                    }
-                    ChainUpdate::Settled { id, .. } => {
-                        settling.insert(id);
-                    }
-                    _ => {}
-                }
+        let mut requests = self.close_requests();
+        if self.resyncing {
+            for (id, balance) in &self.known_before_resync {
+                requests.entry(*id).or_insert(*balance);
             }
-            requests
-                .into_iter()
-                .filter(|(id, _)| !settling.contains(id))
-                .filter(|(id, _)| state.records.get(id).is_some_and(|r| r.status != ChannelStatus::Settled))
-                .collect()
-        };
+        }
         for (id, requested) in requests {
             if self.inner.store.is_shared() && self.reloaded.insert((id, requested)) {
                 // Another server may have registered a later proof than this one's record.
@@ -450,6 +443,35 @@ impl Follower {
                 tracing::info!(channel = %id, %requested, ours = %record.balance, "close request accepted; waiting for the settlement");
             }
         }
+    }
+
+    /// Every close request the state knows of, confirmed or pending, on a channel not settled
+    /// (nor settling in the unconfirmed blocks).
+    fn close_requests(&self) -> HashMap<ChannelId, U192> {
+        let state = self.inner.state.read().expect("state lock");
+        let mut requests: HashMap<ChannelId, U192> = state
+            .records
+            .values()
+            .filter(|r| r.status == ChannelStatus::Closing)
+            .filter_map(|r| r.closing_balance.map(|balance| (r.id, balance)))
+            .collect();
+        let mut settling = HashSet::new();
+        for event in &state.pending {
+            match event.update {
+                ChainUpdate::CloseRequested { id, balance, .. } => {
+                    requests.insert(id, balance);
+                }
+                ChainUpdate::Settled { id, .. } => {
+                    settling.insert(id);
+                }
+                _ => {}
+            }
+        }
+        requests
+            .into_iter()
+            .filter(|(id, _)| !settling.contains(id))
+            .filter(|(id, _)| state.records.get(id).is_some_and(|r| r.status != ChannelStatus::Settled))
+            .collect()
     }
 
     /// Warns (log and status) when the receiver cannot pay for one close transaction.

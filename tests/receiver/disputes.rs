@@ -273,9 +273,109 @@ fn low_close_requests_in_one_block_are_all_disputed() {
                 .collect();
             mined.len() == 3
         });
-        let nonces: std::collections::BTreeSet<u64> = mined.iter().map(|t| t.nonce).collect();
-        assert_eq!(nonces.len(), 3, "round {round}: three nonces");
+        // One sender, one nonce sequence: no dispute failed or replaced another's transaction,
+        // and each channel took exactly one close transaction.
+        assert_eq!(manager.status().failed_closes, 0, "round {round}: {:?}", manager.status().last_close_error);
+        for ch in [a, b, c] {
+            let txs = env.rt.block_on(manager.store().close_txs(&ch)).unwrap();
+            assert_eq!(txs.len(), 1, "round {round}: one close transaction: {txs:?}");
+            assert!(txs.iter().all(|t| t.state != "replaced"), "round {round}: {txs:?}");
+        }
     }
+}
+
+/// The receiver's dispute is mined, then a shallow reorg (shallower than the confirmations)
+/// drops its block while the sender's close request stays on chain: the dispute is sent again
+/// and the channel settles at the receiver's proof.
+#[test]
+fn a_dispute_dropped_by_a_shallow_reorg_is_sent_again() {
+    let mut env = Env::new();
+    let manager = env.start(quick(env.config()));
+    let ch = paid_channel(&mut env, &manager, 40, 12);
+    let receiver_before = env.token_balance(ch.receiver);
+
+    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
+    env.rt.block_on(node.provider().anvil_set_auto_mine(false)).unwrap();
+    let sender = env.f.sender.clone();
+    request_close(&env, &sender, &ch, 5);
+    env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+    wait_for(Duration::from_secs(20), "the dispute sent", || {
+        !env.rt.block_on(manager.store().close_txs(&ch)).unwrap().is_empty()
+    });
+    env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+    wait_for(Duration::from_secs(20), "the dispute's receipt seen", || {
+        env.rt.block_on(manager.store().close_txs(&ch)).unwrap().iter().any(|t| t.state == "mined")
+    });
+    // The block of the dispute goes away (the close request's stays), and so does the dispute.
+    env.rt.block_on(node.provider().anvil_rollback(Some(1))).unwrap();
+    env.rt.block_on(node.provider().anvil_drop_all_transactions()).unwrap();
+    let receipt = env.rt.block_on(
+        node.provider().get_transaction_receipt(env.rt.block_on(manager.store().close_txs(&ch)).unwrap()[0].tx_hash),
+    );
+    assert!(receipt.unwrap().is_none(), "the dispute is no longer on chain");
+
+    wait_for(Duration::from_secs(30), "the dispute sent again and mined", || {
+        env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        settled_with(&manager, &ch).is_some()
+    });
+    env.rt.block_on(node.provider().anvil_set_auto_mine(true)).unwrap();
+    assert_eq!(settled_with(&manager, &ch), Some(12));
+    assert_eq!(env.token_balance(ch.receiver), receiver_before + 12);
+}
+
+/// A close request known before a deep reorg is disputed while the chain is re-read, long
+/// before the re-read reaches its block again.
+#[test]
+fn a_close_request_known_before_a_deep_reorg_is_disputed_during_the_re_read() {
+    let mut env = Env::new();
+    let mut config = quick(env.config());
+    config.tx.retry_min = Duration::from_millis(100);
+    config.tx.retry_max = Duration::from_millis(100);
+    let manager = env.start(config.clone());
+    let ch = env.f.open_erc20(40);
+    // Far from the deployment: the re-read takes many ranges to reach the close request.
+    env.mine(&manager, 4000);
+    env.pay(&manager, &ch, 12, 12).unwrap();
+    let receiver = ch.receiver;
+    let receiver_before = env.token_balance(receiver);
+    env.f.chain.set_balance(receiver, U256::from(1_000u64)).unwrap();
+    let sender = env.f.sender.clone();
+    request_close(&env, &sender, &ch, 5);
+    env.mine(&manager, CONFIRMATIONS + 6);
+    wait_for(Duration::from_secs(20), "the close request stored", || {
+        env.rt
+            .block_on(manager.store().channel(&ch))
+            .unwrap()
+            .is_some_and(|r| r.status == ChannelStatus::Closing && r.closing_balance == Some(amount(5)))
+    });
+    wait_status(&manager, Duration::from_secs(10), "a failed dispute", |s| s.failed_closes >= 1);
+    env.rt.block_on(manager.shutdown());
+    // One block per range: the re-read is slow.
+    config.max_log_range = 1;
+    let manager = env.start(config);
+
+    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
+    env.rt.block_on(node.provider().anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
+    // Later timestamps: the new blocks differ from those they replace.
+    env.rt.block_on(node.provider().anvil_increase_time(60)).unwrap();
+    env.f.chain.mine(CONFIRMATIONS + 3).unwrap();
+    wait_for(Duration::from_secs(20), "the re-read", || manager.status().resyncs >= 1);
+    env.f.chain.set_balance(receiver, U256::from(10u64).pow(U256::from(20u64))).unwrap();
+    let mut halted_when_mined = None;
+    wait_for(Duration::from_secs(30), "the dispute", || {
+        let mined = env.rt.block_on(manager.store().close_txs(&ch)).unwrap().iter().any(|t| t.state == "mined");
+        if mined {
+            halted_when_mined = Some(manager.status().halted.is_some());
+        }
+        mined
+    });
+    assert_eq!(halted_when_mined, Some(true), "disputed before the re-read caught up");
+    wait_status(&manager, Duration::from_secs(60), "payments resume", |s| s.ready() && s.halted.is_none());
+    env.mine(&manager, CONFIRMATIONS);
+    wait_for(Duration::from_secs(20), "the settlement seen", || settled_with(&manager, &ch).is_some());
+    assert_eq!(settled_with(&manager, &ch), Some(12));
+    assert_eq!(env.token_balance(receiver), receiver_before + 12);
 }
 
 /// A reorg deeper than the confirmations: payments stop while the chain is re-read from the
