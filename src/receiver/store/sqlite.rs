@@ -71,7 +71,14 @@ fn parse_spec(spec: &str) -> Result<(PathBuf, SqliteSynchronous), StoreError> {
     Ok((PathBuf::from(path), synchronous))
 }
 
-/// Takes the exclusive lock `PATH.lock`, or fails if another process holds it.
+/// How long opening waits for the lock before calling the store in use. A lock is held a
+/// moment past its release when a process is exiting, or when any thread of the process that
+/// held it was spawning a child (the child holds a copy of every descriptor until it execs):
+/// a restart should not fail on that moment, and a second receiver on the file still fails.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Takes the exclusive lock `PATH.lock`, or fails if another process holds it for
+/// [`LOCK_WAIT`]. Blocking: runs on a blocking thread.
 fn lock(path: &Path) -> Result<File, StoreError> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
@@ -79,11 +86,17 @@ fn lock(path: &Path) -> Result<File, StoreError> {
         OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(&lock_path).map_err(|source| {
             StoreError::Io { context: format!("opening {}", Path::new(&lock_path).display()), source }
         })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(path.display().to_string())),
-        Err(std::fs::TryLockError::Error(source)) => {
-            Err(StoreError::Io { context: format!("locking {}", Path::new(&lock_path).display()), source })
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::Locked(path.display().to_string())),
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(StoreError::Io { context: format!("locking {}", Path::new(&lock_path).display()), source });
+            }
         }
     }
 }
