@@ -204,9 +204,19 @@ fn a_low_close_request_is_disputed_at_first_sight(backend: Backend) {
     assert_eq!(manager.channel(ch.sender, ch.open_block).unwrap().settled_balance, Some(amount(12)));
     assert_eq!(env.token_balance(ch.receiver), receiver_before + 12);
     assert_eq!(env.token_balance(ch.sender), sender_before + 28);
-    let txs = env.rt.block_on(manager.store().close_txs(&ch)).unwrap();
+    // The follower can see the settlement before the dispute task has recorded its receipt:
+    // wait (bounded) for the record rather than read it once.
+    let mut txs = Vec::new();
+    for _ in 0..200 {
+        txs = env.rt.block_on(manager.store().close_txs(&ch)).unwrap();
+        if txs.iter().any(|t| t.state != "pending") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        env.sync(&manager);
+    }
     let mined: Vec<_> = txs.iter().filter(|t| t.state == "mined").collect();
-    assert_eq!(mined.len(), 1, "the close transaction is recorded: {txs:?}");
+    assert_eq!(mined.len(), 1, "the close transaction is recorded as mined: {txs:?}");
     // At first sight: the manager closed with its 12 before the request was even confirmed
     // (the chain only moves by the test's and the manager's transactions here).
     let mined_in = mined[0].block.expect("its block");
