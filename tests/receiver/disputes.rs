@@ -216,7 +216,12 @@ fn a_close_request_pending_at_a_restart_is_disputed_at_startup() {
     wait_for(Duration::from_secs(20), "the dispute at startup", || settled_with(&manager, &ch).is_some());
     assert_eq!(settled_with(&manager, &ch), Some(12));
     assert_eq!(env.token_balance(receiver), receiver_before + 12);
-    let txs = env.rt.block_on(manager.store().close_txs(&ch)).unwrap();
+    // Settled on chain can be seen before the dispute task records its receipt.
+    let mut txs = Vec::new();
+    wait_for(Duration::from_secs(10), "the dispute recorded", || {
+        txs = env.rt.block_on(manager.store().close_txs(&ch)).unwrap();
+        txs.iter().any(|t| t.state != "pending")
+    });
     assert_eq!(txs.iter().filter(|t| t.state == "mined").count(), 1, "{txs:?}");
 }
 
