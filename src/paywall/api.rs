@@ -27,8 +27,9 @@ use serde_json::json;
 
 use super::rdn::API_BASE;
 use crate::{
+    channel::ChannelStatus,
     proof::{ChannelDomain, recover},
-    receiver::{ChannelManager, ChannelStatus, CloseError},
+    receiver::{ChannelManager, CloseError},
 };
 
 /// The OpenAPI document of this API.

@@ -20,9 +20,9 @@ use super::{
 };
 use crate::{
     chain::{Node, NodeError},
+    channel::ChannelStatus,
     contract::{Call, ChannelsEvent, Revert, bindings, open_data, top_up_data},
     proof::{ChannelDomain, Signer, recover},
-    receiver::ChannelStatus,
 };
 
 /// The longest block range asked of `eth_getLogs` when rebuilding from the chain.

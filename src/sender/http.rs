@@ -28,8 +28,8 @@ use tokio::time::Instant;
 
 use super::{client::ChannelClient, error::SenderError, store::SenderChannel, x402 as lenient};
 use crate::{
+    channel::ChannelStatus,
     paywall::{rdn, x402},
-    receiver::ChannelStatus,
 };
 
 /// How much the client may spend and how it funds channels.

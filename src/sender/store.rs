@@ -14,9 +14,12 @@ use sqlx::{
 };
 
 use super::error::SenderError;
-use crate::receiver::{
-    ChannelStatus, StoreError,
-    store::{address, amount, decode_amount},
+use crate::{
+    channel::ChannelStatus,
+    receiver::{
+        StoreError,
+        store::{address, amount, decode_amount},
+    },
 };
 
 /// One of the sender's channels, as it knows it.

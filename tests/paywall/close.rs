@@ -6,8 +6,8 @@ use alloy_primitives::{Bytes, aliases::U192};
 use axum::http::StatusCode;
 use uraiden::{
     channel::ChannelId,
+    channel::ChannelStatus,
     paywall::rdn,
-    receiver::ChannelStatus,
     sender::{ChannelClient, DepositPath, SenderConfig},
 };
 

@@ -15,9 +15,10 @@ use alloy_primitives::{B256, U256};
 use uraiden::{
     chain::{Chain, Node},
     channel::ChannelId,
+    channel::ChannelStatus,
     contract::Call,
     proof::Signer,
-    receiver::{ChannelManager, ChannelStatus, ManagerConfig, PaymentError},
+    receiver::{ChannelManager, ManagerConfig, PaymentError},
 };
 
 use super::{

@@ -12,7 +12,8 @@ use alloy_primitives::Bytes;
 use proptest::prelude::*;
 use uraiden::{
     channel::ChannelId,
-    receiver::{ChannelManager, ChannelStatus, PaymentError},
+    channel::ChannelStatus,
+    receiver::{ChannelManager, PaymentError},
 };
 
 use crate::{

@@ -17,8 +17,9 @@ use alloy_primitives::aliases::U192;
 use axum::{Router, http::HeaderValue, routing::get};
 use uraiden::{
     chain::Node,
+    channel::ChannelStatus,
     paywall::{PaywallLayer, Terms, api, challenge, rdn, x402},
-    receiver::{ChannelManager, ChannelStatus},
+    receiver::ChannelManager,
     sender::{ChannelClient, DepositPath, PayingClient, PaymentPolicy, SenderConfig, SenderError},
 };
 
