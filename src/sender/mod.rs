@@ -10,7 +10,6 @@ mod client;
 mod error;
 mod http;
 mod store;
-mod x402;
 
 pub use client::{ChannelClient, Closed, DepositPath, SenderConfig};
 pub use error::{SenderError, SenderStoreError};

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use uraiden::{
     channel::ChannelId,
     channel::ChannelStatus,
-    paywall::rdn,
+    protocol::rdn,
     sender::{ChannelClient, DepositPath, SenderConfig},
 };
 

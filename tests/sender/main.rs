@@ -18,7 +18,8 @@ use axum::{Router, http::HeaderValue, routing::get};
 use uraiden::{
     chain::Node,
     channel::ChannelStatus,
-    paywall::{PaywallLayer, Terms, api, challenge, rdn, x402},
+    paywall::{PaywallLayer, Terms, api, challenge},
+    protocol::{rdn, x402},
     receiver::ChannelManager,
     sender::{ChannelClient, DepositPath, PayingClient, PaymentPolicy, SenderConfig, SenderError},
 };
