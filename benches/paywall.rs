@@ -20,8 +20,9 @@ use axum::{Router, routing::get};
 use uraiden::{
     chain::{Chain, RpcChain},
     channel::ChannelId,
-    paywall::{PaywallLayer, rdn},
+    paywall::PaywallLayer,
     proof::ProofVerifier,
+    protocol::rdn,
     receiver::{ChannelManager, ManagerConfig},
 };
 

@@ -10,6 +10,8 @@
 //! - [`model`]: the reference model of the contract and its token: the specification.
 //! - [`channel`]: channel identity and on-chain info.
 //! - [`gas`]: gas per channel operation, warm and cold, against the goals.
+//! - [`protocol`]: the wire vocabulary of the paywall and the sender (µRaiden headers, x402 v2,
+//!   the payment a request carries, refusal reasons, the management API's paths and JSON).
 //! - [`receiver`]: the receiver's channel manager (chain following, store, payments, disputes).
 //! - [`paywall`]: HTTP 402 payments (µRaiden headers and x402 v2) as a tower layer, and the management API.
 //! - [`sender`]: the sender's channel client and paying HTTP client.
@@ -23,5 +25,6 @@ pub mod gas;
 pub mod model;
 pub mod paywall;
 pub mod proof;
+pub mod protocol;
 pub mod receiver;
 pub mod sender;

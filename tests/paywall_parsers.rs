@@ -6,7 +6,7 @@ use alloy_primitives::{Address, Bytes, aliases::U192};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
-use uraiden::paywall::{PaymentOffer, Protocol, rdn, x402};
+use uraiden::protocol::{Payment, Protocol, rdn, x402};
 
 fn header_names() -> impl Strategy<Value = &'static str> {
     prop::sample::select(rdn::PAYMENT_HEADERS.iter().copied().chain([x402::PAYMENT_SIGNATURE]).collect::<Vec<_>>())
@@ -51,7 +51,7 @@ proptest! {
                 map.append(HeaderName::from_static(name), value);
             }
         }
-        let _ = PaymentOffer::from_headers(&map);
+        let _ = Payment::from_headers(&map);
     }
 
     #[test]
@@ -64,7 +64,7 @@ proptest! {
     ]) {
         let mut map = HeaderMap::new();
         map.insert(x402::PAYMENT_SIGNATURE, STANDARD.encode(json.to_string()).parse().unwrap());
-        prop_assert!(PaymentOffer::from_headers(&map).is_err());
+        prop_assert!(Payment::from_headers(&map).is_err());
     }
 
     #[test]
@@ -84,10 +84,10 @@ proptest! {
         map.insert(rdn::OPEN_BLOCK, open_block.to_string().parse().unwrap());
         map.insert(rdn::BALANCE, balance.to_string().parse().unwrap());
         map.insert(rdn::BALANCE_SIGNATURE, signature.to_string().parse().unwrap());
-        let offer = PaymentOffer::from_headers(&map).unwrap().unwrap();
-        prop_assert_eq!(offer.protocol, Protocol::Rdn);
-        prop_assert_eq!((offer.sender, offer.contract, offer.open_block, offer.balance), (sender, Some(contract), open_block, balance));
-        prop_assert_eq!(&offer.signature, &signature);
+        let payment = Payment::from_headers(&map).unwrap().unwrap();
+        prop_assert_eq!(payment.protocol, Protocol::Rdn);
+        prop_assert_eq!((payment.sender, payment.contract, payment.open_block, payment.balance), (sender, Some(contract), open_block, balance));
+        prop_assert_eq!(&payment.balance_signature, &signature);
 
         let payload = x402::PaymentPayload {
             x402_version: 2,
@@ -101,10 +101,10 @@ proptest! {
         };
         let mut map = HeaderMap::new();
         map.insert(x402::PAYMENT_SIGNATURE, x402::encode_header(&payload));
-        let offer = PaymentOffer::from_headers(&map).unwrap().unwrap();
-        prop_assert_eq!(offer.protocol, Protocol::X402);
-        prop_assert_eq!((offer.sender, offer.contract, offer.open_block, offer.balance), (sender, Some(contract), open_block, balance));
-        prop_assert_eq!(&offer.signature, &signature);
+        let payment = Payment::from_headers(&map).unwrap().unwrap();
+        prop_assert_eq!(payment.protocol, Protocol::X402);
+        prop_assert_eq!((payment.sender, payment.contract, payment.open_block, payment.balance), (sender, Some(contract), open_block, balance));
+        prop_assert_eq!(&payment.balance_signature, &signature);
     }
 }
 
@@ -128,18 +128,18 @@ fn malformed_values_name_their_header() {
         let mut map = HeaderMap::new();
         good(&mut map);
         map.insert(name, value.parse().unwrap());
-        let error = PaymentOffer::from_headers(&map).unwrap_err();
+        let error = Payment::from_headers(&map).unwrap_err();
         assert_eq!(error.header, name, "{value}");
     }
     let mut missing = HeaderMap::new();
     good(&mut missing);
     missing.remove(rdn::BALANCE_SIGNATURE);
-    assert_eq!(PaymentOffer::from_headers(&missing).unwrap_err().header, rdn::BALANCE_SIGNATURE);
+    assert_eq!(Payment::from_headers(&missing).unwrap_err().header, rdn::BALANCE_SIGNATURE);
     let mut twice = HeaderMap::new();
     good(&mut twice);
     twice.append(rdn::BALANCE, "11".parse().unwrap());
-    assert_eq!(PaymentOffer::from_headers(&twice).unwrap_err().header, rdn::BALANCE);
-    assert_eq!(PaymentOffer::from_headers(&HeaderMap::new()), Ok(None));
+    assert_eq!(Payment::from_headers(&twice).unwrap_err().header, rdn::BALANCE);
+    assert_eq!(Payment::from_headers(&HeaderMap::new()), Ok(None));
 }
 
 #[test]
@@ -156,12 +156,12 @@ fn every_payment_header_sent_twice_is_malformed_in_either_protocol() {
     };
     let mut once = HeaderMap::new();
     once.insert(x402::PAYMENT_SIGNATURE, x402::encode_header(&payload));
-    assert!(PaymentOffer::from_headers(&once).unwrap().is_some());
+    assert!(Payment::from_headers(&once).unwrap().is_some());
     // Twice, identical or not: which payment was meant cannot be known.
     for second in [payload.clone(), x402::PaymentPayload { x402_version: 3, ..payload.clone() }] {
         let mut twice = once.clone();
         twice.append(x402::PAYMENT_SIGNATURE, x402::encode_header(&second));
-        let error = PaymentOffer::from_headers(&twice).unwrap_err();
+        let error = Payment::from_headers(&twice).unwrap_err();
         assert_eq!((error.header, error.reason.as_str()), (x402::PAYMENT_SIGNATURE, "sent more than once"));
     }
     for name in rdn::PAYMENT_HEADERS {
@@ -173,7 +173,7 @@ fn every_payment_header_sent_twice_is_malformed_in_either_protocol() {
         let value = map.get(name).cloned().unwrap_or_else(|| HeaderValue::from_static("10"));
         map.append(HeaderName::from_static(name), value.clone());
         map.append(HeaderName::from_static(name), value);
-        let error = PaymentOffer::from_headers(&map).unwrap_err();
+        let error = Payment::from_headers(&map).unwrap_err();
         assert_eq!((error.header, error.reason.as_str()), (name, "sent more than once"));
     }
 }

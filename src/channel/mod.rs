@@ -1,4 +1,8 @@
-//! What names a channel and what the contract stores about it.
+//! What names a channel, what the contract stores about it, and where it is in its life.
+
+mod status;
+
+pub use status::ChannelStatus;
 
 use alloy_primitives::{Address, B256, aliases::U192, keccak256};
 

@@ -25,10 +25,14 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::rdn::API_BASE;
 use crate::{
+    channel::ChannelStatus,
     proof::{ChannelDomain, recover},
-    receiver::{ChannelManager, ChannelStatus, CloseError},
+    protocol::{
+        api::{API_BASE, ApiErrorBody, CloseSignature, CooperativeClose},
+        field::{parse_amount, parse_signature},
+    },
+    receiver::{ChannelManager, CloseError},
 };
 
 /// The OpenAPI document of this API.
@@ -75,7 +79,7 @@ struct ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response()
+        (self.status, Json(ApiErrorBody { error: self.code.into(), message: self.message })).into_response()
     }
 }
 
@@ -190,30 +194,21 @@ async fn channel(State(api): State<Api>, id: Result<Path<(String, String)>, Path
     Ok(Json(view).into_response())
 }
 
-/// The body of a cooperative close.
-#[derive(Deserialize)]
-struct CloseBody {
-    balance: String,
-    balance_signature: String,
-    close_request_signature: String,
-}
-
 async fn cooperative_close(
     State(api): State<Api>,
     id: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Json<CloseBody>, JsonRejection>,
+    body: Result<Json<CooperativeClose>, JsonRejection>,
 ) -> ApiResult {
     let (sender, block) = path(id)?;
     let (sender, block) = (parse_sender(&sender)?, parse_block(&block)?);
     let Json(request) = body.map_err(|r| rejected(r.status(), r.body_text()))?;
-    let balance = super::rdn::parse_amount("balance", &request.balance)
+    let balance = parse_amount("balance", &request.balance)
         .map_err(|_| error(StatusCode::BAD_REQUEST, "bad_balance", "balance is not a decimal amount"))?;
-    let signature = super::rdn::parse_signature("balance_signature", &request.balance_signature)
+    let signature = parse_signature("balance_signature", &request.balance_signature)
         .map_err(|_| error(StatusCode::BAD_REQUEST, "bad_signature", "balance_signature is not 65 bytes of hex"))?;
-    let consent =
-        super::rdn::parse_signature("close_request_signature", &request.close_request_signature).map_err(|_| {
-            error(StatusCode::BAD_REQUEST, "bad_signature", "close_request_signature is not 65 bytes of hex")
-        })?;
+    let consent = parse_signature("close_request_signature", &request.close_request_signature).map_err(|_| {
+        error(StatusCode::BAD_REQUEST, "bad_signature", "close_request_signature is not 65 bytes of hex")
+    })?;
     // The sender's consent first: without it, nothing about the channel is looked at.
     let digest = api.domain.close_request_digest(api.manager.receiver(), block, balance);
     if recover(digest, &consent).ok() != Some(sender) {
@@ -224,7 +219,7 @@ async fn cooperative_close(
         ));
     }
     let signature = api.manager.sign_close(sender, block, balance, &signature).await.map_err(close_error)?;
-    Ok(Json(json!({ "close_signature": signature })).into_response())
+    Ok(Json(CloseSignature { close_signature: signature }).into_response())
 }
 
 fn close_error(e: CloseError) -> ApiError {

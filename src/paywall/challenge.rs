@@ -9,14 +9,40 @@ use axum::{
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use super::{
-    offer::{Malformed, PaymentOffer, Protocol, Refusal},
-    rdn, x402,
-};
 use crate::{
     proof::ChannelDomain,
-    receiver::{ChannelManager, Payment, PaymentError},
+    protocol::{
+        Payment, Protocol, Reason,
+        api::API_BASE,
+        field::Malformed,
+        rdn,
+        reason::{MALFORMED_PAYMENT, PAYMENT_REQUIRED},
+        x402,
+    },
+    receiver::{self, ChannelManager, PaymentError},
 };
+
+/// Why a paid request was answered with 402.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// It carried no payment.
+    PaymentRequired,
+    /// Its payment names another channel contract, chain, token or receiver.
+    ContractMismatch,
+    /// The receiver refused the payment.
+    Payment(PaymentError),
+}
+
+impl Refusal {
+    /// The reason of the refusal (none for a request that carried no payment).
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            Refusal::PaymentRequired => None,
+            Refusal::ContractMismatch => Some(Reason::ContractMismatch),
+            Refusal::Payment(error) => Some(error.reason()),
+        }
+    }
+}
 
 /// What the paywall tells clients about where and how to pay.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,9 +79,9 @@ impl Terms {
 
     /// Whether a payment names these terms (the contract, and for x402 the network, payee and
     /// token), where it names them at all.
-    pub fn matches(&self, offer: &PaymentOffer) -> bool {
-        offer.contract.is_none_or(|c| c == self.contract)
-            && offer.accepted.as_ref().is_none_or(|a| {
+    pub fn matches(&self, payment: &Payment) -> bool {
+        payment.contract.is_none_or(|c| c == self.contract)
+            && payment.accepted.as_ref().is_none_or(|a| {
                 a.network == x402::network(self.chain_id) && a.pay_to == self.receiver && a.asset == self.token
             })
     }
@@ -84,7 +110,7 @@ impl Terms {
         let mut set = |name: &'static str, value: String| {
             headers.insert(HeaderName::from_static(name), HeaderValue::from_str(&value).expect("ASCII"));
         };
-        set(rdn::GATEWAY_PATH, rdn::API_BASE.into());
+        set(rdn::GATEWAY_PATH, API_BASE.into());
         set(rdn::RECEIVER_ADDRESS, self.receiver.to_string());
         set(rdn::CONTRACT_ADDRESS, self.contract.to_string());
         set(rdn::TOKEN_ADDRESS, self.token.to_string());
@@ -103,10 +129,9 @@ pub fn payment_required(
 ) -> Response {
     let mut headers = HeaderMap::new();
     terms.base_headers(&mut headers, price);
-    let (flag, value) = rdn_flag(refusal);
     let mut last = None;
-    if let Some(flag) = flag {
-        headers.insert(HeaderName::from_static(flag), HeaderValue::from_str(&value).expect("ASCII"));
+    if let Some(flag) = refusal.reason().and_then(Reason::rdn_flag) {
+        headers.insert(HeaderName::from_static(flag), HeaderValue::from_str(&rdn_flag_value(refusal)).expect("ASCII"));
     }
     if let Refusal::Payment(PaymentError::AmountMismatch { last_balance, last_signature, .. }) = refusal {
         headers.insert(rdn::SENDER_BALANCE, HeaderValue::from_str(&last_balance.to_string()).expect("ASCII"));
@@ -118,7 +143,7 @@ pub fn payment_required(
     }
     let required = x402::PaymentRequired {
         x402_version: x402::X402_VERSION,
-        error: refusal.reason().map(str::to_string),
+        error: refusal.reason().map(|r| r.as_str().to_string()),
         resource,
         accepts: vec![terms.requirements(price, last)],
     };
@@ -136,7 +161,7 @@ pub fn payment_required(
         };
         Body::from(
             json!({
-                "error": refusal.reason().unwrap_or("payment_required"),
+                "error": refusal.reason().map_or(PAYMENT_REQUIRED, Reason::as_str),
                 "message": message,
                 "price": price.to_string(),
                 "receiver": terms.receiver,
@@ -150,37 +175,27 @@ pub fn payment_required(
     (StatusCode::PAYMENT_REQUIRED, headers, body).into_response()
 }
 
-/// The µRaiden flag naming a refusal, and its value.
-fn rdn_flag(refusal: &Refusal) -> (Option<&'static str>, String) {
-    let one = || "1".to_string();
+/// The value of the µRaiden flag of a refusal: the confirmations still missing, else `1`.
+fn rdn_flag_value(refusal: &Refusal) -> String {
     match refusal {
-        Refusal::PaymentRequired => (None, String::new()),
-        Refusal::ContractMismatch => (Some(rdn::NONEXISTING_CHANNEL), one()),
-        Refusal::Payment(error) => match error {
-            PaymentError::Unconfirmed { missing } => (Some(rdn::INSUFFICIENT_CONFIRMATIONS), missing.to_string()),
-            PaymentError::UnknownChannel { .. } | PaymentError::Closing | PaymentError::Settled => {
-                (Some(rdn::NONEXISTING_CHANNEL), one())
-            }
-            PaymentError::InvalidProof(_) => (Some(rdn::INVALID_BALANCE_PROOF), one()),
-            PaymentError::InsufficientFunds { .. } => (Some(rdn::INSUFFICIENT_FUNDS), one()),
-            PaymentError::AmountMismatch { .. } => (Some(rdn::INVALID_AMOUNT), one()),
-            PaymentError::Unavailable(_) | PaymentError::NodeUnreachable { .. } => (None, String::new()),
-        },
+        Refusal::Payment(PaymentError::Unconfirmed { missing }) => missing.to_string(),
+        _ => "1".to_string(),
     }
 }
 
-/// Adds the receipt of `payment` to a paid response, in the protocol of `offer`.
-pub fn add_receipt(headers: &mut HeaderMap, terms: &Terms, offer: &PaymentOffer, payment: &Payment) {
-    headers.insert(rdn::COST, HeaderValue::from_str(&payment.amount.to_string()).expect("ASCII"));
-    headers.insert(rdn::SENDER_BALANCE, HeaderValue::from_str(&payment.balance.to_string()).expect("ASCII"));
-    if offer.protocol == Protocol::X402 {
+/// Adds the receipt of `accepted` (the receiver's registration of `payment`) to a paid
+/// response, in the protocol of `payment`.
+pub fn add_receipt(headers: &mut HeaderMap, terms: &Terms, payment: &Payment, accepted: &receiver::Payment) {
+    headers.insert(rdn::COST, HeaderValue::from_str(&accepted.amount.to_string()).expect("ASCII"));
+    headers.insert(rdn::SENDER_BALANCE, HeaderValue::from_str(&accepted.balance.to_string()).expect("ASCII"));
+    if payment.protocol == Protocol::X402 {
         let receipt = x402::PaymentResponse {
             success: true,
             transaction: String::new(),
             network: x402::network(terms.chain_id),
-            payer: offer.sender,
-            amount: payment.amount.to_string(),
-            extra: x402::ReceiptExtra { open_block_number: offer.open_block, balance: payment.balance.to_string() },
+            payer: payment.sender,
+            amount: accepted.amount.to_string(),
+            extra: x402::ReceiptExtra { open_block_number: payment.open_block, balance: accepted.balance.to_string() },
         };
         headers.insert(x402::PAYMENT_RESPONSE, x402::encode_header(&receipt));
     }
@@ -188,13 +203,13 @@ pub fn add_receipt(headers: &mut HeaderMap, terms: &Terms, offer: &PaymentOffer,
 
 /// The 400 of a malformed payment header, naming it.
 pub fn malformed(error: &Malformed) -> Response {
-    let body = json!({ "error": "malformed_payment", "header": error.header, "reason": error.reason });
+    let body = json!({ "error": MALFORMED_PAYMENT, "header": error.header, "reason": error.reason });
     (StatusCode::BAD_REQUEST, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }
 
 /// The 503 when the receiver cannot take payments (a fatal reorg, a store failure).
 pub fn unavailable(reason: &str) -> Response {
-    let body = json!({ "error": "unavailable", "reason": reason });
+    let body = json!({ "error": Reason::Unavailable.as_str(), "reason": reason });
     (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], axum::Json(body)).into_response()
 }
 

@@ -22,12 +22,13 @@ use http::{Method, Request, header, request::Parts};
 use tower::{Layer, Service};
 
 use super::{
-    challenge::{self, Terms},
-    offer::{PaymentOffer, Refusal},
+    challenge::{self, Refusal, Terms},
     pricing::Pricing,
-    x402,
 };
-use crate::receiver::{ChannelManager, PaymentError};
+use crate::{
+    protocol::{Payment, Reason, reason::MALFORMED_PAYMENT, x402},
+    receiver::{ChannelManager, PaymentError},
+};
 
 /// Marks a request whose channel lock a paywall holds and whose payment it will register. A
 /// paywall of the same manager nested inside it (two layers stacked on one route) passes such a
@@ -192,28 +193,31 @@ impl<P: Pricing> Shared<P> {
         if price.is_zero() {
             return inner.call(Request::from_parts(parts, body)).await.map(|r| r.map(Body::new));
         }
-        let offer = match PaymentOffer::from_headers(&parts.headers) {
-            Ok(Some(offer)) => offer,
+        let payment = match Payment::from_headers(&parts.headers) {
+            Ok(Some(payment)) => payment,
             Ok(None) => return Ok(self.refuse(&parts, price, Refusal::PaymentRequired)),
             Err(malformed) => {
-                self.observe_refusal("malformed_payment");
+                self.observe_refusal(MALFORMED_PAYMENT);
                 return Ok(challenge::malformed(&malformed));
             }
         };
-        if !self.terms.matches(&offer) {
+        if !self.terms.matches(&payment) {
             return Ok(self.refuse(&parts, price, Refusal::ContractMismatch));
         }
         let locks = self.manager.paywall_locks();
-        let held =
-            LockHeld { table: std::ptr::from_ref(locks) as usize, sender: offer.sender, open_block: offer.open_block };
+        let held = LockHeld {
+            table: std::ptr::from_ref(locks) as usize,
+            sender: payment.sender,
+            open_block: payment.open_block,
+        };
         if parts.extensions.get::<LockHeld>() == Some(&held) {
             return inner.call(Request::from_parts(parts, body)).await.map(|r| r.map(Body::new));
         }
-        let _channel = locks.lock(offer.sender, offer.open_block).await;
+        let _channel = locks.lock(payment.sender, payment.open_block).await;
         parts.extensions.insert(held);
         let checked = match self
             .manager
-            .check_payment(offer.sender, offer.open_block, offer.balance, &offer.signature, price)
+            .check_payment(payment.sender, payment.open_block, payment.balance, &payment.balance_signature, price)
             .await
         {
             Ok(checked) => checked,
@@ -227,11 +231,11 @@ impl<P: Pricing> Shared<P> {
             return Ok(response.map(Body::new));
         }
         match self.manager.commit_payment(checked).await {
-            Ok(payment) => {
+            Ok(accepted) => {
                 let mut response = response.map(Body::new);
-                challenge::add_receipt(response.headers_mut(), &self.terms, &offer, &payment);
+                challenge::add_receipt(response.headers_mut(), &self.terms, &payment, &accepted);
                 if let Some(observer) = &self.observer {
-                    observer.accepted(payment.amount);
+                    observer.accepted(accepted.amount);
                 }
                 Ok(response)
             }
@@ -241,15 +245,15 @@ impl<P: Pricing> Shared<P> {
 
     fn refuse(&self, parts: &Parts, price: U192, refusal: Refusal) -> Response {
         if let Refusal::Payment(PaymentError::Unavailable(reason)) = &refusal {
-            self.observe_refusal("unavailable");
+            self.observe_refusal(Reason::Unavailable.as_str());
             return challenge::unavailable(reason);
         }
         if let Refusal::Payment(error @ PaymentError::NodeUnreachable { .. }) = &refusal {
-            self.observe_refusal(error.reason());
+            self.observe_refusal(error.reason().as_str());
             return challenge::unavailable(&error.to_string());
         }
         if let Some(reason) = refusal.reason() {
-            self.observe_refusal(reason);
+            self.observe_refusal(reason.as_str());
         }
         let resource = x402::Resource {
             url: resource_url(parts),

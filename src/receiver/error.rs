@@ -2,7 +2,7 @@
 
 use alloy_primitives::{Address, Bytes, aliases::U192};
 
-use crate::proof::VerifyError;
+use crate::{proof::VerifyError, protocol::Reason};
 
 /// Why a payment was refused. Each carries what an honest client needs to recover; a refused
 /// payment changed nothing.
@@ -70,17 +70,17 @@ pub enum PaymentError {
 }
 
 impl PaymentError {
-    /// A short, stable name for the reason (metrics, logs, wire formats).
-    pub fn reason(&self) -> &'static str {
+    /// The reason, as the wire protocols name it (metrics, logs, the paywall's answers).
+    pub fn reason(&self) -> Reason {
         match self {
-            PaymentError::UnknownChannel { .. } => "channel_not_found",
-            PaymentError::Unconfirmed { .. } => "insufficient_confirmations",
-            PaymentError::Closing | PaymentError::Settled => "channel_closing",
-            PaymentError::InvalidProof(_) => "invalid_signature",
-            PaymentError::AmountMismatch { .. } => "amount_mismatch",
-            PaymentError::InsufficientFunds { .. } => "balance_exceeds_deposit",
-            PaymentError::NodeUnreachable { .. } => "node_unreachable",
-            PaymentError::Unavailable(_) => "unavailable",
+            PaymentError::UnknownChannel { .. } => Reason::ChannelNotFound,
+            PaymentError::Unconfirmed { .. } => Reason::InsufficientConfirmations,
+            PaymentError::Closing | PaymentError::Settled => Reason::ChannelClosing,
+            PaymentError::InvalidProof(_) => Reason::InvalidSignature,
+            PaymentError::AmountMismatch { .. } => Reason::AmountMismatch,
+            PaymentError::InsufficientFunds { .. } => Reason::BalanceExceedsDeposit,
+            PaymentError::NodeUnreachable { .. } => Reason::NodeUnreachable,
+            PaymentError::Unavailable(_) => Reason::Unavailable,
         }
     }
 }

@@ -289,7 +289,8 @@ impl ChannelManager {
     /// How far the chain is followed, and whether payments are refused now (and why).
     pub fn status(&self) -> SyncStatus {
         let mut status = self.inner.status.borrow().clone();
-        status.refusing_payments = self.inner.state.read().expect("state lock").gate().err().map(|e| e.reason());
+        status.refusing_payments =
+            self.inner.state.read().expect("state lock").gate().err().map(|e| e.reason().as_str());
         status
     }
 

@@ -27,4 +27,4 @@ pub use disputes::CloseOutcome;
 pub use error::{CloseError, ManagerError, PaymentError, StoreError};
 pub use locks::ChannelLocks;
 pub use manager::{ChannelManager, CheckedPayment, LowFunds, Stats, SyncStatus};
-pub use types::{ChannelRecord, ChannelStatus, ChannelView, Payment};
+pub use types::{ChannelRecord, ChannelView, Payment};

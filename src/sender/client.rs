@@ -20,9 +20,10 @@ use super::{
 };
 use crate::{
     chain::{Node, NodeError},
+    channel::ChannelStatus,
     contract::{Call, ChannelsEvent, Revert, bindings, open_data, top_up_data},
     proof::{ChannelDomain, Signer, recover},
-    receiver::ChannelStatus,
+    protocol::api::{self, CloseSignature, CooperativeClose},
 };
 
 /// The longest block range asked of `eth_getLogs` when rebuilding from the chain.
@@ -474,12 +475,12 @@ impl ChannelClient {
             channel.open_block,
             channel.balance,
         ));
-        let url = format!("{}/api/1/channels/{}/{}", api_base.trim_end_matches('/'), self.sender(), channel.open_block);
-        let body = serde_json::json!({
-            "balance": channel.balance.to_string(),
-            "balance_signature": balance_sig.to_string(),
-            "close_request_signature": consent.to_string(),
-        });
+        let url = format!("{}{}", api_base.trim_end_matches('/'), api::channel_path(self.sender(), channel.open_block));
+        let body = CooperativeClose {
+            balance: channel.balance.to_string(),
+            balance_signature: balance_sig.to_string(),
+            close_request_signature: consent.to_string(),
+        };
         // Bounded in time (the whole exchange) and size; never redirected elsewhere with the
         // consent.
         let client = reqwest::Client::builder()
@@ -506,10 +507,8 @@ impl ChannelClient {
         if !status.is_success() {
             return Err(SenderError::CloseRefused(format!("{status}: {answer}")));
         }
-        let closing_sig: Bytes = answer["close_signature"]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| SenderError::CloseRefused(format!("no close_signature in {answer}")))?;
+        let CloseSignature { close_signature: closing_sig } = serde_json::from_value(answer.clone())
+            .map_err(|_| SenderError::CloseRefused(format!("no close_signature in {answer}")))?;
         if recover(self.domain.closing_digest(&balance_sig), &closing_sig).ok() != Some(channel.receiver) {
             return Err(SenderError::CloseRefused("the closing signature is not the receiver's".into()));
         }

@@ -2,7 +2,7 @@
 
 use alloy_primitives::{Address, aliases::U192};
 
-use crate::{chain::NodeError, contract::Revert, receiver::StoreError};
+use crate::{chain::NodeError, contract::Revert};
 
 /// A failure of the sender's client. Nothing was sent on chain unless the variant says so.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub enum SenderError {
     },
     /// The local store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] SenderStoreError),
     /// Not enough tokens for the deposit.
     #[error("the sender holds {held} tokens, {needed} are needed")]
     InsufficientTokens {
@@ -162,4 +162,26 @@ pub enum SenderError {
     /// The HTTP request failed.
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
+}
+
+/// A failure of the sender's local store (the SQLite file of [`SenderStore`](super::SenderStore)).
+#[derive(Debug, thiserror::Error)]
+pub enum SenderStoreError {
+    /// The database failed.
+    #[error("the sender's store: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrating the database failed.
+    #[error("migrating the sender's store: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value does not decode.
+    #[error("corrupt sender store: {0}")]
+    Corrupt(String),
+    /// File system error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The failure.
+        source: std::io::Error,
+    },
 }

@@ -26,10 +26,10 @@ use reqwest::{
 };
 use tokio::time::Instant;
 
-use super::{client::ChannelClient, error::SenderError, store::SenderChannel, x402 as lenient};
+use super::{client::ChannelClient, error::SenderError, store::SenderChannel};
 use crate::{
-    paywall::{rdn, x402},
-    receiver::ChannelStatus,
+    channel::ChannelStatus,
+    protocol::{Reason, field, rdn, x402},
 };
 
 /// How much the client may spend and how it funds channels.
@@ -138,8 +138,9 @@ impl std::fmt::Debug for PayingClient {
     }
 }
 
-/// Why a paid request was refused, as the client reads it.
-enum Refusal {
+/// Why the server refused a paid request, as the client reads it (with what it needs to
+/// recover).
+enum ServerRefusal {
     AmountMismatch { balance: U192, signature: Option<Bytes> },
     Unconfirmed { missing: u64 },
     InsufficientFunds,
@@ -344,20 +345,20 @@ impl PayingClient {
             }
             let refusal = refusal(&response);
             channel = match refusal {
-                Refusal::Unconfirmed { missing } => {
+                ServerRefusal::Unconfirmed { missing } => {
                     self.wait_for_server(&mut waiting, &format!("{missing} confirmation(s) missing")).await?;
                     signed
                 }
                 // Right after a deposit of this client's, the server may not have seen it yet.
-                Refusal::InsufficientFunds if fresh || funded => {
+                ServerRefusal::InsufficientFunds if fresh || funded => {
                     self.wait_for_server(&mut waiting, "the new deposit not seen yet").await?;
                     signed
                 }
-                Refusal::UnknownChannel(_) if fresh => {
+                ServerRefusal::UnknownChannel(_) if fresh => {
                     self.wait_for_server(&mut waiting, "the new channel not seen yet").await?;
                     signed
                 }
-                Refusal::InsufficientFunds => {
+                ServerRefusal::InsufficientFunds => {
                     return Err(SenderError::FundsDisputed {
                         open_block: signed.open_block,
                         deposit: signed.deposit,
@@ -365,7 +366,7 @@ impl PayingClient {
                     });
                 }
                 refusal if recovered => return Err(SenderError::Refused(describe(&refusal))),
-                Refusal::AmountMismatch { balance, signature } => {
+                ServerRefusal::AmountMismatch { balance, signature } => {
                     recovered = true;
                     let signature = signature.ok_or(SenderError::UnsignedCorrection { balance })?;
                     let adopted = if balance.is_zero() && signature.is_empty() {
@@ -387,7 +388,9 @@ impl PayingClient {
                         self.fund(&quote, Some(adopted)).await?
                     }
                 }
-                Refusal::UnknownChannel(reason) | Refusal::Other(reason) => return Err(SenderError::Refused(reason)),
+                ServerRefusal::UnknownChannel(reason) | ServerRefusal::Other(reason) => {
+                    return Err(SenderError::Refused(reason));
+                }
             };
         }
     }
@@ -408,11 +411,11 @@ impl PayingClient {
             let claimed = value
                 .to_str()
                 .ok()
-                .and_then(|text| rdn::parse_amount(rdn::SENDER_BALANCE, text).ok())
+                .and_then(|text| field::parse_amount(rdn::SENDER_BALANCE, text).ok())
                 .ok_or_else(|| protocol(format!("{} is not a decimal amount", rdn::SENDER_BALANCE)))?;
             claims.push((rdn::SENDER_BALANCE, claimed));
         }
-        match lenient::receipt(response.headers()) {
+        match x402::read_receipt(response.headers()) {
             Some(Ok((open_block, claimed))) => {
                 if open_block != signed.open_block {
                     return Err(protocol(format!(
@@ -475,7 +478,7 @@ impl PayingClient {
     fn quote(&self, response: &Response) -> Result<Quote, SenderError> {
         let bad = |what: &str| SenderError::BadChallenge(what.to_string());
         let url = response.url().to_string();
-        if let Some(offer) = lenient::challenge(response.headers()).and_then(|c| c.offer) {
+        if let Some(offer) = x402::read_challenge(response.headers()).and_then(|c| c.offer) {
             self.check_terms(offer.verifying_contract, &offer.network, offer.asset)?;
             if offer.confirmations > MAX_CONFIRMATIONS {
                 return Err(bad(&format!("extra.confirmations {} is above {MAX_CONFIRMATIONS}", offer.confirmations)));
@@ -493,16 +496,16 @@ impl PayingClient {
                 bad(&format!("no usable {} entry in {} and no {name}", x402::SCHEME, x402::PAYMENT_REQUIRED))
             })
         };
-        let contract = rdn::parse_address(rdn::CONTRACT_ADDRESS, header(rdn::CONTRACT_ADDRESS)?)
+        let contract = field::parse_address(rdn::CONTRACT_ADDRESS, header(rdn::CONTRACT_ADDRESS)?)
             .map_err(|e| bad(&e.to_string()))?;
         let token =
-            rdn::parse_address(rdn::TOKEN_ADDRESS, header(rdn::TOKEN_ADDRESS)?).map_err(|e| bad(&e.to_string()))?;
+            field::parse_address(rdn::TOKEN_ADDRESS, header(rdn::TOKEN_ADDRESS)?).map_err(|e| bad(&e.to_string()))?;
         let network = x402::network(header(rdn::CHAIN_ID)?.parse().map_err(|_| bad("chain id"))?);
         self.check_terms(contract, &network, token)?;
         Ok(Quote {
             url,
-            price: rdn::parse_amount(rdn::PRICE, header(rdn::PRICE)?).map_err(|e| bad(&e.to_string()))?,
-            receiver: rdn::parse_address(rdn::RECEIVER_ADDRESS, header(rdn::RECEIVER_ADDRESS)?)
+            price: field::parse_amount(rdn::PRICE, header(rdn::PRICE)?).map_err(|e| bad(&e.to_string()))?,
+            receiver: field::parse_address(rdn::RECEIVER_ADDRESS, header(rdn::RECEIVER_ADDRESS)?)
                 .map_err(|e| bad(&e.to_string()))?,
             confirmations: 1,
             x402: None,
@@ -615,7 +618,7 @@ impl PayingClient {
             Some(accepted) => {
                 let sender = self.channels.sender();
                 let payment =
-                    lenient::payment_signature(accepted, sender, channel.open_block, balance, &signature.to_string());
+                    x402::payment_signature(accepted, sender, channel.open_block, balance, &signature.to_string());
                 headers.insert(x402::PAYMENT_SIGNATURE, payment);
             }
             None => {
@@ -631,59 +634,70 @@ impl PayingClient {
 
 /// Reads a refusal: x402's `error` (and the `uraiden-channel` entry's `extra.channel`) when
 /// present, else the RDN flags.
-fn refusal(response: &Response) -> Refusal {
+fn refusal(response: &Response) -> ServerRefusal {
     let headers = response.headers();
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    if let Some(challenge) = lenient::challenge(headers)
+    if let Some(challenge) = x402::read_challenge(headers)
         && let Some(error) = challenge.error.as_deref()
     {
-        return match error {
-            "amount_mismatch" => {
-                match challenge.last.and_then(|(b, s)| Some((rdn::parse_amount("balance", &b).ok()?, s))) {
-                    Some((balance, signature)) => Refusal::AmountMismatch {
+        return match Reason::parse(error) {
+            Some(Reason::AmountMismatch) => {
+                match challenge.last.and_then(|(b, s)| Some((field::parse_amount("balance", &b).ok()?, s))) {
+                    Some((balance, signature)) => ServerRefusal::AmountMismatch {
                         balance,
                         signature: if signature.is_empty() { Some(Bytes::new()) } else { signature.parse().ok() },
                     },
-                    None => Refusal::Other("amount_mismatch without the last payment".into()),
+                    None => ServerRefusal::Other(format!("{error} without the last payment")),
                 }
             }
-            "insufficient_confirmations" => Refusal::Unconfirmed { missing: 1 },
-            "balance_exceeds_deposit" => Refusal::InsufficientFunds,
-            "channel_not_found" => Refusal::UnknownChannel(error.to_string()),
-            other => Refusal::Other(other.to_string()),
+            Some(Reason::InsufficientConfirmations) => ServerRefusal::Unconfirmed { missing: 1 },
+            Some(Reason::BalanceExceedsDeposit) => ServerRefusal::InsufficientFunds,
+            Some(Reason::ChannelNotFound) => ServerRefusal::UnknownChannel(error.to_string()),
+            _ => ServerRefusal::Other(error.to_string()),
         };
     }
-    if headers.contains_key(rdn::INVALID_AMOUNT) {
-        let balance = text(rdn::SENDER_BALANCE).and_then(|b| rdn::parse_amount(rdn::SENDER_BALANCE, &b).ok());
-        let signature = match text(rdn::BALANCE_SIGNATURE) {
-            Some(s) => s.parse().ok(),
-            None => Some(Bytes::new()),
-        };
-        return match balance {
-            Some(balance) => Refusal::AmountMismatch { balance, signature },
-            None => Refusal::Other("RDN-Invalid-Amount without the last balance".into()),
-        };
+    // The flags, most telling first (the confirmations' only with a readable count).
+    let flag = [
+        rdn::INVALID_AMOUNT,
+        rdn::INSUFFICIENT_CONFIRMATIONS,
+        rdn::INSUFFICIENT_FUNDS,
+        rdn::NONEXISTING_CHANNEL,
+        rdn::INVALID_BALANCE_PROOF,
+    ]
+    .into_iter()
+    .find(|flag| match *flag {
+        rdn::INSUFFICIENT_CONFIRMATIONS => text(flag).is_some(),
+        _ => headers.contains_key(*flag),
+    });
+    let Some(flag) = flag else { return ServerRefusal::Other("402 without a reason".into()) };
+    match Reason::from_rdn_flag(flag) {
+        Some(Reason::AmountMismatch) => {
+            let balance = text(rdn::SENDER_BALANCE).and_then(|b| field::parse_amount(rdn::SENDER_BALANCE, &b).ok());
+            let signature = match text(rdn::BALANCE_SIGNATURE) {
+                Some(s) => s.parse().ok(),
+                None => Some(Bytes::new()),
+            };
+            match balance {
+                Some(balance) => ServerRefusal::AmountMismatch { balance, signature },
+                None => ServerRefusal::Other("RDN-Invalid-Amount without the last balance".into()),
+            }
+        }
+        Some(Reason::InsufficientConfirmations) => {
+            ServerRefusal::Unconfirmed { missing: text(flag).and_then(|m| m.parse().ok()).unwrap_or(1) }
+        }
+        Some(Reason::BalanceExceedsDeposit) => ServerRefusal::InsufficientFunds,
+        Some(Reason::ChannelNotFound) => ServerRefusal::UnknownChannel(flag.to_string()),
+        _ => ServerRefusal::Other(flag.to_string()),
     }
-    if let Some(missing) = text(rdn::INSUFFICIENT_CONFIRMATIONS) {
-        return Refusal::Unconfirmed { missing: missing.parse().unwrap_or(1) };
-    }
-    if headers.contains_key(rdn::INSUFFICIENT_FUNDS) {
-        return Refusal::InsufficientFunds;
-    }
-    if headers.contains_key(rdn::NONEXISTING_CHANNEL) {
-        return Refusal::UnknownChannel(rdn::NONEXISTING_CHANNEL.to_string());
-    }
-    if headers.contains_key(rdn::INVALID_BALANCE_PROOF) {
-        return Refusal::Other(rdn::INVALID_BALANCE_PROOF.to_string());
-    }
-    Refusal::Other("402 without a reason".into())
 }
 
-fn describe(refusal: &Refusal) -> String {
+fn describe(refusal: &ServerRefusal) -> String {
     match refusal {
-        Refusal::AmountMismatch { balance, .. } => format!("amount mismatch again (server's last balance {balance})"),
-        Refusal::Unconfirmed { missing } => format!("still {missing} confirmation(s) missing"),
-        Refusal::InsufficientFunds => "the deposit is still insufficient".into(),
-        Refusal::UnknownChannel(reason) | Refusal::Other(reason) => reason.clone(),
+        ServerRefusal::AmountMismatch { balance, .. } => {
+            format!("amount mismatch again (server's last balance {balance})")
+        }
+        ServerRefusal::Unconfirmed { missing } => format!("still {missing} confirmation(s) missing"),
+        ServerRefusal::InsufficientFunds => "the deposit is still insufficient".into(),
+        ServerRefusal::UnknownChannel(reason) | ServerRefusal::Other(reason) => reason.clone(),
     }
 }

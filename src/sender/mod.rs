@@ -10,9 +10,8 @@ mod client;
 mod error;
 mod http;
 mod store;
-mod x402;
 
 pub use client::{ChannelClient, Closed, DepositPath, SenderConfig};
-pub use error::SenderError;
+pub use error::{SenderError, SenderStoreError};
 pub use http::{Approval, MAX_CONFIRMATIONS, PaidResponse, PayingClient, PaymentMade, PaymentPolicy, Progress, Quote};
 pub use store::{PendingDeposit, SenderChannel, SenderStore};

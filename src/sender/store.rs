@@ -13,11 +13,8 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 
-use super::error::SenderError;
-use crate::receiver::{
-    ChannelStatus, StoreError,
-    store::{address, amount, decode_amount},
-};
+use super::error::{SenderError, SenderStoreError};
+use crate::channel::ChannelStatus;
 
 /// One of the sender's channels, as it knows it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -95,14 +92,14 @@ struct PendingRow {
 }
 
 impl PendingRow {
-    fn decode(self) -> Result<PendingDeposit, StoreError> {
+    fn decode(self) -> Result<PendingDeposit, SenderStoreError> {
         Ok(PendingDeposit {
             nonce: self.nonce as u64,
             txs: self.txs as u64,
             receiver: address(&self.receiver)?,
             open_block: self
                 .open_block
-                .map(|b| u32::try_from(b).map_err(|_| StoreError::Corrupt("open block".into())))
+                .map(|b| u32::try_from(b).map_err(|_| SenderStoreError::Corrupt("open block".into())))
                 .transpose()?,
             amount: decode_amount(&self.amount)?,
         })
@@ -110,15 +107,15 @@ impl PendingRow {
 }
 
 impl Row {
-    fn decode(self) -> Result<SenderChannel, StoreError> {
+    fn decode(self) -> Result<SenderChannel, SenderStoreError> {
         Ok(SenderChannel {
             receiver: address(&self.receiver)?,
-            open_block: u32::try_from(self.open_block).map_err(|_| StoreError::Corrupt("open block".into()))?,
+            open_block: u32::try_from(self.open_block).map_err(|_| SenderStoreError::Corrupt("open block".into()))?,
             deposit: decode_amount(&self.deposit)?,
             balance: decode_amount(&self.balance)?,
             signed: decode_amount(&self.signed)?,
             status: ChannelStatus::parse(&self.status)
-                .ok_or_else(|| StoreError::Corrupt(format!("status {:?}", self.status)))?,
+                .ok_or_else(|| SenderStoreError::Corrupt(format!("status {:?}", self.status)))?,
             settle_block: self.settle_block.map(|b| b as u64),
         })
     }
@@ -140,13 +137,13 @@ impl SenderStore {
         })
         .await
         .map_err(|e| {
-            SenderError::Store(StoreError::Io {
+            SenderError::Store(SenderStoreError::Io {
                 context: "creating the store".into(),
                 source: std::io::Error::other(e),
             })
         })?
         .map_err(|source| {
-            SenderError::Store(StoreError::Io { context: format!("creating {}", path.display()), source })
+            SenderError::Store(SenderStoreError::Io { context: format!("creating {}", path.display()), source })
         })?;
         // The first runs of two processes at once would both migrate (SQLite's migrator takes
         // no lock: one fails with "table already exists"): an exclusive lock on a file next to
@@ -160,22 +157,25 @@ impl SenderStore {
         })
         .await
         .map_err(|e| {
-            SenderError::Store(StoreError::Io { context: "locking the store".into(), source: std::io::Error::other(e) })
+            SenderError::Store(SenderStoreError::Io {
+                context: "locking the store".into(),
+                source: std::io::Error::other(e),
+            })
         })?
-        .map_err(|source| SenderError::Store(StoreError::Io { context: "locking the store".into(), source }))?;
+        .map_err(|source| SenderError::Store(SenderStoreError::Io { context: "locking the store".into(), source }))?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full);
-        let pool = SqlitePool::connect_with(options).await.map_err(StoreError::from)?;
-        sqlx::migrate!("migrations/sender").run(&pool).await.map_err(StoreError::from)?;
+        let pool = SqlitePool::connect_with(options).await.map_err(SenderStoreError::from)?;
+        sqlx::migrate!("migrations/sender").run(&pool).await.map_err(SenderStoreError::from)?;
         sqlx::query("INSERT INTO sender_meta (id, chain_id, contract, sender) VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING")
             .bind(chain_id as i64)
             .bind(contract.as_slice())
             .bind(sender.as_slice())
             .execute(&pool)
             .await
-            .map_err(StoreError::from)?;
+            .map_err(SenderStoreError::from)?;
         drop(lock);
         Ok(Self { pool, path })
     }
@@ -193,7 +193,7 @@ impl SenderStore {
         )
         .fetch_all(&self.pool)
         .await
-        .map_err(StoreError::from)?;
+        .map_err(SenderStoreError::from)?;
         Ok(rows.into_iter().map(Row::decode).collect::<Result<_, _>>()?)
     }
 
@@ -214,7 +214,7 @@ impl SenderStore {
         .bind(channel.settle_block.map(|b| b as i64))
         .execute(&self.pool)
         .await
-        .map_err(StoreError::from)?;
+        .map_err(SenderStoreError::from)?;
         Ok(())
     }
 
@@ -227,7 +227,7 @@ impl SenderStore {
             .bind(amount(channel.signed))
             .execute(&self.pool)
             .await
-            .map_err(StoreError::from)?;
+            .map_err(SenderStoreError::from)?;
         Ok(())
     }
 
@@ -246,7 +246,7 @@ impl SenderStore {
         .bind(amount(deposit.amount))
         .execute(&self.pool)
         .await
-        .map_err(StoreError::from)?;
+        .map_err(SenderStoreError::from)?;
         Ok(())
     }
 
@@ -256,7 +256,7 @@ impl SenderStore {
             .bind(nonce as i64)
             .execute(&self.pool)
             .await
-            .map_err(StoreError::from)?;
+            .map_err(SenderStoreError::from)?;
         Ok(())
     }
 
@@ -266,7 +266,22 @@ impl SenderStore {
             sqlx::query_as("SELECT nonce, txs, receiver, open_block, amount FROM pending_deposits ORDER BY nonce")
                 .fetch_all(&self.pool)
                 .await
-                .map_err(StoreError::from)?;
+                .map_err(SenderStoreError::from)?;
         Ok(rows.into_iter().map(PendingRow::decode).collect::<Result<_, _>>()?)
     }
+}
+
+/// An amount as stored: 24 bytes, big-endian (a uint192).
+fn amount(value: U192) -> Vec<u8> {
+    value.to_be_bytes::<24>().to_vec()
+}
+
+fn decode_amount(bytes: &[u8]) -> Result<U192, SenderStoreError> {
+    let bytes: [u8; 24] =
+        bytes.try_into().map_err(|_| SenderStoreError::Corrupt(format!("an amount of {} bytes", bytes.len())))?;
+    Ok(U192::from_be_bytes(bytes))
+}
+
+fn address(bytes: &[u8]) -> Result<Address, SenderStoreError> {
+    Address::try_from(bytes).map_err(|_| SenderStoreError::Corrupt(format!("an address of {} bytes", bytes.len())))
 }

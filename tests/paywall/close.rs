@@ -6,8 +6,8 @@ use alloy_primitives::{Bytes, aliases::U192};
 use axum::http::StatusCode;
 use uraiden::{
     channel::ChannelId,
-    paywall::rdn,
-    receiver::ChannelStatus,
+    channel::ChannelStatus,
+    protocol::rdn,
     sender::{ChannelClient, DepositPath, SenderConfig},
 };
 

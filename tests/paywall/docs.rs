@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use alloy_primitives::{Address, aliases::U192};
 use reqwest::header::HeaderMap;
 use uraiden::{
-    paywall::{rdn, x402},
     proof::VerifyError,
+    protocol::{api::API_BASE, rdn, x402},
     receiver::PaymentError,
 };
 
@@ -22,7 +22,7 @@ fn quoted() -> BTreeSet<String> {
 #[test]
 fn the_protocol_document_names_exactly_the_headers_the_server_uses() {
     // The code's one list: what the layer reads and writes, and what a proxy keeps from upstreams.
-    let code: BTreeSet<String> = uraiden::paywall::protocol_headers().map(str::to_string).collect();
+    let code: BTreeSet<String> = uraiden::protocol::headers().map(str::to_string).collect();
     assert!(code.iter().all(|name| *name == name.to_ascii_lowercase()), "{code:?}");
     assert!(rdn::PAYMENT_HEADERS.iter().chain(&rdn::REFUSAL_FLAGS).all(|h| code.contains(*h)));
     let documented: BTreeSet<String> = quoted()
@@ -31,7 +31,7 @@ fn the_protocol_document_names_exactly_the_headers_the_server_uses() {
         .map(|w| w.to_ascii_lowercase())
         .collect();
     assert_eq!(documented, code);
-    assert!(quoted().contains(rdn::API_BASE));
+    assert!(quoted().contains(API_BASE));
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn the_protocol_headers_on_the_wire_are_the_listed_ones() {
         .collect();
     let read: BTreeSet<String> =
         rdn::PAYMENT_HEADERS.into_iter().chain([x402::PAYMENT_SIGNATURE]).map(str::to_string).collect();
-    let listed: BTreeSet<String> = uraiden::paywall::protocol_headers().map(str::to_string).collect();
+    let listed: BTreeSet<String> = uraiden::protocol::headers().map(str::to_string).collect();
     assert!(sent.is_subset(&listed), "sent but not listed: {:?}", sent.difference(&listed).collect::<Vec<_>>());
     let unused: Vec<_> = listed.difference(&sent).filter(|name| !read.contains(*name)).collect();
     assert!(unused.is_empty(), "listed but neither sent nor read: {unused:?}");

@@ -17,7 +17,10 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use tower::{Layer, Service, ServiceExt};
-use uraiden::paywall::{PaywallLayer, PerMethod, Pricing, TlsConnection, rdn, x402};
+use uraiden::{
+    paywall::{PaywallLayer, PerMethod, Pricing, TlsConnection},
+    protocol::{rdn, x402},
+};
 
 use super::{Server, pay_rdn, pay_x402};
 

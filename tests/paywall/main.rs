@@ -18,7 +18,8 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use reqwest::header::HeaderMap;
 use uraiden::{
     channel::ChannelId,
-    paywall::{PaywallLayer, PerMethod, api, metrics::Metrics, rdn, x402},
+    paywall::{PaywallLayer, PerMethod, api, metrics::Metrics},
+    protocol::{rdn, x402},
     receiver::ChannelManager,
 };
 

@@ -14,7 +14,10 @@ use alloy_primitives::{Address, Bytes, aliases::U192};
 use boon::{Compiler, Draft, SchemaIndex, Schemas};
 use reqwest::{RequestBuilder, header::CONTENT_TYPE};
 use serde_json::{Value, json};
-use uraiden::{channel::ChannelId, paywall::api::OPENAPI, receiver::ChannelStatus};
+use uraiden::{
+    channel::{ChannelId, ChannelStatus},
+    paywall::api::OPENAPI,
+};
 
 use super::{
     ADMIN_TOKEN, Server,

@@ -14,7 +14,7 @@ use axum::{
     response::IntoResponse,
 };
 use reqwest::Method;
-use uraiden::paywall::{rdn, x402};
+use uraiden::protocol::{rdn, x402};
 
 use super::{Proxy, World};
 

@@ -23,7 +23,7 @@ use axum::{
     routing::{any, get},
 };
 use reqwest::Method;
-use uraiden::{chain::Chain, chain::RpcChain, channel::ChannelId, paywall::rdn};
+use uraiden::{chain::Chain, chain::RpcChain, channel::ChannelId, protocol::rdn};
 
 use common::{Fixture, anvil_chain};
 

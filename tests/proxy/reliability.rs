@@ -11,7 +11,7 @@ use std::{
 
 use axum::http::{HeaderMap, StatusCode};
 use reqwest::Method;
-use uraiden::{chain::Chain, channel::ChannelId, paywall::rdn};
+use uraiden::{chain::Chain, channel::ChannelId, protocol::rdn};
 
 use super::{CONFIRMATIONS, Proxy, World, common, start};
 

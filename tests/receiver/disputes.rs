@@ -15,9 +15,10 @@ use alloy_primitives::{B256, U256};
 use uraiden::{
     chain::{Chain, Node},
     channel::ChannelId,
+    channel::ChannelStatus,
     contract::Call,
     proof::Signer,
-    receiver::{ChannelManager, ChannelStatus, ManagerConfig, PaymentError},
+    receiver::{ChannelManager, ManagerConfig, PaymentError},
 };
 
 use super::{
@@ -477,7 +478,7 @@ fn payments_stop_when_the_node_is_unreachable_for_half_the_challenge_period() {
     assert!(cut.elapsed() >= Duration::from_millis(800), "not before half the challenge period");
     let refused = env.pay(&manager, &ch, 5, 1).unwrap_err();
     assert!(matches!(refused, PaymentError::NodeUnreachable { .. }), "{refused:?}");
-    assert_eq!(refused.reason(), "node_unreachable");
+    assert_eq!(refused.reason(), uraiden::protocol::Reason::NodeUnreachable);
     let status = manager.status();
     assert!(!status.ready());
     let json = serde_json::to_value(&status).unwrap();

@@ -12,7 +12,8 @@ use alloy_primitives::Bytes;
 use proptest::prelude::*;
 use uraiden::{
     channel::ChannelId,
-    receiver::{ChannelManager, ChannelStatus, PaymentError},
+    channel::ChannelStatus,
+    receiver::{ChannelManager, PaymentError},
 };
 
 use crate::{
@@ -182,7 +183,7 @@ impl Run {
                 channel.last_signature = Some(signature);
             }
             (Err(error), Err(reason)) => {
-                assert_eq!(error.reason(), reason, "{error}");
+                assert_eq!(error.reason().as_str(), reason, "{error}");
                 if let PaymentError::AmountMismatch { last_balance, last_signature, .. } = &error {
                     assert_eq!(last_balance.to::<u64>(), channel.balance, "the mismatch names the last balance");
                     assert_eq!(last_signature, &channel.last_signature, "and returns its proof");

@@ -15,8 +15,9 @@ use alloy_primitives::Bytes;
 use uraiden::{
     chain::{Chain, Node},
     channel::ChannelId,
+    channel::ChannelStatus,
     proof::VerifyError,
-    receiver::{ChannelManager, ChannelStatus, CloseError, ManagerError, PaymentError, StoreError},
+    receiver::{ChannelManager, CloseError, ManagerError, PaymentError, StoreError},
 };
 
 use common::u192;

@@ -22,8 +22,9 @@ use tokio::{
 };
 use uraiden::{
     chain::{Chain, Node},
+    channel::ChannelStatus,
     contract::Call,
-    receiver::{ChannelManager, ChannelStatus, PaymentError, SyncStatus},
+    receiver::{ChannelManager, PaymentError, SyncStatus},
 };
 
 use super::{

@@ -17,8 +17,10 @@ use alloy_primitives::aliases::U192;
 use axum::{Router, http::HeaderValue, routing::get};
 use uraiden::{
     chain::Node,
-    paywall::{PaywallLayer, Terms, api, challenge, rdn, x402},
-    receiver::{ChannelManager, ChannelStatus},
+    channel::ChannelStatus,
+    paywall::{PaywallLayer, Terms, api, challenge},
+    protocol::{rdn, x402},
+    receiver::ChannelManager,
     sender::{ChannelClient, DepositPath, PayingClient, PaymentPolicy, SenderConfig, SenderError},
 };
 

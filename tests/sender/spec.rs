@@ -21,7 +21,7 @@ use axum::{
     response::Response,
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
-use uraiden::paywall::{rdn, x402};
+use uraiden::protocol::{rdn, x402};
 
 /// What the server asks.
 #[derive(Clone, Debug)]

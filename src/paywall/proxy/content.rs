@@ -18,7 +18,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
 use super::{config::Content, conn::Peer};
-use crate::paywall::x402;
+use crate::protocol::x402;
 
 /// Headers that belong to one connection, not to the message (RFC 9110 §7.6.1), plus `Host`.
 const HOP_BY_HOP: [&str; 9] = [
@@ -318,7 +318,7 @@ fn gateway_error(status: StatusCode, message: &str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paywall::rdn;
+    use crate::protocol::rdn;
 
     #[test]
     fn an_upstreams_redirects_to_itself_become_public_paths_under_the_route() {
