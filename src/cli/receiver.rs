@@ -10,7 +10,7 @@ use alloy_primitives::Address;
 use anyhow::Context;
 
 use super::{deploy::DeploymentRecord, key::NodeArgs};
-use crate::{
+use uraiden::{
     chain::Node,
     receiver::{
         ChannelManager, CloseError, ManagerConfig,
