@@ -169,80 +169,88 @@ fn row(operation: &'static str, total: u64, data: &[u8]) -> GasRow {
 /// Measures one operation in a fresh world.
 fn measure(op: Operation, warm: bool) -> anyhow::Result<GasRow> {
     let mut w = World::new(warm)?;
-    let (s, r, channels) = (w.sender.address(), w.receiver.address(), w.c.channels);
-    let operation = op.label();
-    match op {
-        Operation::OpenErc20 => {
-            w.approve(100)?;
-            w.measure(operation, s, Call::CreateChannelErc20 { receiver: r, deposit: U192::from(100) })
+    if matches!(op, Operation::VerifyBalanceProof) {
+        return w.measure_verify(op.label());
+    }
+    let (from, call) = w.prepare(op)?;
+    w.measure(op.label(), from, call)
+}
+
+impl World {
+    /// Brings the world to where `op` can run, and returns who sends it and the call.
+    fn prepare(&mut self, op: Operation) -> anyhow::Result<(Address, Call)> {
+        let (s, r) = (self.sender.address(), self.receiver.address());
+        match op {
+            Operation::OpenErc20 => {
+                self.approve(100)?;
+                Ok((s, Call::CreateChannelErc20 { receiver: r, deposit: U192::from(100) }))
+            }
+            Operation::OpenErc223 => {
+                let call = Call::TransferWithData { to: self.c.channels, amount: U256::from(100), data: open_data(r) };
+                Ok((s, call))
+            }
+            Operation::TopUpErc20 => {
+                let ch = self.open()?;
+                self.approve(50)?;
+                Ok((s, Call::TopUpErc20 { receiver: r, open_block: ch.open_block, added: U192::from(50) }))
+            }
+            Operation::TopUpErc223 => {
+                let ch = self.open()?;
+                let data = top_up_data(r, ch.open_block);
+                Ok((s, Call::TransferWithData { to: self.c.channels, amount: U256::from(50), data }))
+            }
+            Operation::CooperativeClose => Ok((s, self.cooperative_close()?)),
+            Operation::ReceiverClose => Ok((r, self.close()?)),
+            Operation::UncooperativeClose => Ok((s, self.close()?)),
+            Operation::Settle => Ok((s, self.settle()?)),
+            Operation::VerifyBalanceProof => anyhow::bail!("verifyBalanceProof is a view: measure_verify"),
         }
-        Operation::OpenErc223 => w.measure(
-            operation,
-            s,
-            Call::TransferWithData { to: channels, amount: U256::from(100), data: open_data(r) },
-        ),
-        Operation::TopUpErc20 => {
-            let ch = w.open()?;
-            w.approve(50)?;
-            w.measure(operation, s, Call::TopUpErc20 { receiver: r, open_block: ch.open_block, added: U192::from(50) })
-        }
-        Operation::TopUpErc223 => {
-            let ch = w.open()?;
-            let data = top_up_data(r, ch.open_block);
-            w.measure(operation, s, Call::TransferWithData { to: channels, amount: U256::from(50), data })
-        }
-        Operation::CooperativeClose => {
-            let ch = w.open()?;
-            let balance_sig = w.proof(&ch, 40);
-            let closing_sig = w.receiver.sign_digest(w.c.domain.closing_digest(&balance_sig));
-            let call = Call::CooperativeClose {
-                receiver: r,
-                open_block: ch.open_block,
-                balance: U192::from(40),
-                balance_sig,
-                closing_sig,
-            };
-            w.measure(operation, s, call)
-        }
-        Operation::ReceiverClose => {
-            let ch = w.open()?;
-            let balance_sig = w.proof(&ch, 40);
-            w.measure(
-                operation,
-                r,
-                Call::Close { receiver: r, open_block: ch.open_block, balance: U192::from(40), balance_sig },
-            )
-        }
-        Operation::UncooperativeClose => {
-            let ch = w.open()?;
-            let balance_sig = w.proof(&ch, 40);
-            w.measure(
-                operation,
-                s,
-                Call::Close { receiver: r, open_block: ch.open_block, balance: U192::from(40), balance_sig },
-            )
-        }
-        Operation::Settle => {
-            let ch = w.open()?;
-            let balance_sig = w.proof(&ch, 40);
-            w.c.close(&mut w.chain, s, r, ch.open_block, U192::from(40), balance_sig)?;
-            w.chain.mine(u64::from(CHALLENGE_PERIOD))?;
-            w.measure(operation, s, Call::Settle { receiver: r, open_block: ch.open_block })
-        }
-        Operation::VerifyBalanceProof => {
-            let ch = w.open()?;
-            let sig = w.proof(&ch, 40);
-            let call = crate::contract::bindings::RaidenMicroTransferChannels::verifyBalanceProofCall {
-                _receiver: r,
-                _open_block_number: ch.open_block,
-                _balance: U192::from(40),
-                _balance_msg_sig: sig,
-            };
-            let data = Bytes::from(alloy_sol_types::SolCall::abi_encode(&call));
-            let (outcome, gas) = w.chain.call_with_gas(r, channels, data.clone())?;
-            ensure!(outcome.is_success(), "verifyBalanceProof failed: {outcome:?}");
-            Ok(row(operation, gas, &data))
-        }
+    }
+
+    /// A channel opened, and the cooperative close of it at balance 40.
+    fn cooperative_close(&mut self) -> anyhow::Result<Call> {
+        let ch = self.open()?;
+        let balance_sig = self.proof(&ch, 40);
+        let closing_sig = self.receiver.sign_digest(self.c.domain.closing_digest(&balance_sig));
+        Ok(Call::CooperativeClose {
+            receiver: ch.receiver,
+            open_block: ch.open_block,
+            balance: U192::from(40),
+            balance_sig,
+            closing_sig,
+        })
+    }
+
+    /// A channel opened, and the (uncooperative or receiver's) close of it at balance 40.
+    fn close(&mut self) -> anyhow::Result<Call> {
+        let ch = self.open()?;
+        let balance_sig = self.proof(&ch, 40);
+        Ok(Call::Close { receiver: ch.receiver, open_block: ch.open_block, balance: U192::from(40), balance_sig })
+    }
+
+    /// A channel opened, closed by its sender and past the challenge period, and its settle.
+    fn settle(&mut self) -> anyhow::Result<Call> {
+        let ch = self.open()?;
+        let balance_sig = self.proof(&ch, 40);
+        self.c.close(&mut self.chain, ch.sender, ch.receiver, ch.open_block, U192::from(40), balance_sig)?;
+        self.chain.mine(u64::from(CHALLENGE_PERIOD))?;
+        Ok(Call::Settle { receiver: ch.receiver, open_block: ch.open_block })
+    }
+
+    /// Measures the `verifyBalanceProof` view on an opened channel (a call, not a transaction).
+    fn measure_verify(&mut self, operation: &'static str) -> anyhow::Result<GasRow> {
+        let ch = self.open()?;
+        let sig = self.proof(&ch, 40);
+        let call = crate::contract::bindings::RaidenMicroTransferChannels::verifyBalanceProofCall {
+            _receiver: ch.receiver,
+            _open_block_number: ch.open_block,
+            _balance: U192::from(40),
+            _balance_msg_sig: sig,
+        };
+        let data = Bytes::from(alloy_sol_types::SolCall::abi_encode(&call));
+        let (outcome, gas) = self.chain.call_with_gas(ch.receiver, self.c.channels, data.clone())?;
+        ensure!(outcome.is_success(), "verifyBalanceProof failed: {outcome:?}");
+        Ok(row(operation, gas, &data))
     }
 }
 

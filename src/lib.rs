@@ -15,11 +15,9 @@
 //! - [`receiver`]: the receiver's channel manager (chain following, store, payments, disputes).
 //! - [`paywall`]: HTTP 402 payments (µRaiden headers and x402 v2) as a tower layer, and the management API.
 //! - [`sender`]: the sender's channel client and paying HTTP client.
-//! - [`cli`]: the `uraiden` command line.
 
 pub mod chain;
 pub mod channel;
-pub mod cli;
 pub mod contract;
 pub mod gas;
 pub mod model;

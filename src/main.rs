@@ -2,8 +2,10 @@
 
 use clap::Parser;
 
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    match uraiden::cli::Cli::parse().run() {
+    match cli::Cli::parse().run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             // One line naming the cause, outermost context first.

@@ -365,27 +365,3 @@ fn secrets_in_keys_and_urls_never_appear_in_errors() {
         assert!(!out.contains(secret) && !err.contains(secret), "{secret} in: {err}");
     }
 }
-
-/// Every argument and option of every command has help text.
-#[test]
-fn every_argument_has_help() {
-    use clap::CommandFactory;
-    fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
-        for arg in command.get_arguments() {
-            if arg.get_help().is_none() && arg.get_long_help().is_none() {
-                missing.push(format!("{path} {}", arg.get_id()));
-            }
-        }
-        for sub in command.get_subcommands() {
-            if sub.get_about().is_none() {
-                missing.push(format!("{path} {} (the command)", sub.get_name()));
-            }
-            walk(sub, &format!("{path} {}", sub.get_name()), missing);
-        }
-    }
-    let mut missing = Vec::new();
-    let mut command = uraiden::cli::Cli::command();
-    command.build();
-    walk(&command, "uraiden", &mut missing);
-    assert!(missing.is_empty(), "no help for: {missing:#?}");
-}

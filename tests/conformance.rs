@@ -9,18 +9,20 @@
 //! `PROPTEST_CASES` sets the number of sequences (default 1,000), for deep runs:
 //! `PROPTEST_CASES=20000 cargo test --release --test conformance`.
 
+mod common;
+
 use std::{collections::BTreeMap, fmt, sync::OnceLock};
 
 use alloy_primitives::{Address, Bytes, U256, aliases::U192};
 use alloy_sol_types::SolValue;
+use common::test_contracts::{CallbackToken, ReentrantReceiver};
 use proptest::prelude::*;
 use uraiden::{
     chain::{Chain, EvmChain, Snapshot},
     channel::ChannelId,
     contract::{
-        Call, ChannelsError, ChannelsEvent, Contracts, Event, Revert, TokenError, TxError,
-        bindings::{CallbackToken, ReentrantReceiver},
-        init_code, open_data, top_up_data,
+        Call, ChannelsError, ChannelsEvent, Contracts, Event, Revert, TokenError, TxError, init_code, open_data,
+        top_up_data,
     },
     model::{Config, Model, TxResult, check_invariants},
     proof::{ChannelDomain, Signer},

@@ -3,15 +3,14 @@
 mod common;
 
 use alloy_primitives::{Address, B256, Bytes, U256, aliases::U192};
-use common::*;
+use common::{
+    test_contracts::{CallbackToken, ReentrantReceiver},
+    *,
+};
 use uraiden::{
     chain::{Chain, ChainError, EvmChain, Outcome},
     channel::ChannelId,
-    contract::{
-        ChannelsError, Contracts, Revert,
-        bindings::{CallbackToken, RaidenMicroTransferChannels as C, ReentrantReceiver},
-        init_code,
-    },
+    contract::{ChannelsError, Contracts, Revert, bindings::RaidenMicroTransferChannels as C, init_code},
     proof::{self, Signer},
 };
 

@@ -12,7 +12,7 @@ use alloy_primitives::{Address, Bytes, U256, aliases::U192};
 use anyhow::{Context, bail};
 
 use super::{deploy::DeploymentRecord, key::NodeArgs, sender::SenderArgs};
-use crate::{
+use uraiden::{
     chain::{Chain, RpcChain},
     channel::ChannelId,
     contract::{Call, Contracts, Revert, Tx, open_data, top_up_data},

@@ -3,7 +3,7 @@
 use alloy_primitives::{Address, U256, aliases::U192};
 use anyhow::Context;
 
-use crate::{
+use uraiden::{
     chain::{Chain, EvmChain},
     channel::ChannelId,
     contract::{Contracts, Tx},

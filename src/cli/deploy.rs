@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use super::key::NodeArgs;
-use crate::{
+use uraiden::{
     chain::{Chain, RpcChain},
     contract::Contracts,
 };

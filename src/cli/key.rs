@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::proof::Signer;
+use uraiden::proof::Signer;
 
 /// The node and the key, accepted before or after the subcommand.
 #[derive(Debug, clap::Args)]

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 /// µRaiden-style payment channels: contract, embedded chain, conformance suite.
 #[derive(Debug, Parser)]
 #[command(name = "uraiden", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Without a command: the whole system on a local chain (the main job).
@@ -51,7 +51,7 @@ enum Command {
 
 impl Cli {
     /// Runs the chosen command.
-    pub fn run(self) -> anyhow::Result<()> {
+    pub(crate) fn run(self) -> anyhow::Result<()> {
         // Every TLS client of the binary (the node's HTTP transport, `uraiden get`, cooperative
         // closes, the proxy's upstreams) uses rustls with ring, as the proxy's server side does;
         // reqwest would otherwise pick its own default provider. Roots: the system's, or
@@ -72,7 +72,7 @@ impl Cli {
             Command::Channels(args) => sender::channels(args, &self.node),
             Command::Proxy(args) => proxy::run(args, &self.node),
             Command::GasReport { json } => {
-                let report = crate::gas::GasReport::measure()?;
+                let report = uraiden::gas::GasReport::measure()?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
@@ -81,5 +81,34 @@ impl Cli {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+
+    /// Every argument and option of every command has help text.
+    #[test]
+    fn every_argument_has_help() {
+        use clap::CommandFactory;
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut command = Cli::command();
+        command.build();
+        walk(&command, "uraiden", &mut missing);
+        assert!(missing.is_empty(), "no help for: {missing:#?}");
     }
 }

@@ -9,7 +9,7 @@ use super::{
     deploy::DeploymentRecord,
     key::{self, NodeArgs},
 };
-use crate::{
+use uraiden::{
     chain::{Chain, RedactedUrl, RpcChain},
     paywall::proxy::{self, ProxyConfig},
     receiver::{ChannelManager, ManagerConfig},

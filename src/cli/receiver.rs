@@ -10,7 +10,7 @@ use alloy_primitives::Address;
 use anyhow::Context;
 
 use super::{deploy::DeploymentRecord, key::NodeArgs};
-use crate::{
+use uraiden::{
     chain::Node,
     receiver::{
         ChannelManager, CloseError, ManagerConfig,
@@ -123,106 +123,128 @@ async fn act(manager: &ChannelManager, url: &str, command: ReceiverCommand) -> a
     let node = Node::connect(url, None).await?;
     synced(manager, &node).await?;
     match command {
-        ReceiverCommand::Channels { json } => {
-            let channels = manager.channels();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&channels)?);
-                return Ok(());
-            }
-            println!("receiver {} on contract {}", manager.receiver(), manager.contract());
-            println!(
-                "{:<42}  {:>10}  {:>10}  {:>10}  {:>12}  status",
-                "sender", "open block", "deposit", "balance", "settle block"
-            );
-            for c in &channels {
-                let confirmed = if c.confirmed { "" } else { " (unconfirmed)" };
-                println!(
-                    "{:<42}  {:>10}  {:>10}  {:>10}  {:>12}  {}{confirmed}",
-                    c.sender.to_string(),
-                    c.open_block,
-                    c.deposit.to_string(),
-                    c.balance.to_string(),
-                    c.settle_block.map(|b| b.to_string()).unwrap_or_default(),
-                    c.status.as_str(),
-                );
-            }
-        }
+        ReceiverCommand::Channels { json } => print_channels(manager, json),
         ReceiverCommand::Close { sender: Some(sender), open_block: Some(open_block), .. } => {
-            let outcome = manager.close_channel(sender, open_block).await?;
-            println!(
-                "closed {sender} / {open_block} at balance {} in block {} (tx {})",
-                outcome.balance, outcome.block, outcome.tx_hash
-            );
+            close_one(manager, sender, open_block).await
         }
-        ReceiverCommand::Close { .. } => {
-            let results = manager.close_all().await;
-            let (mut failed, mut settled) = (0, 0);
-            for (id, result) in &results {
-                match result {
-                    Ok(outcome) => println!(
-                        "closed {} / {} at balance {} in block {} (tx {})",
-                        id.sender, id.open_block, outcome.balance, outcome.block, outcome.tx_hash
-                    ),
-                    Err(CloseError::Settled) => {
-                        settled += 1;
-                        println!("{} / {}: already settled on chain", id.sender, id.open_block);
-                    }
-                    Err(error) => {
-                        failed += 1;
-                        eprintln!("{} / {}: {error}", id.sender, id.open_block);
-                    }
-                }
-            }
-            println!(
-                "{} channel(s) closed, {settled} already settled, {failed} failed",
-                results.len() - failed - settled
-            );
-            anyhow::ensure!(failed == 0, "{failed} close(s) failed");
-        }
+        ReceiverCommand::Close { .. } => close_all(manager).await,
         ReceiverCommand::Resync => {
-            let (stats, status) = (manager.stats(), manager.status());
-            println!(
-                "re-read the chain to block {}: {} open, {} closing, {} settled",
-                status.synced_block.map(|b| b.to_string()).unwrap_or("-".into()),
-                stats.open,
-                stats.closing,
-                stats.settled
-            );
+            print_resync(manager);
+            Ok(())
         }
-        ReceiverCommand::Status { json } => {
-            let (stats, status) = (manager.stats(), manager.status());
-            let tokens = manager.token_balance().await?;
-            if json {
-                let value = serde_json::json!({
-                    "receiver": manager.receiver(), "contract": manager.contract(), "token": manager.token(),
-                    "chain_id": manager.chain_id(), "token_balance": tokens.to_string(),
-                    "stats": stats, "sync": status,
-                });
-                println!("{}", serde_json::to_string_pretty(&value)?);
-                return Ok(());
+        ReceiverCommand::Status { json } => print_status(manager, json).await,
+    }
+}
+
+/// `receiver channels`: the channels as a table, or as JSON.
+fn print_channels(manager: &ChannelManager, json: bool) -> anyhow::Result<()> {
+    let channels = manager.channels();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&channels)?);
+        return Ok(());
+    }
+    println!("receiver {} on contract {}", manager.receiver(), manager.contract());
+    println!(
+        "{:<42}  {:>10}  {:>10}  {:>10}  {:>12}  status",
+        "sender", "open block", "deposit", "balance", "settle block"
+    );
+    for c in &channels {
+        let confirmed = if c.confirmed { "" } else { " (unconfirmed)" };
+        println!(
+            "{:<42}  {:>10}  {:>10}  {:>10}  {:>12}  {}{confirmed}",
+            c.sender.to_string(),
+            c.open_block,
+            c.deposit.to_string(),
+            c.balance.to_string(),
+            c.settle_block.map(|b| b.to_string()).unwrap_or_default(),
+            c.status.as_str(),
+        );
+    }
+    Ok(())
+}
+
+/// `receiver close SENDER OPEN_BLOCK`: closes one channel.
+async fn close_one(manager: &ChannelManager, sender: Address, open_block: u32) -> anyhow::Result<()> {
+    let outcome = manager.close_channel(sender, open_block).await?;
+    println!(
+        "closed {sender} / {open_block} at balance {} in block {} (tx {})",
+        outcome.balance, outcome.block, outcome.tx_hash
+    );
+    Ok(())
+}
+
+/// `receiver close`: closes every channel with a balance, and fails if any close failed.
+async fn close_all(manager: &ChannelManager) -> anyhow::Result<()> {
+    let results = manager.close_all().await;
+    let (mut failed, mut settled) = (0, 0);
+    for (id, result) in &results {
+        match result {
+            Ok(outcome) => println!(
+                "closed {} / {} at balance {} in block {} (tx {})",
+                id.sender, id.open_block, outcome.balance, outcome.block, outcome.tx_hash
+            ),
+            Err(CloseError::Settled) => {
+                settled += 1;
+                println!("{} / {}: already settled on chain", id.sender, id.open_block);
             }
-            println!("receiver       {} (chain {})", manager.receiver(), manager.chain_id());
-            println!("contract       {} (token {})", manager.contract(), manager.token());
-            println!(
-                "channels       {} open, {} closing, {} settled, {} unconfirmed",
-                stats.open, stats.closing, stats.settled, stats.unconfirmed
-            );
-            println!("senders        {}", stats.senders);
-            println!("deposits       {}", stats.deposits);
-            println!("locked         {} (registered balances of open and closing channels)", stats.locked);
-            println!("token balance  {}", tokens);
-            println!(
-                "synced         block {} of {}",
-                status.synced_block.map(|b| b.to_string()).unwrap_or("-".into()),
-                status.head
-            );
-            if let Some(low) = status.low_funds {
-                println!(
-                    "warning        {} wei of ether; one close transaction needs {}: fund the receiver",
-                    low.balance, low.needed
-                );
+            Err(error) => {
+                failed += 1;
+                eprintln!("{} / {}: {error}", id.sender, id.open_block);
             }
         }
     }
+    println!("{} channel(s) closed, {settled} already settled, {failed} failed", results.len() - failed - settled);
+    anyhow::ensure!(failed == 0, "{failed} close(s) failed");
+    Ok(())
+}
+
+/// `receiver resync`: where the re-read of the chain got to.
+fn print_resync(manager: &ChannelManager) {
+    let (stats, status) = (manager.stats(), manager.status());
+    println!(
+        "re-read the chain to block {}: {} open, {} closing, {} settled",
+        status.synced_block.map(|b| b.to_string()).unwrap_or("-".into()),
+        stats.open,
+        stats.closing,
+        stats.settled
+    );
+}
+
+/// `receiver status`: the receiver, its channels' totals, its tokens and its sync, as text or
+/// JSON.
+async fn print_status(manager: &ChannelManager, json: bool) -> anyhow::Result<()> {
+    let (stats, status) = (manager.stats(), manager.status());
+    let tokens = manager.token_balance().await?;
+    if json {
+        let value = serde_json::json!({
+            "receiver": manager.receiver(), "contract": manager.contract(), "token": manager.token(),
+            "chain_id": manager.chain_id(), "token_balance": tokens.to_string(),
+            "stats": stats, "sync": status,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!("receiver       {} (chain {})", manager.receiver(), manager.chain_id());
+    println!("contract       {} (token {})", manager.contract(), manager.token());
+    println!(
+        "channels       {} open, {} closing, {} settled, {} unconfirmed",
+        stats.open, stats.closing, stats.settled, stats.unconfirmed
+    );
+    println!("senders        {}", stats.senders);
+    println!("deposits       {}", stats.deposits);
+    println!("locked         {} (registered balances of open and closing channels)", stats.locked);
+    println!("token balance  {}", tokens);
+    println!(
+        "synced         block {} of {}",
+        status.synced_block.map(|b| b.to_string()).unwrap_or("-".into()),
+        status.head
+    );
+    if let Some(low) = status.low_funds {
+        println!(
+            "warning        {} wei of ether; one close transaction needs {}: fund the receiver",
+            low.balance, low.needed
+        );
+    }
+
     Ok(())
 }

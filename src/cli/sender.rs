@@ -13,7 +13,7 @@ use reqwest::Method;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{deploy::DeploymentRecord, key::NodeArgs};
-use crate::{
+use uraiden::{
     chain::Node,
     sender::{ChannelClient, Closed, DepositPath, PayingClient, PaymentPolicy, SenderChannel, SenderConfig},
 };
@@ -200,7 +200,7 @@ async fn get_async(args: GetArgs, node: &NodeArgs) -> anyhow::Result<()> {
 
 /// What was paid, and the redirects followed (never with the payment), on standard error.
 fn report(
-    payment: &Option<crate::sender::PaymentMade>,
+    payment: &Option<uraiden::sender::PaymentMade>,
     redirects: &[String],
     status: reqwest::StatusCode,
     json: bool,

@@ -9,7 +9,7 @@ use alloy_primitives::{U256, aliases::U192};
 use anyhow::Context;
 use axum::{Router, routing::get};
 
-use crate::{
+use uraiden::{
     chain::{Chain, RpcChain},
     contract::Contracts,
     paywall::{PaywallLayer, api},

@@ -1,5 +1,6 @@
 //! `sol!` bindings generated from the artifacts that `build.rs` compiles from `contracts/`:
-//! call, event and error types plus each contract's `BYTECODE`.
+//! call, event and error types plus each contract's `BYTECODE`, for the channel contract and
+//! its token. The contracts only the tests deploy are bound in `tests/common/test_contracts.rs`.
 
 #![allow(missing_docs, unreachable_pub, missing_debug_implementations, clippy::too_many_arguments)]
 
@@ -15,16 +16,4 @@ sol!(
     #[sol(all_derives)]
     ERC223Token,
     concat!(env!("OUT_DIR"), "/ERC223Token.json")
-);
-
-sol!(
-    #[sol(all_derives)]
-    CallbackToken,
-    concat!(env!("OUT_DIR"), "/CallbackToken.json")
-);
-
-sol!(
-    #[sol(all_derives)]
-    ReentrantReceiver,
-    concat!(env!("OUT_DIR"), "/ReentrantReceiver.json")
 );
