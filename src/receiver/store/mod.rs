@@ -626,3 +626,16 @@ fn b256(bytes: &[u8]) -> Result<B256, StoreError> {
 pub(crate) fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CloseTxState;
+
+    #[test]
+    fn each_close_tx_state_reads_back_from_its_stored_name() {
+        for state in [CloseTxState::Pending, CloseTxState::Mined, CloseTxState::Reverted, CloseTxState::Replaced] {
+            assert_eq!(CloseTxState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(CloseTxState::parse("sent"), None);
+    }
+}
