@@ -56,7 +56,7 @@ fn app(manager: &ChannelManager) -> Router {
                     U192::from(PRICE),
                     &uraiden::paywall::Refusal::PaymentRequired,
                     x402::Resource { url: "/liar".into(), description: String::new(), mime_type: None },
-                    false,
+                    None,
                 );
                 if headers.contains_key(rdn::BALANCE_SIGNATURE) || headers.contains_key(x402::PAYMENT_SIGNATURE) {
                     response.headers_mut().remove(x402::PAYMENT_REQUIRED);

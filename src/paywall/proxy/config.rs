@@ -12,7 +12,7 @@ use alloy_primitives::{Address, aliases::U192};
 use http::Method;
 use serde::Deserialize;
 
-use crate::paywall::PerMethod;
+use crate::paywall::{PaywallPage, PerMethod, TokenInfo};
 
 /// A refused configuration: which file, which key, why.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +96,9 @@ pub struct ServerConfig {
     /// `max_connections`: how many connections are open at once (default 1024); more wait in
     /// the listen queue until one closes.
     pub max_connections: usize,
+    /// `paywall_page_file`: the operator's template of the page browsers get with a 402 (see
+    /// [`crate::paywall::page`]), read and checked at startup. Without it, the default page.
+    pub paywall_page: Option<String>,
 }
 
 /// One `[[route]]`.
@@ -192,6 +195,7 @@ struct RawServer {
     header_read_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     max_connections: Option<usize>,
+    paywall_page_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -317,6 +321,18 @@ impl ProxyConfig {
         if max_connections == 0 {
             return Err(fail("server.max_connections", "must be at least 1".into()));
         }
+        let paywall_page = match raw.server.paywall_page_file.map(resolve) {
+            None => None,
+            Some(path) => {
+                let key = "server.paywall_page_file";
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| fail(key, format!("{} cannot be read: {e}", path.display())))?;
+                // Checked now, with any token: the template's placeholders do not depend on it.
+                PaywallPage::with_template(&text, TokenInfo::base_units(Address::ZERO))
+                    .map_err(|e| fail(key, format!("{}: {e}", path.display())))?;
+                Some(text)
+            }
+        };
         let server = ServerConfig {
             listen: raw.server.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
             admin_token,
@@ -327,6 +343,7 @@ impl ProxyConfig {
             header_read_timeout: Duration::from_millis(header_ms),
             idle_timeout: Duration::from_millis(idle_ms),
             max_connections,
+            paywall_page,
         };
 
         if raw.route.is_empty() {

@@ -1,0 +1,1 @@
+// placeholder until js/ builds the paywall script
