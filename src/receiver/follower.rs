@@ -42,7 +42,7 @@ use super::{
     types::{ChainEvent, ChainUpdate, ChannelStatus},
 };
 use crate::{
-    chain::{BlockRef, NodeError},
+    node::{BlockRef, NodeError},
     channel::ChannelId,
     contract::ChannelsEvent,
 };

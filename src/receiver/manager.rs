@@ -23,7 +23,7 @@ use super::{
     types::{ChannelRecord, ChannelView, Payment},
 };
 use crate::{
-    chain::{Node, NodeError},
+    node::{Node, NodeError},
     channel::ChannelId,
     contract::bindings::RaidenMicroTransferChannels as C,
     proof::{ChannelDomain, ProofVerifier},
