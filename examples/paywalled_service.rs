@@ -12,8 +12,9 @@ use axum::{Router, routing::get};
 use uraiden::{
     chain::{Chain, RpcChain},
     contract::Contracts,
-    paywall::{PaywallLayer, api, protocol_headers},
+    paywall::{PaywallLayer, api},
     proof::Signer,
+    protocol,
     receiver::{ChannelManager, ManagerConfig},
 };
 
@@ -61,7 +62,7 @@ async fn serve(url: &str, contracts: &Contracts, receiver: Signer) -> anyhow::Re
     let unpaid = http.get(format!("{base}/paid")).send().await?;
     println!("GET /paid without payment -> {}", unpaid.status());
     anyhow::ensure!(unpaid.status() == reqwest::StatusCode::PAYMENT_REQUIRED, "expected a 402");
-    for name in protocol_headers() {
+    for name in protocol::headers() {
         if let Some(value) = unpaid.headers().get(name) {
             let value = value.to_str().unwrap_or("(binary)");
             println!("  {name}: {}", if value.len() > 60 { format!("{}…", &value[..60]) } else { value.into() });

@@ -91,7 +91,8 @@ const LAYERS: &[Layer] = &[
         module: "cli",
         job: "the uraiden command line (the binary's, top of everything)",
         may_import: &[
-            "proof", "channel", "chain", "contract", "model", "node", "protocol", "receiver", "paywall", "sender", "gas",
+            "proof", "channel", "chain", "contract", "model", "node", "protocol", "receiver", "paywall", "sender",
+            "gas",
         ],
     },
 ];
@@ -138,7 +139,11 @@ fn every_module_has_a_row_and_every_row_points_down() {
     for (i, layer) in LAYERS.iter().enumerate() {
         for below in layer.may_import {
             let at = rows.iter().position(|r| r == below);
-            assert!(at.is_some_and(|at| at < i), "{} may import {below}, which is not below it in LAYERS", layer.module);
+            assert!(
+                at.is_some_and(|at| at < i),
+                "{} may import {below}, which is not below it in LAYERS",
+                layer.module
+            );
         }
     }
 }
@@ -200,7 +205,10 @@ fn scanner_finds_planted_violations() {
     write("chain/rpc.rs", "use std::fmt;\n\nuse crate::{\n    proof,\n    contract::Revert,\n};\npub struct Rpc;\n");
     write("contract/mod.rs", "pub struct Revert;\nfn g() -> crate::chain::Rpc { crate::chain::Rpc }\n");
     write("sender/mod.rs", "mod http;\nfn h() { let _ = r#\"use crate::receiver;\"#; }\n");
-    write("sender/http.rs", "#[cfg(test)]\nmod tests {\n    use super::*;\n    fn t() { crate::receiver::Manager::new(); }\n}\n");
+    write(
+        "sender/http.rs",
+        "#[cfg(test)]\nmod tests {\n    use super::*;\n    fn t() { crate::receiver::Manager::new(); }\n}\n",
+    );
     write("receiver/mod.rs", "mod manager;\nmod follower;\npub use manager::Manager;\n");
     write("receiver/manager.rs", "use super::follower::Follower;\npub struct Manager;\n");
     write("receiver/follower.rs", "use super::Manager;\npub struct Follower;\n");
@@ -221,8 +229,14 @@ fn scanner_finds_planted_violations() {
     assert!(top[0].contains("contract → chain at src/contract/mod.rs:2"), "{top:#?}");
     let receiver = circles(&crate_, &["receiver".to_string()], 2);
     assert_eq!(receiver.len(), 1, "{receiver:#?}");
-    assert!(receiver[0].contains("receiver::follower → receiver::manager at src/receiver/follower.rs:1"), "{receiver:#?}");
-    assert!(receiver[0].contains("receiver::manager → receiver::follower at src/receiver/manager.rs:1"), "{receiver:#?}");
+    assert!(
+        receiver[0].contains("receiver::follower → receiver::manager at src/receiver/follower.rs:1"),
+        "{receiver:#?}"
+    );
+    assert!(
+        receiver[0].contains("receiver::manager → receiver::follower at src/receiver/manager.rs:1"),
+        "{receiver:#?}"
+    );
 }
 
 /// Comments, strings, raw strings, chars and lifetimes are stripped, and line numbers kept.
@@ -232,7 +246,9 @@ fn stripping_keeps_code_and_lines() {
     let stripped = strip(text);
     assert_eq!(stripped.lines().count(), 3);
     assert!(!stripped.contains("crate::b") && !stripped.contains("crate::c") && !stripped.contains("crate::d"));
-    assert!(!stripped.contains("crate::e") && stripped.contains("crate::g") && stripped.contains("fn f<'a>(s: &'a str)"));
+    assert!(
+        !stripped.contains("crate::e") && stripped.contains("crate::g") && stripped.contains("fn f<'a>(s: &'a str)")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,7 +304,11 @@ fn circles(crate_: &Crate, folder: &[String], depth: usize) -> Vec<String> {
             .map(|((a, b), at)| format!("{a} → {b} at {at}"))
             .collect();
         let name = if folder.is_empty() { "src".to_string() } else { format!("src/{}", folder.join("/")) };
-        out.push(format!("{name}: {{{}}}: {}", component.iter().cloned().collect::<Vec<_>>().join(", "), inner.join("; ")));
+        out.push(format!(
+            "{name}: {{{}}}: {}",
+            component.iter().cloned().collect::<Vec<_>>().join(", "),
+            inner.join("; ")
+        ));
     }
     out
 }
@@ -344,8 +364,15 @@ fn strongly_connected(edges: &BTreeMap<(String, String), Place>) -> Vec<BTreeSet
         }
     }
     let n = nodes.len();
-    let mut t =
-        Tarjan { next, index: vec![None; n], low: vec![0; n], on_stack: vec![false; n], stack: Vec::new(), counter: 0, found: Vec::new() };
+    let mut t = Tarjan {
+        next,
+        index: vec![None; n],
+        low: vec![0; n],
+        on_stack: vec![false; n],
+        stack: Vec::new(),
+        counter: 0,
+        found: Vec::new(),
+    };
     for v in 0..n {
         if t.index[v].is_none() {
             t.visit(v);
@@ -643,7 +670,8 @@ fn use_tree(tokens: &[Token], prefix: Vec<String>, out: &mut Vec<(Vec<String>, O
                     break;
                 }
                 "self" if k == 0 && !prefix.is_empty() => {
-                    let alias = part.get(2).filter(|_| part.get(1).is_some_and(|t| t.text == "as")).map(|t| t.text.clone());
+                    let alias =
+                        part.get(2).filter(|_| part.get(1).is_some_and(|t| t.text == "as")).map(|t| t.text.clone());
                     let name = alias.or_else(|| path.last().cloned());
                     out.push((path.clone(), name, line));
                     break;
@@ -678,7 +706,8 @@ struct Token {
 }
 
 fn is_ident(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_') && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+    s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_alphanumeric() || c == '_')
 }
 
 /// Identifiers, `::` and single punctuation characters, with their 1-based line.

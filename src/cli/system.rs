@@ -98,7 +98,7 @@ async fn buy(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let api_base = crate::protocol::api::API_BASE;
+    let api_base = uraiden::protocol::api::API_BASE;
     println!("  paywall    {base}/paid (price {}), management API {base}{api_base}", args.price());
 
     let sender_config = SenderConfig {
