@@ -227,7 +227,11 @@ impl TxSender {
             fees.max_priority_fee_per_gas = policy.bump(fees.max_priority_fee_per_gas);
             sent.fees = fees;
             if attempt < policy.max_resends {
-                tracing::warn!(nonce = sent.nonce, "not mined in {:?}; re-sending with higher fees", policy.stuck_after);
+                tracing::warn!(
+                    nonce = sent.nonce,
+                    "not mined in {:?}; re-sending with higher fees",
+                    policy.stuck_after
+                );
             }
         }
         let flight = flight.clone().expect("something was sent");

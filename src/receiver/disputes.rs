@@ -227,7 +227,8 @@ impl Closer {
             let (hash, nonce) = (*sent.hashes.last().expect("a version was sent"), sent.nonce);
             tracing::info!(channel = %record.id, tx = %hash, nonce, "close sent");
             self.sent.lock().expect("sent lock").insert(record.id, sent);
-            let tx = CloseTx { tx_hash: hash, id: record.id, balance: record.balance, nonce, state: "pending", block: None };
+            let tx =
+                CloseTx { tx_hash: hash, id: record.id, balance: record.balance, nonce, state: "pending", block: None };
             store.record_close_tx(&tx).await.map_err(|e| CloseError::Unavailable(e.to_string()))
         };
         let policy = resend(&self.policy);
@@ -248,7 +249,9 @@ impl Closer {
                 let error = NodeError::Reverted(revert);
                 return Err(CloseError::Unavailable(format!("the close would fail: {error}")));
             }
-            Err(SendError::Estimate(error)) => return Err(CloseError::Unavailable(format!("the close would fail: {error}"))),
+            Err(SendError::Estimate(error)) => {
+                return Err(CloseError::Unavailable(format!("the close would fail: {error}")));
+            }
             Err(SendError::Node(error)) => return Err(unavailable(error)),
             Err(SendError::NotMined { resends, .. }) => {
                 return Err(CloseError::Unavailable(format!("the close was not mined after {resends} re-sends")));
@@ -273,12 +276,23 @@ impl Closer {
 
     /// Records a mined close (and the versions it replaced) in the store; once recorded, the
     /// next attempt has nothing to replace.
-    async fn record_mined(&self, store: &Store, record: &ChannelRecord, mined: &Mined) -> Result<CloseOutcome, CloseError> {
+    async fn record_mined(
+        &self,
+        store: &Store,
+        record: &ChannelRecord,
+        mined: &Mined,
+    ) -> Result<CloseOutcome, CloseError> {
         let (hash, nonce, block) = (mined.hash, mined.nonce, mined.block);
         let state = if mined.succeeded() { "mined" } else { "reverted" };
         for other in &mined.replaced {
-            let replaced =
-                CloseTx { tx_hash: *other, id: record.id, balance: record.balance, nonce, state: "replaced", block: None };
+            let replaced = CloseTx {
+                tx_hash: *other,
+                id: record.id,
+                balance: record.balance,
+                nonce,
+                state: "replaced",
+                block: None,
+            };
             store.record_close_tx(&replaced).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
         }
         let tx = CloseTx { tx_hash: hash, id: record.id, balance: record.balance, nonce, state, block: Some(block) };

@@ -18,9 +18,9 @@ use super::{
     store::{PendingDeposit, SenderChannel, SenderStore},
 };
 use crate::{
-    node::{Node, Nonce, Resend, SendError, TxSender},
     channel::ChannelStatus,
     contract::{Call, ChannelsEvent, Revert, bindings, open_data, top_up_data},
+    node::{Node, Nonce, Resend, SendError, TxSender},
     proof::{ChannelDomain, Signer, recover},
     protocol::api::{self, CloseSignature, CooperativeClose},
 };
@@ -571,8 +571,9 @@ impl ChannelClient {
         if self.node.head().await? < settle_block {
             return Err(SenderError::ChallengePeriod { settle_block });
         }
-        let receipt =
-            self.transact(Call::Settle { receiver: channel.receiver, open_block: channel.open_block }, Nonce::Pending).await?;
+        let receipt = self
+            .transact(Call::Settle { receiver: channel.receiver, open_block: channel.open_block }, Nonce::Pending)
+            .await?;
         self.store.upsert_chain(&SenderChannel { status: ChannelStatus::Settled, ..channel.clone() }).await?;
         Ok(receipt.transaction_hash)
     }

@@ -315,9 +315,9 @@ fn a_dispute_dropped_by_a_shallow_reorg_is_sent_again() {
     // The block of the dispute goes away (the close request's stays), and so does the dispute.
     env.rt.block_on(node.anvil_rollback(Some(1))).unwrap();
     env.rt.block_on(node.anvil_drop_all_transactions()).unwrap();
-    let receipt = env.rt.block_on(
-        node.get_transaction_receipt(env.rt.block_on(manager.store().close_txs(&ch)).unwrap()[0].tx_hash),
-    );
+    let receipt = env
+        .rt
+        .block_on(node.get_transaction_receipt(env.rt.block_on(manager.store().close_txs(&ch)).unwrap()[0].tx_hash));
     assert!(receipt.unwrap().is_none(), "the dispute is no longer on chain");
 
     wait_for(Duration::from_secs(30), "the dispute sent again and mined", || {

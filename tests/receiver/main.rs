@@ -389,9 +389,7 @@ fn reorgs_drop_unconfirmed_opens_and_top_ups_and_keep_confirmed_ones(backend: Ba
     // Replace the last two blocks (the top-up and the open) with empty ones.
     let node = common::provider(&env.url, None);
     env.rt
-        .block_on(
-            node.anvil_reorg(alloy::rpc::types::anvil::ReorgOptions { depth: 2, tx_block_pairs: vec![] }),
-        )
+        .block_on(node.anvil_reorg(alloy::rpc::types::anvil::ReorgOptions { depth: 2, tx_block_pairs: vec![] }))
         .unwrap();
     env.sync(&manager);
     // The head's number did not change: wait until a poll notices the new hashes. The reorg is

@@ -12,7 +12,7 @@ use std::{
 
 use alloy::{
     network::TransactionBuilder,
-    providers::{Provider, ext::AnvilApi},
+    providers::{DynProvider, Provider, ext::AnvilApi},
     rpc::types::TransactionRequest,
 };
 use alloy_primitives::U256;
@@ -173,7 +173,7 @@ fn the_node_going_away_is_survived_with_backoff_and_caught_up_when_it_returns() 
 }
 
 /// A raw JSON-RPC call to anvil.
-pub(super) fn rpc(env: &Env, node: &alloy::providers::DynProvider, method: &'static str, params: serde_json::Value) -> serde_json::Value {
+pub(super) fn rpc(env: &Env, node: &DynProvider, method: &'static str, params: serde_json::Value) -> serde_json::Value {
     env.rt.block_on(node.raw_request::<_, serde_json::Value>(method.into(), params)).unwrap()
 }
 
