@@ -241,24 +241,31 @@ impl Closer {
         let mined = match result {
             Ok(mined) => mined,
             Err(SendError::Reverted(mined)) => *mined,
-            Err(SendError::WouldRevert(Revert::Channels(ChannelsError::ChannelNotFound(_)))) => {
-                self.sent.lock().expect("sent lock").remove(&record.id);
-                return Err(CloseError::Settled);
-            }
-            Err(SendError::WouldRevert(revert)) => {
-                let error = NodeError::Reverted(revert);
-                return Err(CloseError::Unavailable(format!("the close would fail: {error}")));
-            }
-            Err(SendError::Estimate(error)) => {
-                return Err(CloseError::Unavailable(format!("the close would fail: {error}")));
-            }
-            Err(SendError::Node(error)) => return Err(unavailable(error)),
-            Err(SendError::NotMined { resends, .. }) => {
-                return Err(CloseError::Unavailable(format!("the close was not mined after {resends} re-sends")));
-            }
-            Err(SendError::Recording(error)) => return Err(error),
+            Err(error) => return Err(self.not_mined(record.id, error)),
         };
         self.record_mined(store, record, &mined).await
+    }
+
+    /// Why a close was not mined. A close that would revert with `ChannelNotFound` finds the
+    /// channel settled: nothing is left to replace.
+    fn not_mined(&self, id: ChannelId, error: SendError<CloseError>) -> CloseError {
+        let unavailable = CloseError::Unavailable;
+        match error {
+            SendError::WouldRevert(Revert::Channels(ChannelsError::ChannelNotFound(_))) => {
+                self.sent.lock().expect("sent lock").remove(&id);
+                CloseError::Settled
+            }
+            SendError::WouldRevert(revert) => {
+                unavailable(format!("the close would fail: {}", NodeError::Reverted(revert)))
+            }
+            SendError::Estimate(error) => unavailable(format!("the close would fail: {error}")),
+            SendError::Node(error) => unavailable(error.to_string()),
+            SendError::NotMined { resends, .. } => {
+                unavailable(format!("the close was not mined after {resends} re-sends"))
+            }
+            SendError::Reverted(mined) => unavailable(format!("the close transaction {} reverted", mined.hash)),
+            SendError::Recording(error) => error,
+        }
     }
 
     /// Looks for a receipt of one of `sent`'s versions (each request bounded); records the
