@@ -88,9 +88,9 @@ impl Node {
         })
     }
 
-    /// The same connection with every request of this type (and every request run through
-    /// [`Node::bounded`]) limited to `timeout`: a node that accepts connections but never
-    /// answers then fails the request as unreachable instead of holding its caller for good.
+    /// The same connection with every request (its own and its [`TxSender`](super::TxSender)'s)
+    /// limited to `timeout`: a node that accepts connections but never answers then fails the
+    /// request as unreachable instead of holding its caller for good.
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -98,7 +98,7 @@ impl Node {
 
     /// Runs the node request `request` within this node's timeout (if it has one); `what` names
     /// it in the error.
-    pub async fn bounded<T, E: Into<NodeError>>(
+    pub(super) async fn bounded<T, E: Into<NodeError>>(
         &self,
         what: &str,
         request: impl std::future::IntoFuture<Output = Result<T, E>>,
@@ -113,7 +113,7 @@ impl Node {
     }
 
     /// A failure of a request to this node, with the URL's secrets removed from its text.
-    pub fn error(&self, error: impl Into<NodeError>) -> NodeError {
+    fn error(&self, error: impl Into<NodeError>) -> NodeError {
         error.into().scrubbed(&self.url)
     }
 
