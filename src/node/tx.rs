@@ -172,8 +172,7 @@ impl TxSender {
     /// [`TxSender::send`], resuming from and keeping `flight`: when an earlier attempt left one,
     /// this one replaces it (same nonce, fees above the last) instead of sending with `nonce`;
     /// each version sent is handed to `on_sent` (to record it: all sent so far) before its receipt
-    /// is waited for.
-    /// Whatever the outcome, `flight` holds what was sent.
+    /// is waited for. Whatever the outcome, `flight` holds what was sent.
     pub async fn send_tracked<E, Recorded: Future<Output = Result<(), E>>>(
         &self,
         request: TransactionRequest,
@@ -183,17 +182,7 @@ impl TxSender {
         mut on_sent: impl FnMut(InFlight) -> Recorded,
     ) -> Result<Mined, SendError<E>> {
         let request = request.with_from(self.account);
-        let gas = match self.node.bounded("eth_estimateGas", self.node.provider().estimate_gas(request.clone())).await {
-            Ok(gas) => gas,
-            Err(NodeError::Reverted(revert)) => return Err(SendError::WouldRevert(revert)),
-            Err(error) => return Err(SendError::Estimate(error)),
-        };
-        let mut fees = self.node.fees().await.map_err(SendError::Node)?;
-        if let Some(previous) = flight.as_ref() {
-            fees.max_fee_per_gas = fees.max_fee_per_gas.max(policy.bump(previous.fees.max_fee_per_gas));
-            fees.max_priority_fee_per_gas =
-                fees.max_priority_fee_per_gas.max(policy.bump(previous.fees.max_priority_fee_per_gas));
-        }
+        let (gas, mut fees) = self.price(&request, policy, flight.as_ref()).await?;
         for attempt in 0..=policy.max_resends {
             let priced = request
                 .clone()
@@ -236,6 +225,28 @@ impl TxSender {
         }
         let flight = flight.clone().expect("something was sent");
         Err(SendError::NotMined { flight, resends: policy.max_resends })
+    }
+
+    /// The gas `request` needs (nothing is to be sent if it would revert) and the fees to send it
+    /// with: the node's, and at least one bump above those of `previous`, which it replaces.
+    async fn price<E>(
+        &self,
+        request: &TransactionRequest,
+        policy: &Resend,
+        previous: Option<&InFlight>,
+    ) -> Result<(u64, Eip1559Estimation), SendError<E>> {
+        let gas = match self.node.bounded("eth_estimateGas", self.node.provider().estimate_gas(request.clone())).await {
+            Ok(gas) => gas,
+            Err(NodeError::Reverted(revert)) => return Err(SendError::WouldRevert(revert)),
+            Err(error) => return Err(SendError::Estimate(error)),
+        };
+        let mut fees = self.node.fees().await.map_err(SendError::Node)?;
+        if let Some(previous) = previous {
+            fees.max_fee_per_gas = fees.max_fee_per_gas.max(policy.bump(previous.fees.max_fee_per_gas));
+            fees.max_priority_fee_per_gas =
+                fees.max_priority_fee_per_gas.max(policy.bump(previous.fees.max_priority_fee_per_gas));
+        }
+        Ok((gas, fees))
     }
 
     /// The version of `flight` that was mined, if one was (each receipt request bounded; a
