@@ -1,6 +1,7 @@
 //! The sender's commands: `uraiden get URL` (a curl that pays), `uraiden channels` (the sender's
-//! channels across receivers), and the client side of `uraiden channel open|topup|close|settle`. Channels
-//! are kept in a local store under the data directory and rebuilt from the chain when missing.
+//! channels across receivers), and the client side of `uraiden channel open|topup|close|settle`.
+//! Channels are kept in a local store under the data directory and rebuilt from the chain when
+//! missing.
 
 use std::{
     path::{Path, PathBuf},
