@@ -42,9 +42,9 @@ use super::{
     types::{ChainEvent, ChainUpdate, ChannelStatus},
 };
 use crate::{
-    chain::{BlockRef, NodeError},
     channel::ChannelId,
     contract::ChannelsEvent,
+    node::{BlockRef, NodeError},
 };
 
 /// The longest wait between polls while the node fails.

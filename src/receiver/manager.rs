@@ -23,9 +23,9 @@ use super::{
     types::{ChannelRecord, ChannelView, Payment},
 };
 use crate::{
-    chain::{Node, NodeError},
     channel::ChannelId,
     contract::bindings::RaidenMicroTransferChannels as C,
+    node::{Node, NodeError},
     proof::{ChannelDomain, ProofVerifier},
 };
 

@@ -163,3 +163,17 @@ pub fn anvil_chain() -> uraiden::chain::RpcChain {
     let signers: Vec<Signer> = (0..4).map(Signer::test_key).collect();
     uraiden::chain::RpcChain::spawn_anvil(&binary, &signers).expect("starting anvil (npm ci installs it)")
 }
+
+/// alloy's provider on the node at `url`, signing for `signer` if given: for what a test does
+/// beside the library (anvil's methods, raw transactions); the library keeps its own to itself.
+pub fn provider(url: &str, signer: Option<&Signer>) -> alloy::providers::DynProvider {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let url = url.parse().expect("a node URL");
+    match signer {
+        Some(signer) => {
+            let key = alloy::signers::local::PrivateKeySigner::from_signing_key(signer.signing_key().clone());
+            ProviderBuilder::new().wallet(alloy::network::EthereumWallet::from(key)).connect_http(url).erased()
+        }
+        None => ProviderBuilder::new().connect_http(url).erased(),
+    }
+}
