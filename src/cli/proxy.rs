@@ -11,7 +11,8 @@ use super::{
 };
 use alloy_primitives::Address;
 use uraiden::{
-    chain::{Chain, Node, RedactedUrl, RpcChain},
+    chain::{Chain, RedactedUrl, RpcChain},
+    node::Node,
     paywall::{
         TokenInfo,
         proxy::{self, ProxyConfig},

@@ -10,8 +10,9 @@ use anyhow::Context;
 use axum::{Router, routing::get};
 
 use uraiden::{
-    chain::{Chain, Node, RpcChain},
+    chain::{Chain, RpcChain},
     contract::Contracts,
+    node::Node,
     paywall::{PaywallLayer, PaywallPage, TokenInfo, api},
     proof::Signer,
     receiver::{ChannelManager, ManagerConfig},

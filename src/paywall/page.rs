@@ -18,8 +18,8 @@ use alloy_primitives::{
 use serde::Serialize;
 
 use crate::{
-    chain::{Node, NodeError},
     contract::bindings::ERC223Token,
+    node::{Node, NodeError},
     protocol::{api::API_BASE, x402},
 };
 

@@ -5,7 +5,7 @@
 use axum::{Router, http::StatusCode, routing::get};
 use reqwest::header::HeaderMap;
 use uraiden::{
-    chain::Node,
+    node::Node,
     paywall::{PaywallLayer, PaywallPage, TokenInfo, api, page},
 };
 
