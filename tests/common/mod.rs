@@ -143,6 +143,24 @@ pub fn transfers(tx: &Tx) -> Vec<(Address, Address, u64)> {
         .collect()
 }
 
+pub fn created(ch: &ChannelId, deposit: u64) -> ChannelsEvent {
+    ChannelsEvent::ChannelCreated(C::ChannelCreated {
+        _sender: ch.sender,
+        _receiver: ch.receiver,
+        _deposit: u192(deposit),
+    })
+}
+
+pub fn topped_up(ch: &ChannelId, added: u64, deposit: u64) -> ChannelsEvent {
+    ChannelsEvent::ChannelToppedUp(C::ChannelToppedUp {
+        _sender: ch.sender,
+        _receiver: ch.receiver,
+        _open_block_number: ch.open_block,
+        _added_deposit: u192(added),
+        _deposit: u192(deposit),
+    })
+}
+
 pub fn settled(ch: &ChannelId, balance: u64) -> ChannelsEvent {
     ChannelsEvent::ChannelSettled(C::ChannelSettled {
         _sender: ch.sender,
