@@ -23,12 +23,13 @@ fn page(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// The first fenced block after `heading` in the page `name`.
+/// The first fenced block after `heading` in the page `name` (its language tag left out).
 fn block_after(name: &str, heading: &str) -> String {
     let text = page(name);
     let rest = &text[text.find(heading).unwrap_or_else(|| panic!("no {heading:?} in {name}"))..];
-    let start = rest.find("```\n").expect("a fenced block") + 4;
-    let end = start + rest[start..].find("```\n").expect("the block's end");
+    let fence = rest.find("\n```").unwrap_or_else(|| panic!("no fenced block after {heading:?} in {name}")) + 1;
+    let start = fence + rest[fence..].find('\n').unwrap() + 1;
+    let end = start + rest[start..].find("```\n").unwrap_or_else(|| panic!("no end of the block in {name}"));
     rest[start..end].to_owned()
 }
 
@@ -152,9 +153,10 @@ fn the_proxy_keys_are_the_keys_the_configuration_accepts() {
             .unwrap();
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let expected = stderr.split("expected one of ").nth(1).unwrap_or_else(|| panic!("{section}: {stderr}"));
+        // serde: "expected `a`", "expected `a` or `b`", "expected one of `a`, `b`, `c`".
+        let expected = stderr.split("expected ").nth(1).unwrap_or_else(|| panic!("{section}: {stderr}"));
         let expected = expected.lines().next().unwrap();
-        for key in expected.split(',').map(|k| k.trim().trim_matches('`')) {
+        for key in expected.split('`').skip(1).step_by(2) {
             accepted.push(format!("{section} {key}"));
         }
     }
