@@ -1,11 +1,11 @@
-//! The README and the pages in `docs/` checked against the code: the README is a front page
-//! (under 250 lines, the two commands as CI runs them, a link to every page in `docs/`, and no
-//! link to a file that does not exist); each page that shows a program's output shows what the
-//! program prints: the demo's block in `docs/contract.md`, the gas tables in
-//! `docs/benchmarks.md` (what `uraiden gas-report` prints), the proxy's configuration keys in
+//! The README and the pages in `docs/` checked against the code. The README is a front page:
+//! under 250 lines, the two commands as CI runs them, a link to every page in `docs/`; no page
+//! links a file or a heading that does not exist. Each page that shows a program's output shows
+//! what the program prints: the demo's block in `docs/contract.md`, the gas tables in
+//! `docs/benchmarks.md` (`uraiden gas-report`), the proxy's configuration keys in
 //! `docs/proxy.md` (what the configuration file accepts), the commands and options named in
-//! `docs/receiver.md` and `docs/sender.md`; and the gas a settle gets back is the figure
-//! `docs/contract.md` gives. (`tests/main_job.rs` checks the README's main-job block.)
+//! `docs/receiver.md` and `docs/sender.md`; and a settle gets back the gas `docs/contract.md`
+//! says. (`tests/main_job.rs` checks the README's main-job block.)
 
 mod common;
 
@@ -60,14 +60,39 @@ fn doc_pages() -> Vec<String> {
     pages
 }
 
-/// The targets of the Markdown links `](target)` in `text`, without their `#fragment`; links
-/// to other sites and to a fragment of the same page left out.
-fn local_links(text: &str) -> Vec<&str> {
+/// The targets of the Markdown links `](target)` in `text` as (file, fragment), the file empty
+/// for a fragment of the same page; links to other sites left out.
+fn local_links_with_fragments(text: &str) -> Vec<(&str, Option<&str>)> {
     text.split("](")
         .skip(1)
         .filter_map(|rest| rest.split_once(')').map(|(target, _)| target))
-        .map(|target| target.split('#').next().unwrap())
-        .filter(|target| !target.is_empty() && !target.contains("://"))
+        .filter(|target| !target.contains("://"))
+        .map(|target| match target.split_once('#') {
+            Some((file, fragment)) => (file, Some(fragment)),
+            None => (target, None),
+        })
+        .collect()
+}
+
+/// The files that `text` links to (fragments left out).
+fn local_links(text: &str) -> Vec<&str> {
+    local_links_with_fragments(text).into_iter().map(|(file, _)| file).filter(|file| !file.is_empty()).collect()
+}
+
+/// The anchors of a page's headings, as GitHub makes them: lower case, spaces to `-`,
+/// punctuation but `-` and `_` dropped.
+fn anchors(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| line.starts_with('#'))
+        .map(|line| {
+            line.trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect()
+        })
         .collect()
 }
 
@@ -89,12 +114,21 @@ fn the_readme_is_a_front_page_that_links_every_page() {
 }
 
 #[test]
-fn every_local_link_names_a_file_that_exists() {
+fn every_local_link_names_a_file_and_a_heading_that_exist() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for name in std::iter::once("README.md".to_owned()).chain(doc_pages()) {
         let dir = root.join(&name).parent().unwrap().to_owned();
-        for target in local_links(&page(&name)) {
-            assert!(dir.join(target).exists(), "{name} links {target}, which does not exist");
+        let text = page(&name);
+        for (target, fragment) in local_links_with_fragments(&text) {
+            let path = if target.is_empty() { root.join(&name) } else { dir.join(target) };
+            assert!(path.exists(), "{name} links {target}, which does not exist");
+            if let Some(fragment) = fragment.filter(|_| path.extension().is_some_and(|e| e == "md")) {
+                let linked = std::fs::read_to_string(&path).unwrap();
+                assert!(
+                    anchors(&linked).iter().any(|a| a == fragment),
+                    "{name} links {target}#{fragment}: no such heading"
+                );
+            }
         }
     }
 }
