@@ -21,7 +21,7 @@ use std::{
 use alloy::{network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest};
 use alloy_primitives::{Bytes, U256, aliases::U192};
 use uraiden::{
-    chain::{Chain, Node, RpcChain},
+    chain::{Chain, RpcChain},
     channel::ChannelId,
     contract::{Call, open_data},
     proof::{ChannelDomain, ProofVerifier},
@@ -48,7 +48,7 @@ fn signed(f: &common::Fixture<RpcChain>, id: ChannelId, payments: usize) -> Chan
 /// keyed by its open block). Anvil mines each transaction as it arrives: its receipt is asked
 /// for every millisecond, not at the provider's polling interval.
 async fn open_many(f: &common::Fixture<RpcChain>, url: &str, count: usize, deposit: u64) -> Vec<ChannelId> {
-    let node = Node::connect(url, Some(&f.sender)).await.unwrap();
+    let node = common::provider(url, Some(&f.sender));
     let (sender, receiver) = (f.sender.address(), f.receiver.address());
     let call = Call::TransferWithData { to: f.c.channels, amount: U256::from(deposit), data: open_data(receiver) };
     let (to, input) = call.encode(f.c.token, f.c.channels);
@@ -61,10 +61,10 @@ async fn open_many(f: &common::Fixture<RpcChain>, url: &str, count: usize, depos
             .with_gas_limit(500_000)
             .with_max_fee_per_gas(100_000_000_000)
             .with_max_priority_fee_per_gas(1_000_000_000);
-        let hash = *node.provider().send_transaction(request).await.unwrap().tx_hash();
+        let hash = *node.send_transaction(request).await.unwrap().tx_hash();
         let deadline = Instant::now() + Duration::from_secs(10);
         let receipt = loop {
-            if let Some(receipt) = node.provider().get_transaction_receipt(hash).await.unwrap() {
+            if let Some(receipt) = node.get_transaction_receipt(hash).await.unwrap() {
                 break receipt;
             }
             assert!(Instant::now() < deadline, "the open {hash} was not mined in 10 s");

@@ -4,9 +4,12 @@
 //! token, an embedded revm chain to run them on, EIP-712 balance proofs, and a plain-Rust
 //! reference model of the contract that the conformance suite checks the EVM against.
 //!
-//! - [`chain`]: the [`Chain`](chain::Chain) interface and the embedded revm chain.
+//! - [`chain`]: the synchronous [`Chain`](chain::Chain) interface, the embedded revm chain and a
+//!   JSON-RPC node behind it.
 //! - [`contract`]: bindings, decoded events and custom errors, a typed client.
 //! - [`proof`]: EIP-712 digests, signing and recovery of balance proofs.
+//! - [`node`]: the async JSON-RPC node and [`TxSender`](node::TxSender), the one way to send a
+//!   transaction.
 //! - [`model`]: the reference model of the contract and its token: the specification.
 //! - [`channel`]: channel identity and on-chain info.
 //! - [`gas`]: gas per channel operation, warm and cold, against the goals.
@@ -21,6 +24,7 @@ pub mod channel;
 pub mod contract;
 pub mod gas;
 pub mod model;
+pub mod node;
 pub mod paywall;
 pub mod proof;
 pub mod protocol;

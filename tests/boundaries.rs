@@ -11,7 +11,7 @@ use common::*;
 use uraiden::{
     chain::{Chain, ChainError, EvmChain, Outcome},
     channel::ChannelId,
-    contract::{ChannelsError, ChannelsEvent, Contracts, Revert, bindings::RaidenMicroTransferChannels as C},
+    contract::{ChannelsError, Contracts, Revert, bindings::RaidenMicroTransferChannels as C},
     proof::{self, Signer},
 };
 
@@ -49,16 +49,6 @@ fn signature(r: &[u8], s: U256, v: u8) -> Bytes {
 /// The revert of a failed view, or the address it returned.
 fn verdict(result: Result<Address, uraiden::contract::CallError>) -> Result<Address, Revert> {
     result.map_err(|e| e.revert().cloned().expect("a revert"))
-}
-
-fn topped_up(ch: &ChannelId, added: u64, deposit: u64) -> ChannelsEvent {
-    ChannelsEvent::ChannelToppedUp(C::ChannelToppedUp {
-        _sender: ch.sender,
-        _receiver: ch.receiver,
-        _open_block_number: ch.open_block,
-        _added_deposit: u192(added),
-        _deposit: u192(deposit),
-    })
 }
 
 /// `s` exactly at half the order is a valid low-s signature: both views recover it, and a

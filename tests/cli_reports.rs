@@ -1,6 +1,6 @@
-//! The README's commands that print reports, run as a user runs them: `uraiden demo` (the
-//! on-chain lifecycle) and `uraiden gas-report` (Markdown and JSON), with what they print
-//! checked.
+//! The commands that print reports, run as a user runs them: `uraiden demo` (the on-chain
+//! lifecycle, shown in docs/contract.md) and `uraiden gas-report` (Markdown and JSON, shown in
+//! docs/benchmarks.md), with what they print checked.
 
 use std::process::Command;
 

@@ -1,4 +1,5 @@
-//! The README's first command: the whole system on a local chain, run as a user runs it.
+//! The README's first command: the whole system on a local chain, run as a user runs it, and
+//! what it prints against the README's block.
 
 use std::process::Command;
 
@@ -20,4 +21,44 @@ fn the_main_job_refuses_nonsense() {
     let output = Command::new(env!("CARGO_BIN_EXE_uraiden")).args(["--requests", "0"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--requests and --price must be at least 1"));
+}
+
+/// The README's block is what the main job prints with its defaults, line for line, but for
+/// what varies from run to run: addresses and hashes, URLs (their ports), the time and the rate.
+#[test]
+fn the_readme_block_is_what_the_main_job_prints() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rest = &readme[readme.find("### The main job").expect("no \"### The main job\" in README.md")..];
+    let start = rest.find("```\n").expect("a fenced block") + 4;
+    let block = &rest[start..start + rest[start..].find("```\n").expect("the block's end")];
+
+    let output = Command::new(env!("CARGO_BIN_EXE_uraiden")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let shown: Vec<String> = block.lines().map(steady).collect();
+    let printed: Vec<String> = stdout.lines().map(steady).collect();
+    assert_eq!(shown, printed, "README.md's main-job block (left) and what `uraiden` printed (right):\n{stdout}");
+}
+
+/// `line` with what varies between runs replaced: `0x…` words by `0x`, URLs by `URL`, and the
+/// time and rate of "bought N paid requests in T s (R requests/s)" by `T` and `R`.
+fn steady(line: &str) -> String {
+    let words: Vec<String> = line
+        .split(' ')
+        .map(|word| {
+            let bare = word.trim_matches(|c: char| "(),".contains(c));
+            if bare.starts_with("0x") {
+                word.replace(bare, "0x")
+            } else if bare.contains("://") {
+                word.replace(bare, "URL")
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect();
+    let line = words.join(" ");
+    match (line.find(" in "), line.find(" requests/s)")) {
+        (Some(at), Some(end)) if line.starts_with("bought ") => format!("{} in T s (R{}", &line[..at], &line[end..]),
+        _ => line,
+    }
 }

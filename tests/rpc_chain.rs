@@ -85,7 +85,7 @@ fn url_secrets_never_reach_an_error() {
         RpcChain::connect_read_only(&url).unwrap_err().to_string(),
         tokio::runtime::Runtime::new()
             .unwrap()
-            .block_on(uraiden::chain::Node::connect(&url, None))
+            .block_on(uraiden::node::Node::connect(&url, None))
             .unwrap_err()
             .to_string(),
     ] {

@@ -13,24 +13,6 @@ use uraiden::{
     proof,
 };
 
-fn created(ch: &uraiden::channel::ChannelId, deposit: u64) -> ChannelsEvent {
-    ChannelsEvent::ChannelCreated(C::ChannelCreated {
-        _sender: ch.sender,
-        _receiver: ch.receiver,
-        _deposit: u192(deposit),
-    })
-}
-
-fn topped_up(ch: &uraiden::channel::ChannelId, added: u64, deposit: u64) -> ChannelsEvent {
-    ChannelsEvent::ChannelToppedUp(C::ChannelToppedUp {
-        _sender: ch.sender,
-        _receiver: ch.receiver,
-        _open_block_number: ch.open_block,
-        _added_deposit: u192(added),
-        _deposit: u192(deposit),
-    })
-}
-
 /// Open by ERC223 with 10, top up twice by 10 to 30, as in the diagrams.
 pub fn open_and_top_up_erc223<Ch: Chain>(mut f: Fixture<Ch>) {
     let (s, r) = (f.sender.address(), f.receiver.address());

@@ -3,16 +3,15 @@
 //! [`EvmChain`] is the embedded revm chain; [`RpcChain`] is a JSON-RPC node (anvil, a
 //! testnet). Everything above this module (the contract
 //! bindings, the scenarios, the property tests) is written against the [`Chain`] trait, so a
-//! JSON-RPC node can stand behind the same interface.
+//! JSON-RPC node can stand behind the same interface. The async node for servers is
+//! [`crate::node`], a layer above.
 
 mod evm;
-mod node;
 mod redact;
 mod rpc;
-mod simulate;
+pub(crate) mod simulate;
 
 pub use evm::{EvmChain, Snapshot};
-pub use node::{BlockRef, Node, NodeError};
 pub use redact::RedactedUrl;
 pub use rpc::RpcChain;
 

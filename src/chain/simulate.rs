@@ -14,7 +14,7 @@ use super::Outcome;
 
 /// The request simulating `calls` (each `(from, to, data)`) in block `next`, the one after the
 /// latest.
-pub(super) fn payload(calls: &[(Address, Address, Bytes)], next: u64) -> SimulatePayload {
+pub(crate) fn payload(calls: &[(Address, Address, Bytes)], next: u64) -> SimulatePayload {
     let calls = calls
         .iter()
         .map(|(from, to, data)| TransactionRequest::default().with_from(*from).with_to(*to).with_input(data.clone()))
@@ -28,7 +28,7 @@ pub(super) fn payload(calls: &[(Address, Address, Bytes)], next: u64) -> Simulat
 
 /// Each call's outcome, stopping after the first that does not succeed; an error text when
 /// the node answered for another number of calls than were asked.
-pub(super) fn outcomes<T>(blocks: Vec<SimulatedBlock<T>>, asked: usize) -> Result<Vec<Outcome>, String> {
+pub(crate) fn outcomes<T>(blocks: Vec<SimulatedBlock<T>>, asked: usize) -> Result<Vec<Outcome>, String> {
     let results = blocks.into_iter().next().map(|block| block.calls).unwrap_or_default();
     if results.len() != asked {
         return Err(format!("eth_simulateV1 answered {} results for {asked} calls", results.len()));

@@ -1,22 +1,33 @@
 //! `uraiden channel …`: open, top up, inspect, pay, agree, close and settle channels on a node,
 //! with the contract found in `deployments/<chain_id>.json`.
 //!
-//! Every operation is first simulated whole (`eth_simulateV1`: the approve and the channel call
-//! together, in one block): if any of its transactions would revert, the decoded custom error is
-//! reported and nothing is sent. An approve is skipped when the allowance already covers the
-//! amount. `info` is a read and needs no key.
+//! Opening, topping up, closing with the sender's store and settling are the sender's client's
+//! ([`super::sender`]): every deposit is first simulated whole (`eth_simulateV1`: the approve
+//! and the channel call together, in one block), and if any of its transactions would revert,
+//! the decoded custom error is reported and nothing is sent; an approve is skipped when the
+//! allowance already covers the amount. A close with explicit signatures is estimated first, the
+//! same way. `info` is a read and needs no key.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
-use alloy_primitives::{Address, Bytes, U256, aliases::U192};
-use anyhow::{Context, bail};
+use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
+use alloy_primitives::{Address, Bytes, aliases::U192};
+use anyhow::bail;
 
 use super::{deploy::DeploymentRecord, key::NodeArgs, sender::SenderArgs};
 use uraiden::{
     chain::{Chain, RpcChain},
     channel::ChannelId,
-    contract::{Call, Contracts, Revert, Tx, open_data, top_up_data},
+    contract::{Call, Contracts, decode_logs},
+    node::{Node, Nonce, Resend, SendError, TxSender},
+    proof::Signer,
+    sender::DepositPath,
 };
+
+/// The limit on each node request of a close with explicit signatures.
+const NODE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The limit on the wait for its receipt.
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Arguments shared by every channel command.
 #[derive(Debug, clap::Args)]
@@ -144,7 +155,15 @@ pub(crate) fn run(args: ChannelArgs, node: &NodeArgs) -> anyhow::Result<()> {
     }
     // The sender's client commands: the client finds the contract (--contract or the record).
     let dir = &args.deployments_dir;
+    let path = |erc223: bool| if erc223 { DepositPath::Erc223 } else { DepositPath::Erc20 };
     match &args.command {
+        ChannelCommand::Open { receiver, deposit, erc223 } => {
+            return super::sender::open(node, &args.sender, dir, path(*erc223), *receiver, *deposit);
+        }
+        ChannelCommand::Topup { receiver, open_block, amount, erc223 } => {
+            let path = path(*erc223);
+            return super::sender::top_up(node, &args.sender, dir, path, *receiver, *open_block, *amount);
+        }
         ChannelCommand::Close { receiver, open_block, cooperative, balance_sig: None, .. } => {
             return super::sender::close(node, &args.sender, dir, *receiver, *open_block, cooperative.as_deref());
         }
@@ -154,38 +173,12 @@ pub(crate) fn run(args: ChannelArgs, node: &NodeArgs) -> anyhow::Result<()> {
         _ => {}
     }
     let signer = node.signer()?;
-    let me = signer.address();
-    let mut chain = RpcChain::connect(url, std::slice::from_ref(&signer))?;
+    let chain = RpcChain::connect(url, std::slice::from_ref(&signer))?;
     let record = DeploymentRecord::load(&args.deployments_dir, chain.chain_id())?;
     let c = Contracts::at(record.chain_id, record.token, record.channels);
-    let chain = &mut chain;
 
     match args.command {
-        ChannelCommand::Open { receiver, deposit, erc223 } => {
-            let calls = if erc223 {
-                vec![Call::TransferWithData { to: c.channels, amount: deposit.to(), data: open_data(receiver) }]
-            } else {
-                let mut calls = approval(chain, &c, me, deposit)?;
-                calls.push(Call::CreateChannelErc20 { receiver, deposit });
-                calls
-            };
-            let tx = send_all(chain, &c, me, calls)?;
-            println!("opened channel {me} -> {receiver} at block {} with deposit {deposit}", tx.block_number);
-            println!("open block: {}", tx.block_number);
-        }
-        ChannelCommand::Topup { receiver, open_block, amount, erc223 } => {
-            let calls = if erc223 {
-                let data = top_up_data(receiver, open_block);
-                vec![Call::TransferWithData { to: c.channels, amount: amount.to(), data }]
-            } else {
-                let mut calls = approval(chain, &c, me, amount)?;
-                calls.push(Call::TopUpErc20 { receiver, open_block, added: amount });
-                calls
-            };
-            let tx = send_all(chain, &c, me, calls)?;
-            let info = c.channel_info(chain, &ChannelId { sender: me, receiver, open_block })?;
-            println!("topped up by {amount} in block {}: deposit {}", tx.block_number, info.deposit);
-        }
+        ChannelCommand::Open { .. } | ChannelCommand::Topup { .. } => unreachable!("the client deposited above"),
         ChannelCommand::Info { .. } => unreachable!("answered above without a key"),
         ChannelCommand::Pay { receiver, open_block, balance } => {
             let sig = signer.sign_digest(c.domain.balance_digest(receiver, open_block, balance));
@@ -204,11 +197,7 @@ pub(crate) fn run(args: ChannelArgs, node: &NodeArgs) -> anyhow::Result<()> {
                 Some(closing_sig) => Call::CooperativeClose { receiver, open_block, balance, balance_sig, closing_sig },
                 None => Call::Close { receiver, open_block, balance, balance_sig },
             };
-            let tx = send(chain, &c, me, call)?;
-            println!("close sent in block {} (gas {})", tx.block_number, tx.gas_used);
-            for event in &tx.events {
-                println!("  {event:?}");
-            }
+            close(url, &signer, &c, call)?;
         }
         ChannelCommand::Settle { .. } => unreachable!("the client settled above"),
     }
@@ -239,45 +228,31 @@ fn info(chain: &mut RpcChain, c: &Contracts, id: ChannelId, json: bool) -> anyho
     Ok(())
 }
 
-/// The approve an ERC20 deposit of `amount` needs: none when the allowance already covers it.
-fn approval(chain: &mut RpcChain, c: &Contracts, me: Address, amount: U192) -> anyhow::Result<Vec<Call>> {
-    let allowance = c.allowance(chain, me, c.channels)?;
-    let amount: U256 = amount.to();
-    Ok(if allowance >= amount { vec![] } else { vec![Call::Approve { spender: c.channels, amount }] })
-}
-
-/// Runs `call` alone through [`send_all`].
-fn send(chain: &mut RpcChain, c: &Contracts, from: Address, call: Call) -> anyhow::Result<Tx> {
-    send_all(chain, c, from, vec![call])
-}
-
-/// Simulates `calls` together, in order, in one block; sends them one by one only if every one
-/// would succeed. Returns the last one's transaction.
-fn send_all(chain: &mut RpcChain, c: &Contracts, from: Address, calls: Vec<Call>) -> anyhow::Result<Tx> {
-    let encoded: Vec<_> = calls
-        .iter()
-        .map(|call| {
-            let (to, data) = call.encode(c.token, c.channels);
-            (from, to, data)
-        })
-        .collect();
-    let outcomes = chain.simulate(&encoded)?;
-    for (call, outcome) in calls.iter().zip(&outcomes) {
-        if let Some(revert) = Revert::from_outcome(outcome) {
-            bail!("{} would revert: {revert} (nothing was sent)", name(call));
+/// Sends a close with explicit signatures through the node's [`TxSender`] (estimated first:
+/// nothing is sent if it would revert) and prints its block, gas and events.
+fn close(url: &str, signer: &Signer, c: &Contracts, call: Call) -> anyhow::Result<()> {
+    let what = name(&call);
+    let (to, data) = call.encode(c.token, c.channels);
+    let request = TransactionRequest::default().with_to(to).with_input(data);
+    let mined = super::sender::runtime()?.block_on(async {
+        let node = match tokio::time::timeout(NODE_TIMEOUT, Node::connect(url, Some(signer))).await {
+            Ok(node) => node?.with_timeout(NODE_TIMEOUT),
+            Err(_) => bail!("the node {} did not answer in {NODE_TIMEOUT:?}", uraiden::chain::RedactedUrl::new(url)),
+        };
+        let sender = TxSender::new(node, signer.address());
+        match sender.send(request, Nonce::Pending, &Resend::never(RECEIPT_TIMEOUT)).await {
+            Ok(mined) => Ok(mined),
+            Err(SendError::WouldRevert(revert)) => bail!("{what} would revert: {revert} (nothing was sent)"),
+            Err(error) => bail!("{what}: {error}"),
         }
+    })?;
+    let logs: Vec<_> = mined.receipt.inner.logs().iter().map(|log| log.inner.clone()).collect();
+    let events = decode_logs(&logs, c.token, c.channels)?;
+    println!("close sent in block {} (gas {})", mined.block, mined.receipt.gas_used);
+    for event in &events {
+        println!("  {event:?}");
     }
-    let mut last = None;
-    let total = calls.len();
-    for (index, call) in calls.into_iter().enumerate() {
-        let what = name(&call);
-        let tx = c.execute(chain, from, call).map_err(|e| match index {
-            0 => anyhow::anyhow!("{what}: {e}"),
-            _ => anyhow::anyhow!("{what} ({} of {total}; the earlier ones were mined): {e}", index + 1),
-        })?;
-        last = Some(tx);
-    }
-    last.context("no transaction to send")
+    Ok(())
 }
 
 fn name(call: &Call) -> &'static str {

@@ -9,9 +9,14 @@ use super::{
     deploy::DeploymentRecord,
     key::{self, NodeArgs},
 };
+use alloy_primitives::Address;
 use uraiden::{
     chain::{Chain, RedactedUrl, RpcChain},
-    paywall::proxy::{self, ProxyConfig},
+    node::Node,
+    paywall::{
+        TokenInfo,
+        proxy::{self, ProxyConfig},
+    },
     receiver::{ChannelManager, ManagerConfig},
 };
 
@@ -87,6 +92,7 @@ pub(crate) fn run(args: ProxyArgs, node: &NodeArgs) -> anyhow::Result<()> {
         println!("{}: ok ({} routes, contract {contract})", args.config.display(), config.routes.len());
         return Ok(());
     }
+    let rpc_for_token = rpc_url.clone();
     let mut manager_config = ManagerConfig::new(rpc_url, contract, receiver, config.receiver.store.clone());
     manager_config.deployment_block = deployment_block;
     manager_config.confirmations = config.chain.confirmations;
@@ -95,6 +101,7 @@ pub(crate) fn run(args: ProxyArgs, node: &NodeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let manager = ChannelManager::start(manager_config).await.context("starting the channel manager")?;
+        let token = read_token(&rpc_for_token, manager.token()).await;
         let listener = tokio::net::TcpListener::bind(config.server.listen).await.with_context(|| {
             format!("{}: server.listen: cannot listen on {}", args.config.display(), config.server.listen)
         })?;
@@ -110,11 +117,27 @@ pub(crate) fn run(args: ProxyArgs, node: &NodeArgs) -> anyhow::Result<()> {
         );
         let scheme = if config.server.tls.is_some() { "https" } else { "http" };
         println!("uraiden proxy listening on {scheme}://{address}");
-        proxy::serve(&config, &manager, listener, shutdown_signal()).await?;
+        proxy::serve(&config, &manager, token, listener, shutdown_signal()).await?;
         tracing::info!("stopped; closing the channel manager");
         manager.shutdown().await;
         anyhow::Ok(())
     })
+}
+
+/// The symbol and decimals of the paywall's token, for the page browsers get with a 402; a
+/// token without them (both are optional in ERC-20) is priced in base units, with a warning.
+async fn read_token(rpc_url: &str, token: Address) -> TokenInfo {
+    let read = async {
+        let node = Node::connect(rpc_url, None).await?.with_timeout(std::time::Duration::from_secs(30));
+        TokenInfo::read(&node, token).await
+    };
+    match read.await {
+        Ok(info) => info,
+        Err(error) => {
+            tracing::warn!(%token, %error, "the token's symbol and decimals cannot be read: pages show base units");
+            TokenInfo::base_units(token)
+        }
+    }
 }
 
 /// Logs to stderr, the level from `RUST_LOG` (default `info`).

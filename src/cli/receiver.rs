@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use super::{deploy::DeploymentRecord, key::NodeArgs};
 use uraiden::{
-    chain::Node,
+    node::Node,
     receiver::{ChannelManager, CloseError, ManagerConfig, StoreIdentity},
 };
 

@@ -1,6 +1,7 @@
 //! The sender's commands: `uraiden get URL` (a curl that pays), `uraiden channels` (the sender's
-//! channels across receivers), and the client side of `uraiden channel close|settle`. Channels
-//! are kept in a local store under the data directory and rebuilt from the chain when missing.
+//! channels across receivers), and the client side of `uraiden channel open|topup|close|settle`.
+//! Channels are kept in a local store under the data directory and rebuilt from the chain when
+//! missing.
 
 use std::{
     path::{Path, PathBuf},
@@ -14,7 +15,8 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{deploy::DeploymentRecord, key::NodeArgs};
 use uraiden::{
-    chain::Node,
+    channel::ChannelStatus,
+    node::Node,
     sender::{ChannelClient, Closed, DepositPath, PayingClient, PaymentPolicy, SenderChannel, SenderConfig},
 };
 
@@ -92,8 +94,20 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/uraiden"))
 }
 
-/// The sender's channel client: the node, the key, the contract and the local store.
+/// The sender's channel client: the node, the key, the contract and the local store; deposits
+/// by ERC20 with `--erc20`, else by ERC223.
 pub(crate) async fn client(node: &NodeArgs, sender: &SenderArgs, deployments: &Path) -> anyhow::Result<ChannelClient> {
+    let deposit_path = if sender.erc20 { DepositPath::Erc20 } else { DepositPath::Erc223 };
+    client_depositing(node, sender, deployments, deposit_path).await
+}
+
+/// [`client`], depositing by `deposit_path`.
+async fn client_depositing(
+    node: &NodeArgs,
+    sender: &SenderArgs,
+    deployments: &Path,
+    deposit_path: DepositPath,
+) -> anyhow::Result<ChannelClient> {
     let url = node.rpc_url()?;
     let key = node.signer()?;
     let (contract, deployment_block) = match sender.contract {
@@ -109,12 +123,11 @@ pub(crate) async fn client(node: &NodeArgs, sender: &SenderArgs, deployments: &P
         Some(dir) => dir.clone(),
         None => default_data_dir()?,
     };
-    let deposit_path = if sender.erc20 { DepositPath::Erc20 } else { DepositPath::Erc223 };
     let config = SenderConfig { rpc_url: url.to_string(), contract, deployment_block, key, data_dir, deposit_path };
     Ok(ChannelClient::connect(config).await?)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
 }
 
@@ -282,6 +295,58 @@ async fn find(client: &ChannelClient, receiver: Address, open_block: u32) -> any
     }
     client.sync().await?;
     Ok(client.channel(receiver, open_block).await?)
+}
+
+/// `uraiden channel open`: a channel to `receiver` with `deposit`, by `deposit_path`.
+pub(crate) fn open(
+    node: &NodeArgs,
+    sender: &SenderArgs,
+    deployments: &Path,
+    deposit_path: DepositPath,
+    receiver: Address,
+    deposit: U192,
+) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = client_depositing(node, sender, deployments, deposit_path).await?;
+        let channel = client.open(receiver, deposit).await?;
+        let (me, block) = (client.sender(), channel.open_block);
+        println!("opened channel {me} -> {receiver} at block {block} with deposit {deposit}");
+        println!("open block: {block}");
+        Ok(())
+    })
+}
+
+/// `uraiden channel topup`: `amount` more into the channel to `receiver` opened in
+/// `open_block`, by `deposit_path`.
+pub(crate) fn top_up(
+    node: &NodeArgs,
+    sender: &SenderArgs,
+    deployments: &Path,
+    deposit_path: DepositPath,
+    receiver: Address,
+    open_block: u32,
+    amount: U192,
+) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let client = client_depositing(node, sender, deployments, deposit_path).await?;
+        let channel = match find(&client, receiver, open_block).await {
+            Ok(channel) => channel,
+            // Not on chain as far as the events say: the top-up's simulation names the
+            // contract's reason, and nothing is sent.
+            Err(_) => SenderChannel {
+                receiver,
+                open_block,
+                deposit: U192::ZERO,
+                balance: U192::ZERO,
+                signed: U192::ZERO,
+                status: ChannelStatus::Open,
+                settle_block: None,
+            },
+        };
+        let (channel, block) = client.top_up_mined(&channel, amount).await?;
+        println!("topped up by {amount} in block {block}: deposit {}", channel.deposit);
+        Ok(())
+    })
 }
 
 /// `uraiden channel close --cooperative URL | --uncooperative`.

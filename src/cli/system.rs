@@ -12,7 +12,8 @@ use axum::{Router, routing::get};
 use uraiden::{
     chain::{Chain, RpcChain},
     contract::Contracts,
-    paywall::{PaywallLayer, api},
+    node::Node,
+    paywall::{PaywallLayer, PaywallPage, TokenInfo, api},
     proof::Signer,
     receiver::{ChannelManager, ManagerConfig},
     sender::{ChannelClient, DepositPath, PayingClient, PaymentPolicy, SenderConfig},
@@ -91,9 +92,10 @@ async fn buy(
     config.confirmations = 1;
     config.poll_interval = std::time::Duration::from_millis(100);
     let manager = ChannelManager::start(config).await?;
+    let page = PaywallPage::new(TokenInfo::read(&Node::connect(url, None).await?, contracts.token).await?);
     let app = Router::new()
         .route("/paid", get(|| async { "a paid resource\n" }))
-        .route_layer(PaywallLayer::new(manager.clone(), U192::from(args.price())))
+        .route_layer(PaywallLayer::new(manager.clone(), U192::from(args.price())).with_page(page))
         .merge(api::router(manager.clone(), None));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -25,6 +25,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
+use super::page;
 use crate::{
     channel::ChannelStatus,
     proof::{ChannelDomain, recover},
@@ -57,6 +58,7 @@ pub fn router(manager: ChannelManager, admin_token: Option<String>) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route(&format!("{API_BASE}/openapi.json"), get(openapi))
+        .route(page::SCRIPT_PATH, get(paywall_script))
         .route(&format!("{API_BASE}/stats"), get(stats))
         .route(&format!("{API_BASE}/channels"), get(channels))
         .route(&format!("{API_BASE}/channels/{{sender}}"), get(sender_channels))
@@ -106,6 +108,22 @@ fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// The paywall page's script: revalidated on every use (`no-cache`) against its `ETag`, so a
+/// browser keeps one copy and an upgraded binary's script is never mixed with an older page.
+async fn paywall_script(headers: HeaderMap) -> Response {
+    static ETAG: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("\"{}\"", alloy_primitives::keccak256(page::SCRIPT)));
+    let cached = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == ETAG.as_str() || tag.trim() == "*"));
+    let common = [(header::ETAG, ETAG.as_str()), (header::CACHE_CONTROL, "no-cache")];
+    if cached {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    (common, [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], page::SCRIPT).into_response()
 }
 
 async fn ready(State(api): State<Api>) -> Response {

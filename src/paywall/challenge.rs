@@ -9,6 +9,7 @@ use axum::{
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::json;
 
+use super::page::{PageContext, PaywallPage};
 use crate::{
     proof::ChannelDomain,
     protocol::{
@@ -119,13 +120,13 @@ impl Terms {
     }
 }
 
-/// The 402 for `refusal` of a request for `resource` at `price`; `html` for browsers.
+/// The 402 for `refusal` of a request for `resource` at `price`; with `page` for browsers.
 pub fn payment_required(
     terms: &Terms,
     price: U192,
     refusal: &Refusal,
     resource: x402::Resource,
-    html: bool,
+    page: Option<&PaywallPage>,
 ) -> Response {
     let mut headers = HeaderMap::new();
     terms.base_headers(&mut headers, price);
@@ -149,9 +150,14 @@ pub fn payment_required(
     };
     headers.insert(x402::PAYMENT_REQUIRED, x402::encode_header(&required));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let body = if html {
+    let body = if let Some(page) = page {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-        Body::from(paywall_page(terms, price, refusal))
+        let refusal = match refusal {
+            Refusal::PaymentRequired => String::new(),
+            Refusal::ContractMismatch => "The payment was for another contract.".into(),
+            Refusal::Payment(error) => format!("The payment was refused: {error}."),
+        };
+        Body::from(page.render(&PageContext { required: &required, price, refusal: &refusal }))
     } else {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let message = match refusal {
@@ -230,33 +236,4 @@ pub fn prefers_html(headers: &HeaderMap) -> bool {
         }
     }
     html > 0.0 && html >= other
-}
-
-fn paywall_page(terms: &Terms, price: U192, refusal: &Refusal) -> String {
-    let reason = match refusal {
-        Refusal::PaymentRequired => String::new(),
-        Refusal::ContractMismatch => "<p class=\"refusal\">The payment was for another contract.</p>".into(),
-        Refusal::Payment(error) => {
-            format!("<p class=\"refusal\">The payment was refused: {}.</p>", escape(&error.to_string()))
-        }
-    };
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Payment required</title></head>\n<body>\n\
-         <h1>Payment required</h1>\n{reason}\n<dl>\n\
-         <dt>Price</dt><dd id=\"price\">{price}</dd>\n\
-         <dt>Receiver</dt><dd id=\"receiver\">{receiver}</dd>\n\
-         <dt>Token</dt><dd id=\"token\">{token}</dd>\n\
-         <dt>Channel contract</dt><dd id=\"contract\">{contract}</dd>\n\
-         <dt>Chain</dt><dd id=\"chain\">{chain}</dd>\n</dl>\n\
-         <p>Pay with a µRaiden channel: see the RDN-* and PAYMENT-REQUIRED headers of this response.</p>\n\
-         </body></html>\n",
-        receiver = terms.receiver,
-        token = terms.token,
-        contract = terms.contract,
-        chain = terms.chain_id,
-    )
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

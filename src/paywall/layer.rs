@@ -23,6 +23,7 @@ use tower::{Layer, Service};
 
 use super::{
     challenge::{self, Refusal, Terms},
+    page::{PaywallPage, TokenInfo},
     pricing::Pricing,
 };
 use crate::{
@@ -72,6 +73,7 @@ struct Shared<P> {
     description: String,
     mime_type: Option<String>,
     observer: Option<Arc<dyn PaymentObserver>>,
+    page: PaywallPage,
 }
 
 /// Told of every paid request's outcome (metrics, logs).
@@ -86,6 +88,7 @@ impl<P: Pricing> PaywallLayer<P> {
     /// A paywall taking payments for `manager`'s receiver at the prices of `pricing`.
     pub fn new(manager: ChannelManager, pricing: P) -> Self {
         let terms = Terms::of(&manager);
+        let page = PaywallPage::new(TokenInfo::base_units(terms.token));
         Self {
             shared: Arc::new(Shared {
                 manager,
@@ -94,8 +97,15 @@ impl<P: Pricing> PaywallLayer<P> {
                 description: String::new(),
                 mime_type: None,
                 observer: None,
+                page,
             }),
         }
+    }
+
+    /// The same paywall showing browsers `page` with its 402 (the default page prices in
+    /// base units: give it the token's symbol and decimals with [`TokenInfo::read`]).
+    pub fn with_page(self, page: PaywallPage) -> Self {
+        self.rebuild(|s| s.page = page)
     }
 
     /// The same paywall with a description of what is sold (x402's `resource.description`).
@@ -260,7 +270,13 @@ impl<P: Pricing> Shared<P> {
             description: self.description.clone(),
             mime_type: self.mime_type.clone(),
         };
-        challenge::payment_required(&self.terms, price, &refusal, resource, challenge::prefers_html(&parts.headers))
+        challenge::payment_required(
+            &self.terms,
+            price,
+            &refusal,
+            resource,
+            challenge::prefers_html(&parts.headers).then_some(&self.page),
+        )
     }
 
     fn observe_refusal(&self, reason: &'static str) {

@@ -14,9 +14,9 @@ use super::{
     store::{Store, StoreIdentity},
 };
 use crate::{
-    chain::{Node, NodeError},
     channel::ChannelId,
     contract::bindings::RaidenMicroTransferChannels as C,
+    node::{Node, NodeError},
     proof::ChannelDomain,
 };
 

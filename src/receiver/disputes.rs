@@ -4,11 +4,11 @@
 //! - [`Disputes`] answers every close request the state knows of (after every poll of the
 //!   follower) and checks the receiver's ether now and then.
 //! - Every transaction of the receiver goes through one [`TxSender`]: it hands out nonces in
-//!   order (from its own counter, read from the node once and again only after a failed send),
-//!   so any number of disputes sent at once each get their own nonce.
+//!   order ([`Nonce::Next`]: from its own counter, read from the node once and again only after
+//!   a failed send), so any number of disputes sent at once each get their own nonce.
 //! - Each close is pre-checked with `eth_estimateGas` (nothing is sent if it would revert),
 //!   recorded in the store, tracked until mined, and re-sent with the same nonce and higher fees
-//!   when it is stuck.
+//!   when it is stuck (the [`TxSender`] does the sending; this file keeps the records).
 //! - A close that fails (the node unreachable, too little ether, a refused or reverted
 //!   transaction) is tried again: the follower asks for it at every poll while the channel's
 //!   close request stands, and [`Closer::ensure`] starts an attempt once the channel's backoff
@@ -24,10 +24,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    eips::eip1559::Eip1559Estimation, network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest,
-};
+use alloy::{eips::eip1559::Eip1559Estimation, network::TransactionBuilder, rpc::types::TransactionRequest};
 use alloy_primitives::{Address, B256, U256, aliases::U192};
+use tracing::Instrument;
 
 use super::{
     config::{ClosePolicy, TxPolicy},
@@ -39,13 +38,10 @@ use super::{
     types::{ChannelRecord, ChannelStatus},
 };
 use crate::{
-    chain::{Node, NodeError},
     channel::{ChannelEvent, ChannelId},
     contract::{Call, ChannelsError, Revert},
+    node::{InFlight, Mined, Node, NodeError, Nonce, Resend, SendError, TxSender},
 };
-
-/// How often a sent transaction's receipt is asked for.
-const RECEIPT_POLL: Duration = Duration::from_millis(250);
 
 /// A close transaction that was mined.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,55 +56,6 @@ pub struct CloseOutcome {
     pub resends: u32,
 }
 
-/// Sends the receiver's transactions: one nonce sequence for all of them.
-#[derive(Debug)]
-pub(crate) struct TxSender {
-    node: Node,
-    account: Address,
-    /// The next nonce to hand out; `None` until read from the node, and again after a send
-    /// failed (the node may or may not have taken it).
-    next_nonce: tokio::sync::Mutex<Option<u64>>,
-}
-
-impl TxSender {
-    fn new(node: Node, account: Address) -> Self {
-        Self { node, account, next_nonce: tokio::sync::Mutex::new(None) }
-    }
-
-    /// Forgets the counter: the next new send reads the node's pending nonce again (after a
-    /// reorg may have dropped a transaction of ours, leaving a gap).
-    async fn forget(&self) {
-        *self.next_nonce.lock().await = None;
-    }
-
-    /// Sends `request` with the next nonce, or with `nonce` to replace a transaction sent
-    /// before. Sends are serialised: a nonce is handed out only once the node took the one
-    /// before it. Returns the hash and the nonce.
-    async fn send(&self, request: TransactionRequest, nonce: Option<u64>) -> Result<(B256, u64), NodeError> {
-        let mut next = self.next_nonce.lock().await;
-        let replacing = nonce.is_some();
-        let nonce = match (nonce, *next) {
-            (Some(nonce), _) | (None, Some(nonce)) => nonce,
-            (None, None) => {
-                let pending = self.node.provider().get_transaction_count(self.account).pending();
-                self.node.bounded("eth_getTransactionCount", pending).await?
-            }
-        };
-        let sent = self
-            .node
-            .bounded("eth_sendRawTransaction", self.node.provider().send_transaction(request.with_nonce(nonce)))
-            .await;
-        match &sent {
-            // A replacement (an explicit, older nonce) does not move the counter: the nonce
-            // after it may belong to another channel's pending close.
-            Ok(_) if replacing => {}
-            Ok(_) => *next = Some(next.map_or(nonce + 1, |n| n.max(nonce + 1))),
-            Err(_) => *next = None,
-        }
-        sent.map(|pending| (*pending.tx_hash(), nonce))
-    }
-}
-
 /// Where a channel's close stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Slot {
@@ -121,14 +68,6 @@ enum Slot {
     Waiting { retry_at: Instant, delay: Duration },
 }
 
-/// What an earlier attempt sent, for the next to replace rather than duplicate.
-#[derive(Clone, Debug)]
-struct Sent {
-    nonce: u64,
-    hashes: Vec<B256>,
-    fees: Eip1559Estimation,
-}
-
 /// Sends the receiver's close transactions, at most one attempt at a time per channel.
 #[derive(Clone, Debug)]
 pub(crate) struct Closer {
@@ -138,7 +77,8 @@ pub(crate) struct Closer {
     policy: TxPolicy,
     sender: Arc<TxSender>,
     slots: Arc<Mutex<HashMap<ChannelId, Slot>>>,
-    sent: Arc<Mutex<HashMap<ChannelId, Sent>>>,
+    /// What an earlier attempt sent, for the next to replace rather than duplicate.
+    sent: Arc<Mutex<HashMap<ChannelId, InFlight>>>,
     /// The attempts running in the background, stopped with the manager.
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     /// Where failed attempts are reported (`SyncStatus::failed_closes`, `last_close_error`).
@@ -179,7 +119,7 @@ impl Closer {
 
     /// Current fees.
     pub(crate) async fn fees(&self) -> Result<Eip1559Estimation, NodeError> {
-        self.node.bounded("eth_feeHistory", self.node.provider().estimate_eip1559_fees()).await
+        self.node.fees().await
     }
 
     /// Starts closing `record` in the background, unless an attempt is under way, the channel
@@ -278,135 +218,118 @@ impl Closer {
         // What an earlier attempt sent may have been mined since, or its nonce taken.
         let mut previous = self.sent.lock().expect("sent lock").get(&record.id).cloned();
         if let Some(prev) = &previous {
-            if let Some(outcome) = self.find_mined(store, record, &prev.hashes, prev.nonce, 0).await? {
-                self.sent.lock().expect("sent lock").remove(&record.id);
+            if let Some(outcome) = self.find_mined(store, record, prev, 0).await? {
                 return Ok(outcome);
             }
-            let latest = self.node.provider().get_transaction_count(receiver).latest();
-            let mined_nonces = self.node.bounded("eth_getTransactionCount", latest).await.map_err(unavailable)?;
+            let mined_nonces = self.node.mined_nonce(receiver).await.map_err(unavailable)?;
             if mined_nonces > prev.nonce {
                 // Not ours: the nonce went to another transaction. Start afresh.
                 previous = None;
                 self.sent.lock().expect("sent lock").remove(&record.id);
             }
         }
-        let gas = match self.node.bounded("eth_estimateGas", self.node.provider().estimate_gas(request.clone())).await {
-            Ok(gas) => gas,
-            Err(NodeError::Reverted(Revert::Channels(ChannelsError::ChannelNotFound(_)))) => {
-                self.sent.lock().expect("sent lock").remove(&record.id);
-                return Err(CloseError::Settled);
-            }
-            Err(error) => return Err(CloseError::Unavailable(format!("the close would fail: {error}"))),
+        let record_sent = |sent: InFlight| async move {
+            let (hash, nonce) = (*sent.hashes.last().expect("a version was sent"), sent.nonce);
+            tracing::info!(channel = %record.id, tx = %hash, nonce, "close sent");
+            self.sent.lock().expect("sent lock").insert(record.id, sent);
+            let tx = CloseTx {
+                tx_hash: hash,
+                id: record.id,
+                balance: record.balance,
+                nonce,
+                state: CloseTxState::Pending,
+                block: None,
+            };
+            store.record_close_tx(&tx).await.map_err(|e| CloseError::Unavailable(e.to_string()))
         };
-        let bump = |fee: u128| fee + fee * u128::from(self.policy.fee_bump_percent) / 100 + 1;
-        let mut fees = self.fees().await.map_err(unavailable)?;
-        let (mut nonce, mut sent) = match previous {
-            Some(prev) => {
-                fees.max_fee_per_gas = fees.max_fee_per_gas.max(bump(prev.fees.max_fee_per_gas));
-                fees.max_priority_fee_per_gas =
-                    fees.max_priority_fee_per_gas.max(bump(prev.fees.max_priority_fee_per_gas));
-                (Some(prev.nonce), prev.hashes)
-            }
-            None => (None, Vec::new()),
-        };
-        for attempt in 0..=self.policy.max_resends {
-            let request = request
-                .clone()
-                .with_gas_limit(gas + gas / 5)
-                .with_max_fee_per_gas(fees.max_fee_per_gas)
-                .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-            match self.sender.send(request, nonce).await {
-                Ok((hash, used)) => {
-                    tracing::info!(channel = %record.id, tx = %hash, nonce = used, attempt, "close sent");
-                    nonce = Some(used);
-                    sent.push(hash);
-                    let remembered = Sent { nonce: used, hashes: sent.clone(), fees };
-                    self.sent.lock().expect("sent lock").insert(record.id, remembered);
-                    let tx = CloseTx {
-                        tx_hash: hash,
-                        id: record.id,
-                        balance: record.balance,
-                        nonce: used,
-                        state: CloseTxState::Pending,
-                        block: None,
-                    };
-                    store.record_close_tx(&tx).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
-                }
-                // A replacement the node refuses (one of ours was mined meanwhile): look for it.
-                Err(error) if !sent.is_empty() => tracing::warn!(channel = %record.id, %error, "re-send refused"),
-                Err(error) => return Err(unavailable(error)),
-            }
-            let nonce = nonce.expect("a nonce once something was sent");
-            if let Some(outcome) = self.wait_mined(store, record, &sent, nonce, attempt).await? {
-                self.sent.lock().expect("sent lock").remove(&record.id);
-                return Ok(outcome);
-            }
-            fees.max_fee_per_gas = bump(fees.max_fee_per_gas);
-            fees.max_priority_fee_per_gas = bump(fees.max_priority_fee_per_gas);
-            if let Some(remembered) = self.sent.lock().expect("sent lock").get_mut(&record.id) {
-                remembered.fees = fees;
-            }
-            tracing::warn!(channel = %record.id, "close not mined in {:?}; re-sending with higher fees", self.policy.stuck_after);
+        let policy = resend(&self.policy);
+        let sending = self.sender.send_tracked(request, Nonce::Next, &policy, &mut previous, record_sent);
+        let result = sending.instrument(tracing::info_span!("close", channel = %record.id)).await;
+        if let Some(sent) = previous {
+            // The fees were raised after a version was not mined: the next attempt starts above.
+            self.sent.lock().expect("sent lock").insert(record.id, sent);
         }
-        Err(CloseError::Unavailable(format!("the close was not mined after {} re-sends", self.policy.max_resends)))
+        let mined = match result {
+            Ok(mined) => mined,
+            Err(SendError::Reverted(mined)) => *mined,
+            Err(error) => return Err(self.not_mined(record.id, error)),
+        };
+        self.record_mined(store, record, &mined).await
     }
 
-    /// Waits up to the policy's `stuck_after` for one of `sent` to be mined.
-    async fn wait_mined(
-        &self,
-        store: &Store,
-        record: &ChannelRecord,
-        sent: &[B256],
-        nonce: u64,
-        attempt: u32,
-    ) -> Result<Option<CloseOutcome>, CloseError> {
-        let deadline = Instant::now() + self.policy.stuck_after;
-        while Instant::now() < deadline {
-            if let Some(outcome) = self.find_mined(store, record, sent, nonce, attempt).await? {
-                return Ok(Some(outcome));
+    /// Why a close was not mined. A close that would revert with `ChannelNotFound` finds the
+    /// channel settled: nothing is left to replace.
+    fn not_mined(&self, id: ChannelId, error: SendError<CloseError>) -> CloseError {
+        let unavailable = CloseError::Unavailable;
+        match error {
+            SendError::WouldRevert(Revert::Channels(ChannelsError::ChannelNotFound(_))) => {
+                self.sent.lock().expect("sent lock").remove(&id);
+                CloseError::Settled
             }
-            tokio::time::sleep(RECEIPT_POLL).await;
+            SendError::WouldRevert(revert) => {
+                unavailable(format!("the close would fail: {}", NodeError::Reverted(revert)))
+            }
+            SendError::Estimate(error) => unavailable(format!("the close would fail: {error}")),
+            SendError::Node(error) => unavailable(error.to_string()),
+            SendError::NotMined { resends, .. } => {
+                unavailable(format!("the close was not mined after {resends} re-sends"))
+            }
+            SendError::Reverted(mined) => unavailable(format!("the close transaction {} reverted", mined.hash)),
+            SendError::Recording(error) => error,
         }
-        Ok(None)
     }
 
-    /// Looks for a receipt of one of `sent` (each request bounded); records the outcome.
+    /// Looks for a receipt of one of `sent`'s versions (each request bounded); records the
+    /// outcome.
     async fn find_mined(
         &self,
         store: &Store,
         record: &ChannelRecord,
-        sent: &[B256],
-        nonce: u64,
+        sent: &InFlight,
         attempt: u32,
     ) -> Result<Option<CloseOutcome>, CloseError> {
-        for hash in sent {
-            let receipt =
-                self.node.bounded("eth_getTransactionReceipt", self.node.provider().get_transaction_receipt(*hash));
-            let Ok(Some(receipt)) = receipt.await else { continue };
-            let block = receipt.block_number.unwrap_or_default();
-            let state = if receipt.status() { CloseTxState::Mined } else { CloseTxState::Reverted };
-            for other in sent.iter().filter(|h| *h != hash) {
-                let replaced = CloseTx {
-                    tx_hash: *other,
-                    id: record.id,
-                    balance: record.balance,
-                    nonce,
-                    state: CloseTxState::Replaced,
-                    block: None,
-                };
-                store.record_close_tx(&replaced).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
-            }
-            let tx =
-                CloseTx { tx_hash: *hash, id: record.id, balance: record.balance, nonce, state, block: Some(block) };
-            store.record_close_tx(&tx).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
-            if !receipt.status() {
-                self.sent.lock().expect("sent lock").remove(&record.id);
-                return Err(CloseError::Unavailable(format!("the close transaction {hash} reverted")));
-            }
-            tracing::info!(channel = %record.id, tx = %hash, block, "closed with our last proof");
-            return Ok(Some(CloseOutcome { tx_hash: *hash, block, balance: record.balance, resends: attempt }));
+        let Some(mined) = self.sender.mined(sent, attempt).await else { return Ok(None) };
+        self.record_mined(store, record, &mined).await.map(Some)
+    }
+
+    /// Records a mined close (and the versions it replaced) in the store; once recorded, the
+    /// next attempt has nothing to replace.
+    async fn record_mined(
+        &self,
+        store: &Store,
+        record: &ChannelRecord,
+        mined: &Mined,
+    ) -> Result<CloseOutcome, CloseError> {
+        let (hash, nonce, block) = (mined.hash, mined.nonce, mined.block);
+        let state = if mined.succeeded() { CloseTxState::Mined } else { CloseTxState::Reverted };
+        for other in &mined.replaced {
+            let replaced = CloseTx {
+                tx_hash: *other,
+                id: record.id,
+                balance: record.balance,
+                nonce,
+                state: CloseTxState::Replaced,
+                block: None,
+            };
+            store.record_close_tx(&replaced).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
         }
-        Ok(None)
+        let tx = CloseTx { tx_hash: hash, id: record.id, balance: record.balance, nonce, state, block: Some(block) };
+        store.record_close_tx(&tx).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
+        self.sent.lock().expect("sent lock").remove(&record.id);
+        if !mined.succeeded() {
+            return Err(CloseError::Unavailable(format!("the close transaction {hash} reverted")));
+        }
+        tracing::info!(channel = %record.id, tx = %hash, block, "closed with our last proof");
+        Ok(CloseOutcome { tx_hash: hash, block, balance: record.balance, resends: mined.resends })
+    }
+}
+
+/// The node's re-send policy for closes.
+fn resend(policy: &TxPolicy) -> Resend {
+    Resend {
+        stuck_after: policy.stuck_after,
+        fee_bump_percent: policy.fee_bump_percent,
+        max_resends: policy.max_resends,
     }
 }
 

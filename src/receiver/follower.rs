@@ -37,9 +37,9 @@ use super::{
     types::{ChainEvent, ChannelRecord},
 };
 use crate::{
-    chain::{BlockRef, NodeError},
     channel::ChannelEvent,
     contract::{ChannelsEvent, channel_event},
+    node::{BlockRef, NodeError},
 };
 
 /// The longest wait between polls while the node fails.

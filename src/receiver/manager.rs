@@ -20,7 +20,7 @@ use super::{
     store::{Store, StoreIdentity, StoreView},
     types::{ChannelRecord, ChannelStatus, ChannelView, Payment},
 };
-use crate::{chain::NodeError, channel::ChannelId};
+use crate::{channel::ChannelId, node::NodeError};
 
 /// What the receiver holds across its channels.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -8,7 +8,6 @@ use std::{path::PathBuf, time::Duration};
 
 use alloy::{
     network::TransactionBuilder,
-    providers::Provider,
     rpc::types::{Filter, TransactionReceipt, TransactionRequest},
 };
 use alloy_primitives::{Address, B256, Bytes, U256, aliases::U192};
@@ -19,9 +18,9 @@ use super::{
     store::{PendingDeposit, SenderChannel, SenderStore},
 };
 use crate::{
-    chain::{Node, NodeError},
     channel::{ChannelEvent, ChannelState, ChannelStatus},
     contract::{Call, ChannelsEvent, Revert, bindings, channel_event, open_data, top_up_data},
+    node::{Node, Nonce, Resend, SendError, TxSender},
     proof::{ChannelDomain, Signer, recover},
     protocol::api::{self, CloseSignature, CooperativeClose},
 };
@@ -173,8 +172,7 @@ impl ChannelClient {
 
     /// The sender's next nonce, pending transactions included.
     async fn next_nonce(&self) -> Result<u64, SenderError> {
-        let pending = self.node.provider().get_transaction_count(self.sender()).pending();
-        Ok(self.node.bounded("eth_getTransactionCount", pending).await?)
+        Ok(self.node.pending_nonce(self.sender()).await?)
     }
 
     /// Sends a deposit's `calls`, recorded as pending in the store before the first is sent and
@@ -209,8 +207,7 @@ impl ChannelClient {
         if pending.is_empty() {
             return Ok(pending);
         }
-        let latest = self.node.provider().get_transaction_count(self.sender()).latest();
-        let mined = self.node.bounded("eth_getTransactionCount", latest).await?;
+        let mined = self.node.mined_nonce(self.sender()).await?;
         let sent = self.next_nonce().await?;
         let mut left = Vec::new();
         let mut settled = false;
@@ -279,38 +276,28 @@ impl ChannelClient {
         Ok(self.node.view(self.token, &call).await?)
     }
 
-    /// Estimates `call` (nothing is sent if it would revert), sends it with `nonce` (the
-    /// sender's next, pending included, when `None`), waits for its receipt within the receipt
-    /// timeout.
-    async fn transact(&self, call: Call, nonce: Option<u64>) -> Result<TransactionReceipt, SenderError> {
+    /// Sends `call` through the node's [`TxSender`]: estimated first (nothing is sent if it would
+    /// revert), sent with `nonce`, its receipt waited for within the receipt timeout (never
+    /// re-sent). Each transaction carries an explicit nonce (recorded, or the node's pending
+    /// count read at the send), so no count is kept between them.
+    async fn transact(&self, call: Call, nonce: Nonce) -> Result<TransactionReceipt, SenderError> {
         let (to, data) = call.encode(self.token, self.contract);
-        let request = TransactionRequest::default().with_from(self.sender()).with_to(to).with_input(data);
-        let provider = self.node.provider();
-        match self.node.bounded("eth_estimateGas", provider.estimate_gas(request.clone())).await {
-            Ok(_) => {}
-            Err(NodeError::Reverted(revert)) => return Err(SenderError::WouldRevert(revert)),
-            Err(error) => return Err(error.into()),
-        }
-        let nonce = match nonce {
-            Some(nonce) => nonce,
-            None => self.next_nonce().await?,
-        };
-        let sending = provider.send_transaction(request.with_nonce(nonce));
-        let pending = self.node.bounded("eth_sendRawTransaction", sending).await?;
-        let tx = *pending.tx_hash();
-        let receipt = match tokio::time::timeout(self.receipt_timeout, pending.get_receipt()).await {
-            Ok(receipt) => receipt.map_err(|e| self.node.error(NodeError::Unreachable(e.to_string())))?,
-            Err(_) => {
-                return Err(SenderError::TimedOut {
-                    what: format!("waiting for the receipt of transaction {tx} (nonce {nonce})"),
+        let request = TransactionRequest::default().with_to(to).with_input(data);
+        let sender = TxSender::new(self.node.clone(), self.sender());
+        match sender.send(request, nonce, &Resend::never(self.receipt_timeout)).await {
+            Ok(mined) => Ok(mined.receipt),
+            Err(SendError::WouldRevert(revert)) => Err(SenderError::WouldRevert(revert)),
+            Err(SendError::Estimate(error) | SendError::Node(error)) => Err(error.into()),
+            Err(SendError::Reverted(mined)) => Err(SenderError::Reverted { tx: mined.hash }),
+            Err(SendError::NotMined { flight, .. }) => {
+                let tx = flight.hashes.last().copied().unwrap_or_default();
+                Err(SenderError::TimedOut {
+                    what: format!("waiting for the receipt of transaction {tx} (nonce {})", flight.nonce),
                     seconds: self.receipt_timeout.as_secs(),
-                });
+                })
             }
-        };
-        if !receipt.status() {
-            return Err(SenderError::Reverted { tx: receipt.transaction_hash });
+            Err(SendError::Recording(never)) => match never {},
         }
-        Ok(receipt)
     }
 
     /// Simulates `calls` together, in order, in the next block (`eth_simulateV1`); sends them
@@ -333,7 +320,7 @@ impl ChannelClient {
         let mut mined = Vec::new();
         let mut last = None;
         for (call, nonce) in calls.into_iter().zip(first_nonce..) {
-            match self.transact(call, Some(nonce)).await {
+            match self.transact(call, Nonce::Exact(nonce)).await {
                 Ok(receipt) => {
                     mined.push(receipt.transaction_hash);
                     last = Some(receipt);
@@ -405,6 +392,15 @@ impl ChannelClient {
 
     /// Adds `amount` to the channel, by the configured [`DepositPath`].
     pub async fn top_up(&self, channel: &SenderChannel, amount: U192) -> Result<SenderChannel, SenderError> {
+        Ok(self.top_up_mined(channel, amount).await?.0)
+    }
+
+    /// [`ChannelClient::top_up`], also giving the block the top-up was mined in.
+    pub async fn top_up_mined(
+        &self,
+        channel: &SenderChannel,
+        amount: U192,
+    ) -> Result<(SenderChannel, u64), SenderError> {
         self.check_tokens(amount).await?;
         let erc20 = Call::TopUpErc20 { receiver: channel.receiver, open_block: channel.open_block, added: amount };
         let data = top_up_data(channel.receiver, channel.open_block);
@@ -418,7 +414,7 @@ impl ChannelClient {
             .ok_or_else(|| SenderError::Refused("no ChannelToppedUp in the receipt".into()))?;
         let channel = SenderChannel { deposit, ..channel.clone() };
         self.store.upsert_chain(&channel).await?;
-        Ok(channel)
+        Ok((channel, receipt.block_number.unwrap_or_default()))
     }
 
     /// The sender's balance proof of `balance` on the channel.
@@ -519,7 +515,7 @@ impl ChannelClient {
             balance_sig,
             closing_sig,
         };
-        let receipt = self.transact(call, None).await?;
+        let receipt = self.transact(call, Nonce::Pending).await?;
         self.store.upsert_chain(&SenderChannel { status: ChannelStatus::Settled, ..channel.clone() }).await?;
         Ok(receipt.transaction_hash)
     }
@@ -561,7 +557,7 @@ impl ChannelClient {
             balance: channel.balance,
             balance_sig,
         };
-        let receipt = self.transact(call, None).await?;
+        let receipt = self.transact(call, Nonce::Pending).await?;
         let settle_block = receipt.block_number.unwrap_or_default() + u64::from(self.challenge_period);
         let closing =
             SenderChannel { status: ChannelStatus::Closing, settle_block: Some(settle_block), ..channel.clone() };
@@ -575,8 +571,9 @@ impl ChannelClient {
         if self.node.head().await? < settle_block {
             return Err(SenderError::ChallengePeriod { settle_block });
         }
-        let receipt =
-            self.transact(Call::Settle { receiver: channel.receiver, open_block: channel.open_block }, None).await?;
+        let receipt = self
+            .transact(Call::Settle { receiver: channel.receiver, open_block: channel.open_block }, Nonce::Pending)
+            .await?;
         self.store.upsert_chain(&SenderChannel { status: ChannelStatus::Settled, ..channel.clone() }).await?;
         Ok(receipt.transaction_hash)
     }

@@ -2,7 +2,7 @@
 
 use alloy_primitives::{Address, aliases::U192};
 
-use crate::{chain::NodeError, contract::Revert};
+use crate::{contract::Revert, node::NodeError};
 
 /// A failure of the sender's client. Nothing was sent on chain unless the variant says so.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +31,11 @@ pub enum SenderError {
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] SenderStoreError),
-    /// Not enough tokens for the deposit.
-    #[error("the sender holds {held} tokens, {needed} are needed")]
+    /// Not enough tokens for the deposit: the token would revert it with
+    /// `ERC20InsufficientBalance`, so nothing was sent.
+    #[error(
+        "the sender holds {held} tokens, {needed} are needed: the deposit would revert with ERC20InsufficientBalance (nothing was sent)"
+    )]
     InsufficientTokens {
         /// What the sender holds.
         held: alloy_primitives::U256,

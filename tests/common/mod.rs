@@ -143,6 +143,24 @@ pub fn transfers(tx: &Tx) -> Vec<(Address, Address, u64)> {
         .collect()
 }
 
+pub fn created(ch: &ChannelId, deposit: u64) -> ChannelsEvent {
+    ChannelsEvent::ChannelCreated(C::ChannelCreated {
+        _sender: ch.sender,
+        _receiver: ch.receiver,
+        _deposit: u192(deposit),
+    })
+}
+
+pub fn topped_up(ch: &ChannelId, added: u64, deposit: u64) -> ChannelsEvent {
+    ChannelsEvent::ChannelToppedUp(C::ChannelToppedUp {
+        _sender: ch.sender,
+        _receiver: ch.receiver,
+        _open_block_number: ch.open_block,
+        _added_deposit: u192(added),
+        _deposit: u192(deposit),
+    })
+}
+
 pub fn settled(ch: &ChannelId, balance: u64) -> ChannelsEvent {
     ChannelsEvent::ChannelSettled(C::ChannelSettled {
         _sender: ch.sender,
@@ -162,4 +180,18 @@ pub fn anvil_chain() -> uraiden::chain::RpcChain {
     let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node_modules/.bin/anvil");
     let signers: Vec<Signer> = (0..4).map(Signer::test_key).collect();
     uraiden::chain::RpcChain::spawn_anvil(&binary, &signers).expect("starting anvil (npm ci installs it)")
+}
+
+/// alloy's provider on the node at `url`, signing for `signer` if given: for what a test does
+/// beside the library (anvil's methods, raw transactions); the library keeps its own to itself.
+pub fn provider(url: &str, signer: Option<&Signer>) -> alloy::providers::DynProvider {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let url = url.parse().expect("a node URL");
+    match signer {
+        Some(signer) => {
+            let key = alloy::signers::local::PrivateKeySigner::from_signing_key(signer.signing_key().clone());
+            ProviderBuilder::new().wallet(alloy::network::EthereumWallet::from(key)).connect_http(url).erased()
+        }
+        None => ProviderBuilder::new().connect_http(url).erased(),
+    }
 }

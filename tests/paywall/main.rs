@@ -9,6 +9,7 @@ mod docs;
 mod env;
 mod layer;
 mod openapi;
+mod page;
 
 use std::net::SocketAddr;
 
@@ -186,6 +187,7 @@ fn a_request_without_payment_gets_402_with_both_protocols_and_a_browser_gets_a_p
     let html = server.text(page);
     assert!(html.contains(&f.receiver.address().to_string()) && html.contains(&f.c.token.to_string()));
     assert!(html.contains(">3<"), "the price is shown");
+    assert!(html.contains(&f.receiver.address().to_string()), "the receiver is shown");
 }
 
 #[test]

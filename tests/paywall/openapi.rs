@@ -108,6 +108,8 @@ fn every_documented_route_answers_as_documented() {
     let one =
         |sender: &dyn std::fmt::Display, block: &dyn std::fmt::Display| format!("/api/1/channels/{sender}/{block}");
     let (sender, block) = (ch.sender, ch.open_block);
+    let script = "/api/1/paywall.js";
+    assert_eq!(c.check(&server, script, get(script)).0, 200);
     let stranger = Address::repeat_byte(9);
 
     assert_eq!(c.check(&server, "/health", get("/health")).0, 200);

@@ -221,6 +221,19 @@ fn a_directory_an_echo_with_method_prices_and_a_free_route() {
     assert_eq!(unpaid.header(rdn::RECEIVER_ADDRESS), Some(w.f.receiver.address().to_string().as_str()));
     assert_eq!(unpaid.header(rdn::CONTRACT_ADDRESS), Some(w.f.c.channels.to_string().as_str()));
     assert!(unpaid.header("payment-required").is_some());
+    // A browser gets the paywall page, priced in whole tokens of the token's own symbol.
+    let mut browser = HeaderMap::new();
+    browser.insert("accept", "text/html,*/*;q=0.8".parse().unwrap());
+    let page = w.get(&proxy, "/files/docs/report.json", browser);
+    assert_eq!(page.status, StatusCode::PAYMENT_REQUIRED);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page.body.contains(r#"<span data-uraiden="price">0.000000000000000002</span> URDN"#), "{}", page.body);
+    assert!(page.body.contains(r#"<script type="module" src="/api/1/paywall.js"></script>"#));
+    let script = w.get(&proxy, "/api/1/paywall.js", HeaderMap::new());
+    assert_eq!(
+        (script.status, script.header("content-type")),
+        (StatusCode::OK, Some("text/javascript; charset=utf-8"))
+    );
     let ch = w.channel(100);
     let file = w.paid(&proxy, Method::GET, "/files/docs/report.json", &ch, 2);
     assert_eq!(file.status, StatusCode::OK, "{file:?}");
@@ -586,6 +599,8 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
     std::fs::write(dir.path().join("junk.crt"), "not a certificate\n").unwrap();
     std::fs::write(dir.path().join("open.token"), format!("{ADMIN_TOKEN}\n")).unwrap(); // mode 644
     secret(&dir.path().join("short.token"), "  0123456789  \n");
+    std::fs::write(dir.path().join("no-script.html"), "<p>{{price}}</p><script>{{config}}</script>").unwrap();
+    std::fs::write(dir.path().join("unknown.html"), "{{config}}{{script}}{{secret}}").unwrap();
     std::fs::copy(dir.path().join("a.key"), dir.path().join("open.key")).unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
@@ -657,6 +672,18 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
             &["server.idle_timeout_ms", "at most header_read_timeout_ms"],
         ),
         (format!("{chain}[server]\nmax_connections = 0\n{route}"), &["server.max_connections", "at least 1"]),
+        (
+            format!("{chain}[server]\npaywall_page_file = \"missing.html\"\n{route}"),
+            &["server.paywall_page_file", "missing.html cannot be read"],
+        ),
+        (
+            format!("{chain}[server]\npaywall_page_file = \"no-script.html\"\n{route}"),
+            &["server.paywall_page_file", "no-script.html: the template has no {{script}}"],
+        ),
+        (
+            format!("{chain}[server]\npaywall_page_file = \"unknown.html\"\n{route}"),
+            &["server.paywall_page_file", "unknown placeholder {{secret}}"],
+        ),
         // Secrets open to others are refused, saying what to run.
         (
             format!("{chain}[server]\nadmin_token_file = \"open.token\"\n{route}"),

@@ -13,7 +13,7 @@ use alloy::{
 };
 use alloy_primitives::{B256, U256};
 use uraiden::{
-    chain::{Chain, Node},
+    chain::Chain,
     channel::ChannelId,
     channel::ChannelStatus,
     contract::Call,
@@ -63,9 +63,9 @@ fn request_close(env: &Env, signer: &Signer, ch: &ChannelId, balance: u64) -> B2
         balance_sig: signer.sign_digest(digest),
     };
     let (to, data) = call.encode(env.f.c.token, env.f.c.channels);
-    let node = env.rt.block_on(Node::connect(&env.url, Some(signer))).unwrap();
+    let node = common::provider(&env.url, Some(signer));
     let request = TransactionRequest::default().with_from(signer.address()).with_to(to).with_input(data);
-    *env.rt.block_on(node.provider().send_transaction(request)).unwrap().tx_hash()
+    *env.rt.block_on(node.send_transaction(request)).unwrap().tx_hash()
 }
 
 /// A channel from the fixture's sender, confirmed and paid up to `paid`.
@@ -118,21 +118,21 @@ fn a_dispute_lost_with_the_node_is_sent_again(link: Link) {
     let ch = paid_channel(&mut env, &manager, 40, 12);
     let receiver_before = env.token_balance(ch.receiver);
 
-    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
-    env.rt.block_on(node.provider().anvil_set_auto_mine(false)).unwrap();
+    let node = common::provider(&env.url, None);
+    env.rt.block_on(node.anvil_set_auto_mine(false)).unwrap();
     let sender = env.f.sender.clone();
     request_close(&env, &sender, &ch, 5);
-    env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+    env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
     let sent_at = Instant::now();
     // The receiver's dispute reaches the mempool, and the node loses it...
     wait_for(Duration::from_secs(20), "the dispute sent", || {
         !env.rt.block_on(manager.store().close_txs(&ch)).unwrap().is_empty()
     });
-    env.rt.block_on(node.provider().anvil_drop_all_transactions()).unwrap();
+    env.rt.block_on(node.anvil_drop_all_transactions()).unwrap();
     let pool = rpc(&env, &node, "txpool_content", serde_json::json!([]));
     assert!(pool["pending"].as_object().unwrap().is_empty(), "the dispute is gone: {pool}");
     // ...the close request is confirmed and applied...
-    env.rt.block_on(node.provider().anvil_mine(Some(CONFIRMATIONS), None)).unwrap();
+    env.rt.block_on(node.anvil_mine(Some(CONFIRMATIONS), None)).unwrap();
     wait_for(Duration::from_secs(10), "the close request applied", || {
         env.rt
             .block_on(manager.store().channel(&ch))
@@ -146,13 +146,13 @@ fn a_dispute_lost_with_the_node_is_sent_again(link: Link) {
     forwarder.set(Link::Up);
 
     wait_for(Duration::from_secs(30), "the dispute sent again and mined", || {
-        env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+        env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
         std::thread::sleep(Duration::from_millis(100));
         settled_with(&manager, &ch).is_some()
     });
     assert_eq!(settled_with(&manager, &ch), Some(12));
     assert_eq!(env.token_balance(ch.receiver), receiver_before + 12);
-    env.rt.block_on(node.provider().anvil_set_auto_mine(true)).unwrap();
+    env.rt.block_on(node.anvil_set_auto_mine(true)).unwrap();
 }
 
 #[test]
@@ -232,7 +232,7 @@ fn a_close_request_pending_at_a_restart_is_disputed_at_startup() {
 fn low_close_requests_in_one_block_are_all_disputed() {
     let mut env = Env::new();
     let manager = env.start(quick(env.config()));
-    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
+    let node = common::provider(&env.url, None);
     let (sender, outsider) = (env.f.sender.clone(), env.f.outsider.clone());
     let (o, r) = (outsider.address(), env.f.receiver.address());
     // Every channel is opened first: the fixture's chain caches its senders' nonces, which the
@@ -254,17 +254,17 @@ fn low_close_requests_in_one_block_are_all_disputed() {
         env.pay_with(&manager, &c, 9, &sig, 9).unwrap();
         let before = env.token_balance(r);
 
-        env.rt.block_on(node.provider().anvil_set_auto_mine(false)).unwrap();
+        env.rt.block_on(node.anvil_set_auto_mine(false)).unwrap();
         request_close(&env, &sender, &a, 2);
         request_close(&env, &sender, &b, 3);
         request_close(&env, &outsider, &c, 1);
-        env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+        env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
         wait_for(Duration::from_secs(30), &format!("round {round}: three disputes"), || {
-            env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+            env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
             std::thread::sleep(Duration::from_millis(150));
             [a, b, c].iter().all(|ch| settled_with(&manager, ch).is_some())
         });
-        env.rt.block_on(node.provider().anvil_set_auto_mine(true)).unwrap();
+        env.rt.block_on(node.anvil_set_auto_mine(true)).unwrap();
         for ch in [a, b, c] {
             assert_eq!(settled_with(&manager, &ch), Some(9), "round {round}");
         }
@@ -300,32 +300,32 @@ fn a_dispute_dropped_by_a_shallow_reorg_is_sent_again() {
     let ch = paid_channel(&mut env, &manager, 40, 12);
     let receiver_before = env.token_balance(ch.receiver);
 
-    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
-    env.rt.block_on(node.provider().anvil_set_auto_mine(false)).unwrap();
+    let node = common::provider(&env.url, None);
+    env.rt.block_on(node.anvil_set_auto_mine(false)).unwrap();
     let sender = env.f.sender.clone();
     request_close(&env, &sender, &ch, 5);
-    env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+    env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
     wait_for(Duration::from_secs(20), "the dispute sent", || {
         !env.rt.block_on(manager.store().close_txs(&ch)).unwrap().is_empty()
     });
-    env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+    env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
     wait_for(Duration::from_secs(20), "the dispute's receipt seen", || {
         env.rt.block_on(manager.store().close_txs(&ch)).unwrap().iter().any(|t| t.state == CloseTxState::Mined)
     });
     // The block of the dispute goes away (the close request's stays), and so does the dispute.
-    env.rt.block_on(node.provider().anvil_rollback(Some(1))).unwrap();
-    env.rt.block_on(node.provider().anvil_drop_all_transactions()).unwrap();
-    let receipt = env.rt.block_on(
-        node.provider().get_transaction_receipt(env.rt.block_on(manager.store().close_txs(&ch)).unwrap()[0].tx_hash),
-    );
+    env.rt.block_on(node.anvil_rollback(Some(1))).unwrap();
+    env.rt.block_on(node.anvil_drop_all_transactions()).unwrap();
+    let receipt = env
+        .rt
+        .block_on(node.get_transaction_receipt(env.rt.block_on(manager.store().close_txs(&ch)).unwrap()[0].tx_hash));
     assert!(receipt.unwrap().is_none(), "the dispute is no longer on chain");
 
     wait_for(Duration::from_secs(30), "the dispute sent again and mined", || {
-        env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+        env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
         std::thread::sleep(Duration::from_millis(200));
         settled_with(&manager, &ch).is_some()
     });
-    env.rt.block_on(node.provider().anvil_set_auto_mine(true)).unwrap();
+    env.rt.block_on(node.anvil_set_auto_mine(true)).unwrap();
     assert_eq!(settled_with(&manager, &ch), Some(12));
     assert_eq!(env.token_balance(ch.receiver), receiver_before + 12);
 }
@@ -361,10 +361,10 @@ fn a_close_request_known_before_a_deep_reorg_is_disputed_during_the_re_read() {
     config.max_log_range = 1;
     let manager = env.start(config);
 
-    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
-    env.rt.block_on(node.provider().anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
+    let node = common::provider(&env.url, None);
+    env.rt.block_on(node.anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
     // Later timestamps: the new blocks differ from those they replace.
-    env.rt.block_on(node.provider().anvil_increase_time(60)).unwrap();
+    env.rt.block_on(node.anvil_increase_time(60)).unwrap();
     env.f.chain.mine(CONFIRMATIONS + 3).unwrap();
     wait_for(Duration::from_secs(20), "the re-read", || manager.status().resyncs >= 1);
     env.f.chain.set_balance(receiver, U256::from(10u64).pow(U256::from(20u64))).unwrap();
@@ -399,8 +399,8 @@ fn after_a_deep_reorg_the_chain_is_re_read_close_requests_disputed_and_proofs_ke
     env.pay(&manager, &b, 4, 4).unwrap();
     let receiver_before = env.token_balance(a.receiver);
 
-    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
-    env.rt.block_on(node.provider().anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
+    let node = common::provider(&env.url, None);
+    env.rt.block_on(node.anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
     env.f.chain.mine(CONFIRMATIONS + 3).unwrap();
     wait_for(Duration::from_secs(20), "the re-read", || manager.status().resyncs >= 1);
     wait_status(&manager, Duration::from_secs(20), "payments resume", |s| s.ready() && s.halted.is_none());
@@ -429,8 +429,8 @@ fn the_resync_command_is_the_way_back_after_a_deep_reorg() {
     env.pay(&manager, &a, 4, 4).unwrap();
     let proof = manager.record(a.sender, a.open_block).unwrap().balance_sig;
 
-    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
-    env.rt.block_on(node.provider().anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
+    let node = common::provider(&env.url, None);
+    env.rt.block_on(node.anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
     env.f.chain.mine(CONFIRMATIONS + 3).unwrap();
     wait_status(&manager, Duration::from_secs(20), "halted", |s| s.halted.is_some());
     assert!(matches!(env.pay(&manager, &a, 5, 1), Err(PaymentError::Unavailable(_))));

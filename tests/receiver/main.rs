@@ -13,7 +13,7 @@ mod reliability;
 use alloy::providers::ext::AnvilApi;
 use alloy_primitives::Bytes;
 use uraiden::{
-    chain::{Chain, Node},
+    chain::Chain,
     channel::ChannelId,
     channel::ChannelStatus,
     proof::VerifyError,
@@ -387,11 +387,9 @@ fn reorgs_drop_unconfirmed_opens_and_top_ups_and_keep_confirmed_ones(backend: Ba
     assert!(manager.channel(unconfirmed.sender, unconfirmed.open_block).is_some());
 
     // Replace the last two blocks (the top-up and the open) with empty ones.
-    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
+    let node = common::provider(&env.url, None);
     env.rt
-        .block_on(
-            node.provider().anvil_reorg(alloy::rpc::types::anvil::ReorgOptions { depth: 2, tx_block_pairs: vec![] }),
-        )
+        .block_on(node.anvil_reorg(alloy::rpc::types::anvil::ReorgOptions { depth: 2, tx_block_pairs: vec![] }))
         .unwrap();
     env.sync(&manager);
     // The head's number did not change: wait until a poll notices the new hashes. The reorg is
@@ -412,7 +410,7 @@ fn reorgs_drop_unconfirmed_opens_and_top_ups_and_keep_confirmed_ones(backend: Ba
 
     // A rollback below the confirmed history stops payments with a clear reason (for good,
     // with the automatic re-read turned off).
-    env.rt.block_on(node.provider().anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
+    env.rt.block_on(node.anvil_rollback(Some(CONFIRMATIONS + 1))).unwrap();
     env.f.chain.mine(CONFIRMATIONS + 3).unwrap();
     let halted = wait_until(&mut env, &manager, |m| m.status().halted.is_some());
     assert!(halted, "a deep reorg halts the manager");

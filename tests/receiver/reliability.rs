@@ -12,7 +12,7 @@ use std::{
 
 use alloy::{
     network::TransactionBuilder,
-    providers::{Provider, ext::AnvilApi},
+    providers::{DynProvider, Provider, ext::AnvilApi},
     rpc::types::TransactionRequest,
 };
 use alloy_primitives::U256;
@@ -21,7 +21,7 @@ use tokio::{
     sync::watch,
 };
 use uraiden::{
-    chain::{Chain, Node},
+    chain::Chain,
     channel::ChannelStatus,
     contract::Call,
     receiver::{ChannelManager, CloseTxState, PaymentError, SyncStatus},
@@ -173,8 +173,8 @@ fn the_node_going_away_is_survived_with_backoff_and_caught_up_when_it_returns() 
 }
 
 /// A raw JSON-RPC call to anvil.
-pub(super) fn rpc(env: &Env, node: &Node, method: &'static str, params: serde_json::Value) -> serde_json::Value {
-    env.rt.block_on(node.provider().raw_request::<_, serde_json::Value>(method.into(), params)).unwrap()
+pub(super) fn rpc(env: &Env, node: &DynProvider, method: &'static str, params: serde_json::Value) -> serde_json::Value {
+    env.rt.block_on(node.raw_request::<_, serde_json::Value>(method.into(), params)).unwrap()
 }
 
 fn hex_u128(value: &serde_json::Value) -> u128 {
@@ -195,16 +195,16 @@ fn a_stuck_close_is_replaced_with_higher_fees_and_its_outcome_recorded() {
     let (sender_before, receiver_before) = (env.token_balance(ch.sender), env.token_balance(ch.receiver));
 
     // Blocks are mined by hand from now on.
-    let node = env.rt.block_on(Node::connect(&env.url, Some(&env.f.sender))).unwrap();
-    env.rt.block_on(node.provider().anvil_set_auto_mine(false)).unwrap();
+    let node = common::provider(&env.url, Some(&env.f.sender));
+    env.rt.block_on(node.anvil_set_auto_mine(false)).unwrap();
     let low = env.f.pay(&ch, 5);
     let call = Call::Close { receiver: ch.receiver, open_block: ch.open_block, balance: u192(5), balance_sig: low };
     let (to, data) = call.encode(env.f.c.token, env.f.c.channels);
     let request = TransactionRequest::default().with_from(ch.sender).with_to(to).with_input(data);
-    let sent = env.rt.block_on(node.provider().send_transaction(request)).unwrap();
+    let sent = env.rt.block_on(node.send_transaction(request)).unwrap();
     let close_request = *sent.tx_hash();
-    env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
-    let mined = env.rt.block_on(node.provider().get_transaction_receipt(close_request)).unwrap();
+    env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
+    let mined = env.rt.block_on(node.get_transaction_receipt(close_request)).unwrap();
     assert!(mined.is_some_and(|r| r.status()), "the sender's close request is mined");
 
     // The receiver's close is sent at once and stays in the mempool; then it is replaced.
@@ -249,7 +249,7 @@ fn a_stuck_close_is_replaced_with_higher_fees_and_its_outcome_recorded() {
     let fee = hex_u128(&in_pool["maxFeePerGas"]);
     assert!(fee >= first_fee + first_fee / 4, "a max fee at least 25 % higher: {first_fee} then {fee}");
 
-    env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+    env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let recorded = loop {
         let all = txs(&env);
@@ -269,7 +269,7 @@ fn a_stuck_close_is_replaced_with_higher_fees_and_its_outcome_recorded() {
     assert_eq!(env.token_balance(ch.receiver), receiver_before + 12, "the receiver's balance is paid");
     assert_eq!(env.token_balance(ch.sender), sender_before + 28, "the rest returns to the sender");
 
-    env.rt.block_on(node.provider().anvil_set_auto_mine(true)).unwrap();
+    env.rt.block_on(node.anvil_set_auto_mine(true)).unwrap();
     env.mine(&manager, CONFIRMATIONS);
     let view = manager.channel(ch.sender, ch.open_block).unwrap();
     assert_eq!((view.status, view.settled_balance), (ChannelStatus::Settled, Some(amount(12))));
@@ -286,8 +286,8 @@ fn a_receiver_short_of_ether_for_a_close_is_reported_until_funded() {
     env.f.chain.set_balance(receiver, U256::from(1_000u64)).unwrap();
     wait_status(&manager, Duration::from_secs(20), "low ether reported", |s| s.low_funds.is_some());
     let low = manager.status().low_funds.unwrap();
-    let node = env.rt.block_on(Node::connect(&env.url, None)).unwrap();
-    let fees = env.rt.block_on(node.provider().estimate_eip1559_fees()).unwrap();
+    let node = common::provider(&env.url, None);
+    let fees = env.rt.block_on(node.estimate_eip1559_fees()).unwrap();
     assert_eq!(low.balance, U256::from(1_000u64));
     assert_eq!(low.needed, U256::from(fees.max_fee_per_gas) * U256::from(120_000u64), "one close at current fees");
     assert!(manager.status().ready(), "a warning, not a stop");

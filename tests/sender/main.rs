@@ -16,8 +16,8 @@ use alloy::{
 use alloy_primitives::aliases::U192;
 use axum::{Router, http::HeaderValue, routing::get};
 use uraiden::{
-    chain::Node,
     channel::ChannelStatus,
+    node::{Node, Nonce, Resend, TxSender},
     paywall::{PaywallLayer, Terms, api, challenge},
     protocol::{rdn, x402},
     receiver::ChannelManager,
@@ -56,7 +56,7 @@ fn app(manager: &ChannelManager) -> Router {
                     U192::from(PRICE),
                     &uraiden::paywall::Refusal::PaymentRequired,
                     x402::Resource { url: "/liar".into(), description: String::new(), mime_type: None },
-                    false,
+                    None,
                 );
                 if headers.contains_key(rdn::BALANCE_SIGNATURE) || headers.contains_key(x402::PAYMENT_SIGNATURE) {
                     response.headers_mut().remove(x402::PAYMENT_REQUIRED);
@@ -232,13 +232,17 @@ fn deposits_by_erc20_approve_only_when_needed_and_send_nothing_that_would_revert
     assert_eq!(f.c.allowance(&mut f.chain, sender, f.c.channels).unwrap(), common::u256(0), "approvals spent exactly");
 
     // With an allowance that covers it, a top-up is one transaction. (The approve goes through
-    // the client's own node connection: it keeps the sender's nonces.)
+    // the client's own node connection.)
     let approve = uraiden::contract::Call::Approve { spender: f.c.channels, amount: common::u256(1_000) };
     let (to, data) = approve.encode(f.c.token, f.c.channels);
     let request = TransactionRequest::default().with_from(sender).with_to(to).with_input(data);
-    let receipt = system.env.rt.block_on(async {
-        channels.node().provider().send_transaction(request).await.unwrap().get_receipt().await.unwrap()
-    });
+    let approving = TxSender::new(channels.node().clone(), sender);
+    let receipt = system
+        .env
+        .rt
+        .block_on(approving.send(request, Nonce::Pending, &Resend::never(Duration::from_secs(60))))
+        .unwrap()
+        .receipt;
     assert!(receipt.status());
     let before = nonce(&system);
     let topped = system.env.rt.block_on(channels.top_up(channel, U192::from(7))).unwrap();
@@ -331,7 +335,7 @@ fn an_uncooperative_close_below_the_last_payment_is_disputed_by_the_receiver() {
         .unwrap();
     let settle_block = system.env.rt.block_on(client.channels().close_uncooperatively(&stale)).unwrap();
     assert!(settle_block > 0);
-    let node = system.env.rt.block_on(Node::connect(&system.env.url, None)).unwrap();
+    let node = common::provider(&system.env.url, None);
     for _ in 0..100 {
         if system
             .manager
@@ -340,7 +344,7 @@ fn an_uncooperative_close_below_the_last_payment_is_disputed_by_the_receiver() {
         {
             break;
         }
-        system.env.rt.block_on(node.provider().anvil_mine(Some(1), None)).unwrap();
+        system.env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(system.env.f.balance(receiver), receiver_before + 3 * PRICE, "the receiver was paid its last proof");
@@ -834,8 +838,7 @@ fn the_command_line_pays_an_https_paywall_on_a_node_reached_over_https() {
 #[test]
 fn an_open_killed_while_pending_is_reconciled_and_never_doubled() {
     let mut system = System::start();
-    let node = system.env.rt.block_on(Node::connect(&system.env.url, None)).unwrap();
-    let provider = node.provider().clone();
+    let provider = common::provider(&system.env.url, None);
     let sender = system.env.f.sender.address();
     let rt = &system.env.rt;
     let url = format!("{}/x402", system.base);
@@ -916,7 +919,7 @@ fn a_deposit_is_sent_at_its_recorded_nonce_and_its_receipt_wait_is_bounded() {
     let bare = Bare::start();
     let rt = &bare.env.rt;
     let channels = bare.channels().with_receipt_timeout(Duration::from_secs(15));
-    let provider = channels.node().provider().clone();
+    let provider = common::provider(&bare.env.url, Some(&bare.env.f.sender));
     let sender = channels.sender();
     let receiver = bare.terms.receiver;
     let nonces = || {
@@ -927,8 +930,8 @@ fn a_deposit_is_sent_at_its_recorded_nonce_and_its_receipt_wait_is_bounded() {
         })
     };
 
-    // A send through the client's own provider that the node then loses: the provider's nonce
-    // cache is one ahead of the node.
+    // A send from the sender's account that the node then loses: a nonce count kept by whoever
+    // sent it (before, the cache of the client's own provider) is one ahead of the node.
     let (mined, _) = nonces();
     rt.block_on(provider.anvil_set_auto_mine(false)).unwrap();
     let lost =

@@ -12,7 +12,7 @@ use alloy_primitives::{Address, aliases::U192};
 use http::Method;
 use serde::Deserialize;
 
-use crate::paywall::PerMethod;
+use crate::paywall::{PaywallPage, PerMethod, TokenInfo};
 
 /// A refused configuration: which file, which key, why.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +96,9 @@ pub struct ServerConfig {
     /// `max_connections`: how many connections are open at once (default 1024); more wait in
     /// the listen queue until one closes.
     pub max_connections: usize,
+    /// `paywall_page_file`: the operator's template of the page browsers get with a 402 (see
+    /// [`crate::paywall::page`]), read and checked at startup. Without it, the default page.
+    pub paywall_page: Option<String>,
 }
 
 /// One `[[route]]`.
@@ -192,6 +195,7 @@ struct RawServer {
     header_read_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     max_connections: Option<usize>,
+    paywall_page_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -216,161 +220,19 @@ impl ProxyConfig {
         Self::parse(&text, file)
     }
 
-    /// Checks `text`, read from `file` (relative paths are taken from `file`'s directory).
+    /// Checks `text`, read from `file` (relative paths are taken from `file`'s directory), and
+    /// reads the files it names (the admin token, the TLS certificate and key, the page).
     pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
-        let fail = |key: &str, reason: String| ConfigError { file: file.to_path_buf(), key: key.into(), reason };
+        let at = At { file, base: file.parent().map(Path::to_path_buf).unwrap_or_default() };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(0, |span| text[..span.start.min(text.len())].lines().count().max(1));
-            let message = e.message().replace('\n', " ");
-            fail(&format!("line {line}"), message)
+            at.fail(&format!("line {line}"), e.message().replace('\n', " "))
         })?;
-        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let resolve = |path: PathBuf| if path.is_relative() { base.join(path) } else { path };
-
-        let confirmations = raw.chain.confirmations.unwrap_or(5);
-        if confirmations == 0 {
-            return Err(fail("chain.confirmations", "must be at least 1".into()));
-        }
-        let poll_ms = raw.chain.poll_interval_ms.unwrap_or(1000);
-        if poll_ms == 0 {
-            return Err(fail("chain.poll_interval_ms", "must be at least 1".into()));
-        }
-        if let Some(url) = &raw.chain.rpc_url {
-            let scheme = url::Url::parse(url).map(|u| u.scheme().to_string()).unwrap_or_default();
-            if !["http", "https", "ws", "wss"].contains(&scheme.as_str()) {
-                return Err(fail("chain.rpc_url", "not an http(s):// or ws(s):// URL".into()));
-            }
-        }
-        let chain = ChainConfig {
-            rpc_url: raw.chain.rpc_url,
-            confirmations,
-            contract: raw.chain.contract,
-            deployment_block: raw.chain.deployment_block.unwrap_or(0),
-            deployments_dir: resolve(raw.chain.deployments_dir.unwrap_or_else(|| "deployments".into())),
-            poll_interval: Duration::from_millis(poll_ms),
-        };
-        if raw.chain.deployment_block.is_some() && chain.contract.is_none() {
-            return Err(fail("chain.deployment_block", "only with chain.contract".into()));
-        }
-
-        let store = match raw.receiver.store {
-            Some(store) if STORE_SCHEMES.iter().any(|scheme| store.starts_with(scheme)) => store,
-            Some(_) => {
-                return Err(fail("receiver.store", "must start with sqlite://, postgres:// or postgresql://".into()));
-            }
-            None => format!("sqlite://{}", resolve("uraiden-proxy.sqlite".into()).display()),
-        };
-        let private_key_file = raw.receiver.private_key_file.map(resolve);
-        if let Some(path) = &private_key_file {
-            private_file(path).map_err(|reason| fail("receiver.private_key_file", reason))?;
-        }
-        let receiver = ReceiverConfig { private_key_file, store };
-
-        let admin_token = match raw.server.admin_token_file.map(resolve) {
-            None => None,
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| fail("server.admin_token_file", format!("{} cannot be read: {e}", path.display())))?;
-                private_file(&path).map_err(|reason| fail("server.admin_token_file", reason))?;
-                let token = admin_token(&text)
-                    .map_err(|reason| fail("server.admin_token_file", format!("{}: {reason}", path.display())))?;
-                Some(token)
-            }
-        };
-        let max_body_bytes = raw.server.max_body_bytes.unwrap_or(1 << 20);
-        let max_header_bytes = raw.server.max_header_bytes.unwrap_or(16 << 10);
-        if max_header_bytes < 1024 {
-            return Err(fail("server.max_header_bytes", "must be at least 1024".into()));
-        }
-        let timeout_ms = raw.server.upstream_timeout_ms.unwrap_or(30_000);
-        if timeout_ms == 0 {
-            return Err(fail("server.upstream_timeout_ms", "must be at least 1".into()));
-        }
-        let tls = match (raw.server.tls_cert_file.map(resolve), raw.server.tls_key_file.map(resolve)) {
-            (None, None) => None,
-            (Some(_), None) => return Err(fail("server.tls_key_file", "missing: tls_cert_file needs it".into())),
-            (None, Some(_)) => return Err(fail("server.tls_cert_file", "missing: tls_key_file needs it".into())),
-            (Some(cert), Some(key)) => {
-                if key.exists() {
-                    private_file(&key).map_err(|reason| fail("server.tls_key_file", reason))?;
-                }
-                Some(
-                    super::tls::server_config(&cert, &key)
-                        .map_err(|(which, why)| fail(&format!("server.{which}"), why))?,
-                )
-            }
-        };
-        let header_ms = raw.server.header_read_timeout_ms.unwrap_or(10_000);
-        if header_ms == 0 {
-            return Err(fail("server.header_read_timeout_ms", "must be at least 1".into()));
-        }
-        let idle_ms = raw.server.idle_timeout_ms.unwrap_or(5_000.min(header_ms));
-        if idle_ms == 0 || idle_ms > header_ms {
-            return Err(fail(
-                "server.idle_timeout_ms",
-                format!(
-                    "must be at least 1 and at most header_read_timeout_ms ({header_ms}), which also bounds the wait"
-                ),
-            ));
-        }
-        let max_connections = raw.server.max_connections.unwrap_or(1024);
-        if max_connections == 0 {
-            return Err(fail("server.max_connections", "must be at least 1".into()));
-        }
-        let server = ServerConfig {
-            listen: raw.server.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
-            admin_token,
-            max_body_bytes,
-            max_header_bytes,
-            upstream_timeout: Duration::from_millis(timeout_ms),
-            tls,
-            header_read_timeout: Duration::from_millis(header_ms),
-            idle_timeout: Duration::from_millis(idle_ms),
-            max_connections,
-        };
-
-        if raw.route.is_empty() {
-            return Err(fail("route", "no [[route]] table: add at least one".into()));
-        }
-        let mut routes: Vec<RouteConfig> = Vec::new();
-        for (i, route) in raw.route.into_iter().enumerate() {
-            let key = |name: &str| format!("route[{i}].{name}");
-            let path = route_path(&route.path).map_err(|reason| fail(&key("path"), reason))?;
-            if routes.iter().any(|r| r.path == path) {
-                return Err(fail(&key("path"), format!("{} is already the path of another route", route.path)));
-            }
-            let price = price(&route.price).map_err(|(sub, reason)| fail(&format!("{}{sub}", key("price")), reason))?;
-            let content = match (route.dir, route.upstream, route.echo.unwrap_or(false)) {
-                (Some(dir), None, false) => {
-                    let dir = resolve(dir);
-                    if !dir.is_dir() {
-                        return Err(fail(&key("dir"), format!("{} is not a directory", dir.display())));
-                    }
-                    if !matches!(path, RoutePath::Prefix(_)) {
-                        return Err(fail(&key("path"), "a dir route's path must end in /*".into()));
-                    }
-                    Content::Dir(dir)
-                }
-                (None, Some(upstream), false) => {
-                    let url = url::Url::parse(&upstream)
-                        .ok()
-                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                        .ok_or_else(|| fail(&key("upstream"), format!("{upstream:?} is not an http(s):// URL")))?;
-                    if is_own_address(&url, server.listen) {
-                        return Err(fail(
-                            &key("upstream"),
-                            format!("{upstream} is this proxy's own listen address ({}): a loop", server.listen),
-                        ));
-                    }
-                    Content::Upstream(url)
-                }
-                (None, None, true) => Content::Echo,
-                _ => {
-                    return Err(fail(&format!("route[{i}]"), "needs exactly one of dir, upstream, echo = true".into()));
-                }
-            };
-            routes.push(RouteConfig { path, price, content, description: route.description.unwrap_or_default() });
-        }
+        let chain = at.chain(raw.chain)?;
+        let receiver = at.receiver(raw.receiver)?;
+        let files = at.server_files(&raw.server)?;
+        let server = at.server(raw.server, files)?;
+        let routes = at.routes(raw.route, &server)?;
         Ok(Self { file: file.to_path_buf(), chain, receiver, server, routes })
     }
 
@@ -391,6 +253,215 @@ impl ProxyConfig {
                 .max_by_key(|(len, _, _)| *len)
                 .map(|(_, i, rest)| (i, rest))
         })
+    }
+}
+
+/// Where a configuration is checked: its file (named in every error) and the directory its
+/// relative paths are taken from.
+struct At<'a> {
+    file: &'a Path,
+    base: PathBuf,
+}
+
+/// What `[server]`'s files hold, read before the section is checked.
+struct ServerFiles {
+    admin_token: Option<String>,
+    tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    paywall_page: Option<String>,
+}
+
+impl At<'_> {
+    fn fail(&self, key: &str, reason: String) -> ConfigError {
+        ConfigError { file: self.file.to_path_buf(), key: key.into(), reason }
+    }
+
+    fn resolve(&self, path: PathBuf) -> PathBuf {
+        if path.is_relative() { self.base.join(path) } else { path }
+    }
+
+    fn chain(&self, raw: RawChain) -> Result<ChainConfig, ConfigError> {
+        let confirmations = raw.confirmations.unwrap_or(5);
+        if confirmations == 0 {
+            return Err(self.fail("chain.confirmations", "must be at least 1".into()));
+        }
+        let poll_ms = raw.poll_interval_ms.unwrap_or(1000);
+        if poll_ms == 0 {
+            return Err(self.fail("chain.poll_interval_ms", "must be at least 1".into()));
+        }
+        if let Some(url) = &raw.rpc_url {
+            let scheme = url::Url::parse(url).map(|u| u.scheme().to_string()).unwrap_or_default();
+            if !["http", "https", "ws", "wss"].contains(&scheme.as_str()) {
+                return Err(self.fail("chain.rpc_url", "not an http(s):// or ws(s):// URL".into()));
+            }
+        }
+        if raw.deployment_block.is_some() && raw.contract.is_none() {
+            return Err(self.fail("chain.deployment_block", "only with chain.contract".into()));
+        }
+        Ok(ChainConfig {
+            rpc_url: raw.rpc_url,
+            confirmations,
+            contract: raw.contract,
+            deployment_block: raw.deployment_block.unwrap_or(0),
+            deployments_dir: self.resolve(raw.deployments_dir.unwrap_or_else(|| "deployments".into())),
+            poll_interval: Duration::from_millis(poll_ms),
+        })
+    }
+
+    fn receiver(&self, raw: RawReceiver) -> Result<ReceiverConfig, ConfigError> {
+        let store = match raw.store {
+            Some(store) if STORE_SCHEMES.iter().any(|scheme| store.starts_with(scheme)) => store,
+            Some(_) => {
+                return Err(
+                    self.fail("receiver.store", "must start with sqlite://, postgres:// or postgresql://".into())
+                );
+            }
+            None => format!("sqlite://{}", self.resolve("uraiden-proxy.sqlite".into()).display()),
+        };
+        let private_key_file = raw.private_key_file.map(|path| self.resolve(path));
+        if let Some(path) = &private_key_file {
+            private_file(path).map_err(|reason| self.fail("receiver.private_key_file", reason))?;
+        }
+        Ok(ReceiverConfig { private_key_file, store })
+    }
+
+    /// Reads and checks the files `[server]` names.
+    fn server_files(&self, raw: &RawServer) -> Result<ServerFiles, ConfigError> {
+        let admin_token = match raw.admin_token_file.clone().map(|path| self.resolve(path)) {
+            None => None,
+            Some(path) => {
+                let key = "server.admin_token_file";
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| self.fail(key, format!("{} cannot be read: {e}", path.display())))?;
+                private_file(&path).map_err(|reason| self.fail(key, reason))?;
+                Some(admin_token(&text).map_err(|reason| self.fail(key, format!("{}: {reason}", path.display())))?)
+            }
+        };
+        let cert = raw.tls_cert_file.clone().map(|path| self.resolve(path));
+        let tls = match (cert, raw.tls_key_file.clone().map(|path| self.resolve(path))) {
+            (None, None) => None,
+            (Some(_), None) => return Err(self.fail("server.tls_key_file", "missing: tls_cert_file needs it".into())),
+            (None, Some(_)) => return Err(self.fail("server.tls_cert_file", "missing: tls_key_file needs it".into())),
+            (Some(cert), Some(key)) => {
+                if key.exists() {
+                    private_file(&key).map_err(|reason| self.fail("server.tls_key_file", reason))?;
+                }
+                let config = super::tls::server_config(&cert, &key)
+                    .map_err(|(which, why)| self.fail(&format!("server.{which}"), why))?;
+                Some(config)
+            }
+        };
+        let paywall_page = match raw.paywall_page_file.clone().map(|path| self.resolve(path)) {
+            None => None,
+            Some(path) => {
+                let key = "server.paywall_page_file";
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| self.fail(key, format!("{} cannot be read: {e}", path.display())))?;
+                // Checked now, with any token: the template's placeholders do not depend on it.
+                PaywallPage::with_template(&text, TokenInfo::base_units(Address::ZERO))
+                    .map_err(|e| self.fail(key, format!("{}: {e}", path.display())))?;
+                Some(text)
+            }
+        };
+        Ok(ServerFiles { admin_token, tls, paywall_page })
+    }
+
+    fn server(&self, raw: RawServer, files: ServerFiles) -> Result<ServerConfig, ConfigError> {
+        let max_header_bytes = raw.max_header_bytes.unwrap_or(16 << 10);
+        if max_header_bytes < 1024 {
+            return Err(self.fail("server.max_header_bytes", "must be at least 1024".into()));
+        }
+        let timeout_ms = raw.upstream_timeout_ms.unwrap_or(30_000);
+        if timeout_ms == 0 {
+            return Err(self.fail("server.upstream_timeout_ms", "must be at least 1".into()));
+        }
+        let header_ms = raw.header_read_timeout_ms.unwrap_or(10_000);
+        if header_ms == 0 {
+            return Err(self.fail("server.header_read_timeout_ms", "must be at least 1".into()));
+        }
+        let idle_ms = raw.idle_timeout_ms.unwrap_or(5_000.min(header_ms));
+        if idle_ms == 0 || idle_ms > header_ms {
+            return Err(self.fail(
+                "server.idle_timeout_ms",
+                format!(
+                    "must be at least 1 and at most header_read_timeout_ms ({header_ms}), which also bounds the wait"
+                ),
+            ));
+        }
+        let max_connections = raw.max_connections.unwrap_or(1024);
+        if max_connections == 0 {
+            return Err(self.fail("server.max_connections", "must be at least 1".into()));
+        }
+        Ok(ServerConfig {
+            listen: raw.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
+            admin_token: files.admin_token,
+            max_body_bytes: raw.max_body_bytes.unwrap_or(1 << 20),
+            max_header_bytes,
+            upstream_timeout: Duration::from_millis(timeout_ms),
+            tls: files.tls,
+            header_read_timeout: Duration::from_millis(header_ms),
+            idle_timeout: Duration::from_millis(idle_ms),
+            max_connections,
+            paywall_page: files.paywall_page,
+        })
+    }
+
+    fn routes(&self, raw: Vec<RawRoute>, server: &ServerConfig) -> Result<Vec<RouteConfig>, ConfigError> {
+        if raw.is_empty() {
+            return Err(self.fail("route", "no [[route]] table: add at least one".into()));
+        }
+        let mut routes: Vec<RouteConfig> = Vec::new();
+        for (i, route) in raw.into_iter().enumerate() {
+            let key = |name: &str| format!("route[{i}].{name}");
+            let path = route_path(&route.path).map_err(|reason| self.fail(&key("path"), reason))?;
+            if routes.iter().any(|r| r.path == path) {
+                return Err(self.fail(&key("path"), format!("{} is already the path of another route", route.path)));
+            }
+            let price =
+                price(&route.price).map_err(|(sub, reason)| self.fail(&format!("{}{sub}", key("price")), reason))?;
+            let content = self.content(i, &path, route.dir, route.upstream, route.echo.unwrap_or(false), server)?;
+            routes.push(RouteConfig { path, price, content, description: route.description.unwrap_or_default() });
+        }
+        Ok(routes)
+    }
+
+    /// What route `i` serves: exactly one of a directory, an upstream, the echo.
+    fn content(
+        &self,
+        i: usize,
+        path: &RoutePath,
+        dir: Option<PathBuf>,
+        upstream: Option<String>,
+        echo: bool,
+        server: &ServerConfig,
+    ) -> Result<Content, ConfigError> {
+        let key = |name: &str| format!("route[{i}].{name}");
+        match (dir, upstream, echo) {
+            (Some(dir), None, false) => {
+                let dir = self.resolve(dir);
+                if !dir.is_dir() {
+                    return Err(self.fail(&key("dir"), format!("{} is not a directory", dir.display())));
+                }
+                if !matches!(path, RoutePath::Prefix(_)) {
+                    return Err(self.fail(&key("path"), "a dir route's path must end in /*".into()));
+                }
+                Ok(Content::Dir(dir))
+            }
+            (None, Some(upstream), false) => {
+                let url = url::Url::parse(&upstream)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .ok_or_else(|| self.fail(&key("upstream"), format!("{upstream:?} is not an http(s):// URL")))?;
+                if is_own_address(&url, server.listen) {
+                    return Err(self.fail(
+                        &key("upstream"),
+                        format!("{upstream} is this proxy's own listen address ({}): a loop", server.listen),
+                    ));
+                }
+                Ok(Content::Upstream(url))
+            }
+            (None, None, true) => Ok(Content::Echo),
+            _ => Err(self.fail(&format!("route[{i}]"), "needs exactly one of dir, upstream, echo = true".into())),
+        }
     }
 }
 

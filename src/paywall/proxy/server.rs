@@ -19,18 +19,16 @@ use tower::{Layer, ServiceExt, util::BoxCloneSyncService};
 
 use super::{
     config::{ProxyConfig, RoutePath, ServerConfig},
+    conn::App,
     content::Source,
     path,
 };
 use crate::{
-    paywall::{PaywallLayer, api, metrics::Metrics},
+    paywall::{PaywallLayer, PaywallPage, TokenInfo, api, metrics::Metrics},
     receiver::ChannelManager,
 };
 
 type RouteService = BoxCloneSyncService<Request, Response, Infallible>;
-
-/// The whole application as one service.
-pub type App = BoxCloneSyncService<Request, Response, Infallible>;
 
 /// The most proxies a request may have passed through (entries of its `Via` headers).
 pub const MAX_HOPS: usize = 16;
@@ -49,8 +47,13 @@ fn via_token() -> String {
 
 /// The whole application of `config` for `manager`'s receiver: the front door (loop check,
 /// canonical path), the routes, the management API (admin routes only with a token),
-/// `/metrics`, and the size limits.
-pub fn app(config: &ProxyConfig, manager: &ChannelManager) -> App {
+/// `/metrics`, and the size limits; browsers get the paywall page (the configured template or
+/// the default) pricing in `token`.
+pub fn app(config: &ProxyConfig, manager: &ChannelManager, token: TokenInfo) -> App {
+    let page = match &config.server.paywall_page {
+        Some(template) => PaywallPage::with_template(template, token).expect("the template was checked at load"),
+        None => PaywallPage::new(token),
+    };
     let metrics = Metrics::new(manager.clone());
     let via = Arc::new(via_token());
     let client = reqwest::Client::builder()
@@ -73,7 +76,8 @@ pub fn app(config: &ProxyConfig, manager: &ChannelManager) -> App {
             });
             let paywall = PaywallLayer::new(manager.clone(), route.price.clone())
                 .with_description(route.description.clone(), None)
-                .with_observer(metrics.clone());
+                .with_observer(metrics.clone())
+                .with_page(page.clone());
             BoxCloneSyncService::new(tower::Layer::layer(&paywall, content))
         })
         .collect();
@@ -176,10 +180,11 @@ async fn limits(State(server): State<Arc<ServerConfig>>, request: Request, next:
 pub async fn serve(
     config: &ProxyConfig,
     manager: &ChannelManager,
+    token: TokenInfo,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    super::conn::serve(app(config, manager), listener, &config.server, shutdown).await
+    super::conn::serve(app(config, manager, token), listener, &config.server, shutdown).await
 }
 
 #[cfg(test)]

@@ -1,66 +1,22 @@
-//! An async JSON-RPC node for the off-chain half (the receiver's manager, the sender's client):
-//! alloy's provider, with typed contract views and the node's failures sorted into "the node
-//! refused" and "the node could not be reached".
-//!
-//! [`RpcChain`](super::RpcChain) is the synchronous [`Chain`](super::Chain) over the same kind of
-//! node, for the conformance suite and the command line; this one is for tokio servers and
-//! never blocks.
+//! The connection and its reads: blocks, views, logs, simulations, balances, nonces, fees and
+//! receipts, each bounded by the node's timeout.
 
 use alloy::{
-    eips::BlockNumberOrTag,
+    eips::{BlockNumberOrTag, eip1559::Eip1559Estimation},
     network::{EthereumWallet, TransactionBuilder},
     providers::{DynProvider, Provider, ProviderBuilder, WsConnect},
-    rpc::types::{Filter, Log, TransactionRequest},
+    rpc::types::{Filter, Log, TransactionReceipt, TransactionRequest},
     signers::local::PrivateKeySigner,
     transports::{RpcError, TransportErrorKind},
 };
 use alloy_primitives::{Address, B256, Bytes};
 use alloy_sol_types::SolCall;
 
-use super::{Outcome, RedactedUrl};
-use crate::{contract::Revert, proof::Signer};
-
-/// Why a node request failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum NodeError {
-    /// The node could not be reached, or its answer could not be read.
-    #[error("node unreachable: {0}")]
-    Unreachable(String),
-    /// The node answered with an error (a range too large, an unknown method, a bad request).
-    #[error("node refused: {0}")]
-    Refused(String),
-    /// The call reverted with this error.
-    #[error("reverted: {0}")]
-    Reverted(Revert),
-    /// The node does not have what was asked for (a block beyond its head).
-    #[error("the node has no {0}")]
-    Missing(String),
-}
-
-impl From<RpcError<TransportErrorKind>> for NodeError {
-    fn from(error: RpcError<TransportErrorKind>) -> Self {
-        match &error {
-            RpcError::ErrorResp(payload) => match payload.as_revert_data() {
-                Some(data) => NodeError::Reverted(Revert::decode(&data)),
-                None => NodeError::Refused(format!("{} (code {})", payload.message, payload.code)),
-            },
-            _ => NodeError::Unreachable(error.to_string()),
-        }
-    }
-}
-
-impl NodeError {
-    /// The error with every trace of `url`'s secrets (user info, path, query) removed from its
-    /// text: a transport error quotes the URL it failed on.
-    pub fn scrubbed(self, url: &RedactedUrl) -> Self {
-        match self {
-            NodeError::Unreachable(text) => NodeError::Unreachable(url.scrub(&text)),
-            NodeError::Refused(text) => NodeError::Refused(url.scrub(&text)),
-            NodeError::Missing(text) => NodeError::Missing(url.scrub(&text)),
-            reverted @ NodeError::Reverted(_) => reverted,
-        }
-    }
-}
+use super::NodeError;
+use crate::{
+    chain::{Outcome, RedactedUrl, simulate},
+    proof::Signer,
+};
 
 /// A block's identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,9 +88,9 @@ impl Node {
         })
     }
 
-    /// The same connection with every request of this type (and every request run through
-    /// [`Node::bounded`]) limited to `timeout`: a node that accepts connections but never
-    /// answers then fails the request as unreachable instead of holding its caller for good.
+    /// The same connection with every request (its own and its [`TxSender`](super::TxSender)'s)
+    /// limited to `timeout`: a node that accepts connections but never answers then fails the
+    /// request as unreachable instead of holding its caller for good.
     pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -142,7 +98,7 @@ impl Node {
 
     /// Runs the node request `request` within this node's timeout (if it has one); `what` names
     /// it in the error.
-    pub async fn bounded<T, E: Into<NodeError>>(
+    pub(super) async fn bounded<T, E: Into<NodeError>>(
         &self,
         what: &str,
         request: impl std::future::IntoFuture<Output = Result<T, E>>,
@@ -157,7 +113,7 @@ impl Node {
     }
 
     /// A failure of a request to this node, with the URL's secrets removed from its text.
-    pub fn error(&self, error: impl Into<NodeError>) -> NodeError {
+    fn error(&self, error: impl Into<NodeError>) -> NodeError {
         error.into().scrubbed(&self.url)
     }
 
@@ -176,8 +132,10 @@ impl Node {
         self.provider.subscribe_blocks().await.map_err(|e| self.error(e))
     }
 
-    /// alloy's provider, for what this type does not cover.
-    pub fn provider(&self) -> &DynProvider {
+    /// alloy's provider, for the sender of transactions beside this file: kept inside `node`,
+    /// so that every request of the library is bounded and every transaction goes through
+    /// [`TxSender`](super::TxSender).
+    pub(super) fn provider(&self) -> &DynProvider {
         &self.provider
     }
 
@@ -221,13 +179,33 @@ impl Node {
     /// (`eth_simulateV1`): each sees the state the previous ones left. Nothing is sent. Gives
     /// each call's outcome, stopping after the first that does not succeed.
     pub async fn simulate(&self, calls: &[(Address, Address, Bytes)]) -> Result<Vec<Outcome>, NodeError> {
-        let payload = super::simulate::payload(calls, self.head().await? + 1);
+        let payload = simulate::payload(calls, self.head().await? + 1);
         let blocks = self.bounded("eth_simulateV1", self.provider.simulate(&payload)).await?;
-        super::simulate::outcomes(blocks, calls.len()).map_err(NodeError::Refused)
+        simulate::outcomes(blocks, calls.len()).map_err(NodeError::Refused)
     }
 
     /// The ether balance of `who`, in wei.
     pub async fn ether(&self, who: Address) -> Result<alloy_primitives::U256, NodeError> {
         self.bounded("eth_getBalance", self.provider.get_balance(who)).await
+    }
+
+    /// How many transactions of `who` are mined: its next nonce on the latest block.
+    pub async fn mined_nonce(&self, who: Address) -> Result<u64, NodeError> {
+        self.bounded("eth_getTransactionCount", self.provider.get_transaction_count(who).latest()).await
+    }
+
+    /// `who`'s next nonce counting its pending transactions too.
+    pub async fn pending_nonce(&self, who: Address) -> Result<u64, NodeError> {
+        self.bounded("eth_getTransactionCount", self.provider.get_transaction_count(who).pending()).await
+    }
+
+    /// Current EIP-1559 fees.
+    pub async fn fees(&self) -> Result<Eip1559Estimation, NodeError> {
+        self.bounded("eth_feeHistory", self.provider.estimate_eip1559_fees()).await
+    }
+
+    /// The receipt of transaction `hash`, if it is mined.
+    pub async fn receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, NodeError> {
+        self.bounded("eth_getTransactionReceipt", self.provider.get_transaction_receipt(hash)).await
     }
 }
