@@ -18,7 +18,7 @@ use super::{
     payments::{CheckedPayment, Payments},
     status::SyncStatus,
     store::{Store, StoreIdentity, StoreView},
-    types::{ChannelRecord, ChannelStatus, ChannelView, Payment},
+    types::{AcceptedPayment, ChannelRecord, ChannelStatus, ChannelView},
 };
 use crate::{channel::ChannelId, node::NodeError};
 
@@ -227,7 +227,7 @@ impl ChannelManager {
         balance: U192,
         signature: &[u8],
         price: U192,
-    ) -> Result<Payment, PaymentError> {
+    ) -> Result<AcceptedPayment, PaymentError> {
         let checked = self.check_payment(sender, open_block, balance, signature, price).await?;
         self.commit_payment(checked).await
     }
@@ -251,7 +251,7 @@ impl ChannelManager {
     /// Registers a payment that [`check_payment`](Self::check_payment) accepted: the amount is
     /// checked again against the state at commit time (another payment may have come first),
     /// and the answer comes once the payment is durable.
-    pub async fn commit_payment(&self, checked: CheckedPayment) -> Result<Payment, PaymentError> {
+    pub async fn commit_payment(&self, checked: CheckedPayment) -> Result<AcceptedPayment, PaymentError> {
         self.payments.commit(checked).await
     }
 

@@ -38,4 +38,4 @@ pub use manager::{ChannelManager, Stats};
 pub use payments::CheckedPayment;
 pub use status::{LowFunds, SyncStatus};
 pub use store::{CloseTx, CloseTxState, StoreIdentity, StoreView};
-pub use types::{ChannelRecord, ChannelView, Payment};
+pub use types::{AcceptedPayment, ChannelRecord, ChannelView};

@@ -13,7 +13,7 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::{context::Context, error::PaymentError, rules::check_amount, store::PaymentWrite, types::Payment};
+use super::{context::Context, error::PaymentError, rules::check_amount, store::PaymentWrite, types::AcceptedPayment};
 use crate::{channel::ChannelId, proof::ProofVerifier};
 
 /// Payments committed together at most (one transaction, one fsync).
@@ -72,7 +72,7 @@ impl CheckedPayment {
 struct Job {
     write: PaymentWrite,
     price: U192,
-    reply: oneshot::Sender<Result<Payment, PaymentError>>,
+    reply: oneshot::Sender<Result<AcceptedPayment, PaymentError>>,
     /// Whether the channel was reloaded from a shared store for this payment already.
     reloaded: bool,
 }
@@ -174,7 +174,7 @@ impl Payments {
     /// Registers a payment that [`Payments::check`] accepted: the amount is checked again
     /// against the state at commit time (another payment may have come first), and the answer
     /// comes once the payment is durable.
-    pub(crate) async fn commit(&self, checked: CheckedPayment) -> Result<Payment, PaymentError> {
+    pub(crate) async fn commit(&self, checked: CheckedPayment) -> Result<AcceptedPayment, PaymentError> {
         let (reply, answer) = oneshot::channel();
         let unavailable = || PaymentError::Unavailable("the manager is shutting down".into());
         let job = Job { write: checked.write, price: checked.price, reply, reloaded: false };
@@ -224,7 +224,7 @@ async fn write_payments(ctx: Arc<Context>, mut jobs: mpsc::Receiver<Job>) {
 async fn commit_batch(ctx: &Context, batch: Vec<Job>) -> Vec<Job> {
     let shared = ctx.store.is_shared();
     let mut stale = Vec::new();
-    let mut accepted: Vec<(Job, Payment)> = Vec::with_capacity(batch.len());
+    let mut accepted: Vec<(Job, AcceptedPayment)> = Vec::with_capacity(batch.len());
     {
         let state = ctx.state.read().expect("state lock");
         // Balances accepted earlier in this batch, not committed yet.
@@ -241,7 +241,7 @@ async fn commit_batch(ctx: &Context, batch: Vec<Job>) -> Vec<Job> {
                 Ok(previous) => {
                     job.write.previous = previous;
                     provisional.insert(job.write.id, (job.write.balance, job.write.signature.clone()));
-                    let payment = Payment { id: job.write.id, amount: job.price, balance: job.write.balance };
+                    let payment = AcceptedPayment { id: job.write.id, amount: job.price, balance: job.write.balance };
                     accepted.push((job, payment));
                 }
                 Err(PaymentError::AmountMismatch { .. } | PaymentError::InsufficientFunds { .. })

@@ -170,7 +170,7 @@ fn decimal_opt<S: serde::Serializer>(value: &Option<U192>, s: S) -> Result<S::Ok
 
 /// A payment the receiver accepted and stored durably.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Payment {
+pub struct AcceptedPayment {
     /// The channel paid through.
     pub id: ChannelId,
     /// What this payment added.

@@ -22,8 +22,8 @@ use uraiden::{
 };
 
 use super::{
+    common::receivers::{CONFIRMATIONS, Env, amount},
     common::{self, u192},
-    env::{CONFIRMATIONS, Env, amount},
     reliability::{Forwarder, Link, anvil_addr, rpc, wait_status},
 };
 

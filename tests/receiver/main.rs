@@ -6,7 +6,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod disputes;
-mod env;
 mod interleavings;
 mod reliability;
 
@@ -20,8 +19,8 @@ use uraiden::{
     receiver::{ChannelManager, CloseError, CloseTxState, ManagerError, PaymentError, StoreError},
 };
 
+use common::receivers::{Backend, CONFIRMATIONS, Env, amount};
 use common::u192;
-use env::{Backend, CONFIRMATIONS, Env, amount};
 
 /// Runs each scenario on both stores: `NAME::sqlite` and `NAME::postgres`.
 macro_rules! on_both_stores {

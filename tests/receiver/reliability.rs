@@ -28,8 +28,8 @@ use uraiden::{
 };
 
 use super::{
+    common::receivers::{CONFIRMATIONS, Env, amount},
     common::{self, u192},
-    env::{CONFIRMATIONS, Env, amount},
 };
 
 /// What the forwarder does with connections.
