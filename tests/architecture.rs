@@ -119,32 +119,14 @@ fn no_circle_among_top_level_modules() {
     assert!(failures.is_empty(), "top-level modules import each other in a circle:\n{}", failures.join("\n"));
 }
 
-/// Circles among one folder's files that are known and not yet undone, each as the test
-/// reports it (the folder and the files in the circle). A debt, listed so that CI stays a
-/// check of everything else: a new circle fails the test, and so does an entry here whose
-/// circle is gone (remove it then). The receiver's rooms (issue 18) undo these two.
-const KNOWN_FOLDER_CIRCLES: &[&str] = &[
-    "src/receiver: {receiver::error, receiver::store}",
-    "src/receiver: {receiver::disputes, receiver::follower, receiver::manager}",
-];
-
 #[test]
 fn no_circle_among_the_files_of_a_folder() {
     let crate_ = Crate::read(&src_dir());
-    let mut found = Vec::new();
-    for folder in crate_.folders().into_iter().filter(|f| f.len() == 1) {
-        found.extend(circles(&crate_, &folder, 2));
+    let mut failures = Vec::new();
+    for folder in crate_.folders() {
+        failures.extend(circles(&crate_, &folder, folder.len() + 1));
     }
-    let known = |circle: &String| KNOWN_FOLDER_CIRCLES.iter().any(|k| circle.starts_with(&format!("{k}:")));
-    let failures: Vec<&String> = found.iter().filter(|c| !known(c)).collect();
-    let new: Vec<String> = failures.iter().map(|c| c.to_string()).collect();
-    assert!(new.is_empty(), "files of one folder import each other in a circle:\n{}", new.join("\n"));
-    for k in KNOWN_FOLDER_CIRCLES {
-        assert!(
-            found.iter().any(|c| c.starts_with(&format!("{k}:"))),
-            "the known circle {k} is gone: remove it from KNOWN_FOLDER_CIRCLES"
-        );
-    }
+    assert!(failures.is_empty(), "files of one folder import each other in a circle:\n{}", failures.join("\n"));
 }
 
 #[test]

@@ -1,7 +1,10 @@
-//! What names a channel, what the contract stores about it, and where it is in its life.
+//! What names a channel, what the contract stores about it, where it is in its life, and what
+//! the contract's events make of it.
 
+mod state;
 mod status;
 
+pub use state::{ChannelEvent, ChannelState};
 pub use status::ChannelStatus;
 
 use alloy_primitives::{Address, B256, aliases::U192, keccak256};

@@ -12,10 +12,7 @@ use anyhow::Context;
 use super::{deploy::DeploymentRecord, key::NodeArgs};
 use uraiden::{
     node::Node,
-    receiver::{
-        ChannelManager, CloseError, ManagerConfig,
-        store::{Store, StoreIdentity},
-    },
+    receiver::{ChannelManager, CloseError, ManagerConfig, StoreIdentity},
 };
 
 /// `uraiden receiver`.
@@ -92,9 +89,7 @@ async fn run_async(args: ReceiverArgs, node: &NodeArgs) -> anyhow::Result<()> {
     if matches!(args.command, ReceiverCommand::Resync) {
         let chain_id = Node::connect(&url, None).await?.chain_id();
         let identity = StoreIdentity { chain_id, contract, receiver: key.address() };
-        let store = Store::open(&args.store, identity).await?;
-        let kept = store.resync().await?;
-        drop(store);
+        let kept = ChannelManager::resync_store(&args.store, identity).await?;
         println!("chain-derived state forgotten; {kept} channel(s) keep their proofs");
     }
     let mut config = ManagerConfig::new(url.clone(), contract, key, args.store.clone());

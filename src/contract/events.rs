@@ -3,6 +3,8 @@
 use alloy_primitives::{Address, Log};
 use alloy_sol_types::SolEventInterface;
 
+use crate::channel::{ChannelEvent, ChannelId};
+
 use super::bindings::{ERC223Token::ERC223TokenEvents, RaidenMicroTransferChannels::RaidenMicroTransferChannelsEvents};
 
 /// The channel contract's events.
@@ -42,4 +44,30 @@ pub fn decode_logs(logs: &[Log], token: Address, channels: Address) -> Result<Ve
             }
         })
         .collect()
+}
+
+/// A channel event as the change it makes to the channel it names, or `None` for an event
+/// that changes no channel (and for an opening in a block above `u32::MAX`). `block` is the
+/// log's block: an opening's block names the channel, and a close request's plus the contract's
+/// `challenge_period` is the block after which the sender may settle.
+pub fn channel_event(event: &ChannelsEvent, block: u64, challenge_period: u32) -> Option<(ChannelId, ChannelEvent)> {
+    let id = |sender, receiver, open_block| ChannelId { sender, receiver, open_block };
+    Some(match event {
+        ChannelsEvent::ChannelCreated(e) => {
+            let open_block = u32::try_from(block).ok()?;
+            (id(e._sender, e._receiver, open_block), ChannelEvent::Opened { deposit: e._deposit })
+        }
+        ChannelsEvent::ChannelToppedUp(e) => (
+            id(e._sender, e._receiver, e._open_block_number),
+            ChannelEvent::ToppedUp { added: e._added_deposit, deposit: e._deposit },
+        ),
+        ChannelsEvent::ChannelCloseRequested(e) => (
+            id(e._sender, e._receiver, e._open_block_number),
+            ChannelEvent::CloseRequested { balance: e._balance, settle_block: block + u64::from(challenge_period) },
+        ),
+        ChannelsEvent::ChannelSettled(e) => {
+            (id(e._sender, e._receiver, e._open_block_number), ChannelEvent::Settled { balance: e._balance })
+        }
+        _ => return None,
+    })
 }

@@ -9,5 +9,5 @@ mod revert;
 
 pub use call::Call;
 pub use client::{CallError, Contracts, DeployGas, Tx, TxError, init_code, open_data, top_up_data};
-pub use events::{ChannelsEvent, Event, TokenEvent, UndecodedLog, decode_logs};
+pub use events::{ChannelsEvent, Event, TokenEvent, UndecodedLog, channel_event, decode_logs};
 pub use revert::{ChannelsError, Revert, TokenError};

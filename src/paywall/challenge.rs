@@ -191,7 +191,7 @@ fn rdn_flag_value(refusal: &Refusal) -> String {
 
 /// Adds the receipt of `accepted` (the receiver's registration of `payment`) to a paid
 /// response, in the protocol of `payment`.
-pub fn add_receipt(headers: &mut HeaderMap, terms: &Terms, payment: &Payment, accepted: &receiver::Payment) {
+pub fn add_receipt(headers: &mut HeaderMap, terms: &Terms, payment: &Payment, accepted: &receiver::AcceptedPayment) {
     headers.insert(rdn::COST, HeaderValue::from_str(&accepted.amount.to_string()).expect("ASCII"));
     headers.insert(rdn::SENDER_BALANCE, HeaderValue::from_str(&accepted.balance.to_string()).expect("ASCII"));
     if payment.protocol == Protocol::X402 {

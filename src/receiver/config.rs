@@ -6,6 +6,10 @@ use alloy_primitives::Address;
 
 use crate::{chain::RedactedUrl, proof::Signer};
 
+/// The longest wait for a PostgreSQL connection of the store's pool: past it, the store is busy
+/// and a payment is refused as unavailable (a 503 at the paywall) rather than queued.
+pub const POOL_WAIT: Duration = Duration::from_secs(3);
+
 /// What the receiver does when a sender asks to close with a balance that is not below the
 /// receiver's last proof.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

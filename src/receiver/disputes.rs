@@ -1,6 +1,8 @@
 //! The receiver's close transactions: answering a sender's close request with a higher proof
-//! (a dispute), or cashing out.
+//! (a dispute), or cashing out; and whether the receiver can pay for them.
 //!
+//! - [`Disputes`] answers every close request the state knows of (after every poll of the
+//!   follower) and checks the receiver's ether now and then.
 //! - Every transaction of the receiver goes through one [`TxSender`]: it hands out nonces in
 //!   order ([`Nonce::Next`]: from its own counter, read from the node once and again only after
 //!   a failed send), so any number of disputes sent at once each get their own nonce.
@@ -17,23 +19,26 @@
 //!   node fails the attempt, which is tried again once the node answers.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use alloy::{eips::eip1559::Eip1559Estimation, network::TransactionBuilder, rpc::types::TransactionRequest};
-use alloy_primitives::{Address, B256, aliases::U192};
+use alloy_primitives::{Address, B256, U256, aliases::U192};
 use tracing::Instrument;
 
 use super::{
-    config::TxPolicy,
+    config::{ClosePolicy, TxPolicy},
+    context::Context,
     error::CloseError,
-    store::{CloseTx, Store},
-    types::ChannelRecord,
+    rules::{CloseAction, on_close_request},
+    status::LowFunds,
+    store::{CloseTx, CloseTxState, Store},
+    types::{ChannelRecord, ChannelStatus},
 };
 use crate::{
-    channel::ChannelId,
+    channel::{ChannelEvent, ChannelId},
     contract::{Call, ChannelsError, Revert},
     node::{InFlight, Mined, Node, NodeError, Nonce, Resend, SendError, TxSender},
 };
@@ -227,8 +232,14 @@ impl Closer {
             let (hash, nonce) = (*sent.hashes.last().expect("a version was sent"), sent.nonce);
             tracing::info!(channel = %record.id, tx = %hash, nonce, "close sent");
             self.sent.lock().expect("sent lock").insert(record.id, sent);
-            let tx =
-                CloseTx { tx_hash: hash, id: record.id, balance: record.balance, nonce, state: "pending", block: None };
+            let tx = CloseTx {
+                tx_hash: hash,
+                id: record.id,
+                balance: record.balance,
+                nonce,
+                state: CloseTxState::Pending,
+                block: None,
+            };
             store.record_close_tx(&tx).await.map_err(|e| CloseError::Unavailable(e.to_string()))
         };
         let policy = resend(&self.policy);
@@ -290,14 +301,14 @@ impl Closer {
         mined: &Mined,
     ) -> Result<CloseOutcome, CloseError> {
         let (hash, nonce, block) = (mined.hash, mined.nonce, mined.block);
-        let state = if mined.succeeded() { "mined" } else { "reverted" };
+        let state = if mined.succeeded() { CloseTxState::Mined } else { CloseTxState::Reverted };
         for other in &mined.replaced {
             let replaced = CloseTx {
                 tx_hash: *other,
                 id: record.id,
                 balance: record.balance,
                 nonce,
-                state: "replaced",
+                state: CloseTxState::Replaced,
                 block: None,
             };
             store.record_close_tx(&replaced).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
@@ -319,5 +330,119 @@ fn resend(policy: &TxPolicy) -> Resend {
         stuck_after: policy.stuck_after,
         fee_bump_percent: policy.fee_bump_percent,
         max_resends: policy.max_resends,
+    }
+}
+
+/// Answers the senders' close requests, and watches whether the receiver can pay for a close.
+pub(crate) struct Disputes {
+    ctx: Arc<Context>,
+    closer: Closer,
+    /// Close requests the receiver decided to leave to the sender's settlement (logged once).
+    answered: HashMap<ChannelId, U192>,
+    /// Close requests for which a shared store's record was reloaded already.
+    reloaded: HashSet<(ChannelId, U192)>,
+    /// The close requests known before a re-read of the chain (id → requested balance),
+    /// answered until it has caught up: the re-read forgets them until it reaches their blocks.
+    /// Disputing one that a reorg removed only closes the channel with our proof.
+    known_before_resync: HashMap<ChannelId, U192>,
+}
+
+impl Disputes {
+    pub(crate) fn new(ctx: Arc<Context>, closer: Closer) -> Self {
+        Self { ctx, closer, answered: HashMap::new(), reloaded: HashSet::new(), known_before_resync: HashMap::new() }
+    }
+
+    /// Remembers the close requests known now, to answer them while the chain is re-read.
+    pub(crate) fn remember_close_requests(&mut self) {
+        let known = self.close_requests();
+        self.known_before_resync.extend(known);
+    }
+
+    /// The chain-derived state was forgotten: records reloaded for a close request are stale.
+    pub(crate) fn forget_reloads(&mut self) {
+        self.reloaded.clear();
+    }
+
+    /// The re-read has caught up: the close requests known before it are the chain's again.
+    pub(crate) fn resync_done(&mut self) {
+        self.known_before_resync.clear();
+    }
+
+    /// Answers every close request the state knows of (confirmed, or in the unconfirmed blocks
+    /// of the last poll): one below the receiver's last proof is disputed, an equal one closed
+    /// at once under [`ClosePolicy::AtOnce`]. The closer keeps one attempt per channel and
+    /// backs off after failures, so asking at every poll retries a failed dispute until the
+    /// channel is settled.
+    pub(crate) async fn answer_close_requests(&mut self, resyncing: bool) {
+        let at_once = self.ctx.config.close_policy == ClosePolicy::AtOnce;
+        let mut requests = self.close_requests();
+        if resyncing {
+            for (id, balance) in &self.known_before_resync {
+                requests.entry(*id).or_insert(*balance);
+            }
+        }
+        for (id, requested) in requests {
+            if self.ctx.store.is_shared() && self.reloaded.insert((id, requested)) {
+                // Another server may have registered a later proof than this one's record.
+                self.ctx.reload(&id).await;
+            }
+            let Some(record) = self.ctx.state.read().expect("state lock").records.get(&id).cloned() else { continue };
+            if record.status == ChannelStatus::Settled {
+                continue;
+            }
+            if on_close_request(requested, record.balance, at_once) == CloseAction::CloseNow {
+                self.closer.ensure(self.ctx.store.clone(), record);
+            } else if self.answered.insert(id, requested) != Some(requested) {
+                tracing::info!(channel = %id, %requested, ours = %record.balance, "close request accepted; waiting for the settlement");
+            }
+        }
+    }
+
+    /// Every close request the state knows of, confirmed or pending, on a channel not settled
+    /// (nor settling in the unconfirmed blocks).
+    pub(crate) fn close_requests(&self) -> HashMap<ChannelId, U192> {
+        let state = self.ctx.state.read().expect("state lock");
+        let mut requests: HashMap<ChannelId, U192> = state
+            .records
+            .values()
+            .filter(|r| r.status == ChannelStatus::Closing)
+            .filter_map(|r| r.closing_balance.map(|balance| (r.id, balance)))
+            .collect();
+        let mut settling = HashSet::new();
+        for event in &state.pending {
+            match event.change {
+                ChannelEvent::CloseRequested { balance, .. } => {
+                    requests.insert(event.id, balance);
+                }
+                ChannelEvent::Settled { .. } => {
+                    settling.insert(event.id);
+                }
+                _ => {}
+            }
+        }
+        requests
+            .into_iter()
+            .filter(|(id, _)| !settling.contains(id))
+            .filter(|(id, _)| state.records.get(id).is_some_and(|r| r.status != ChannelStatus::Settled))
+            .collect()
+    }
+
+    /// Warns (log and status) when the receiver cannot pay for one close transaction.
+    pub(crate) async fn check_funds(&self) {
+        let receiver = self.ctx.identity.receiver;
+        let (Ok(balance), Ok(fees)) = (self.ctx.node.ether(receiver).await, self.closer.fees().await) else {
+            return;
+        };
+        let needed = U256::from(fees.max_fee_per_gas) * U256::from(self.ctx.config.tx.close_gas);
+        let low = (balance < needed).then_some(LowFunds { balance, needed });
+        if let Some(low) = &low {
+            tracing::warn!(balance = %low.balance, needed = %low.needed, "the receiver cannot pay for a close transaction: fund it");
+        }
+        // Only a change is published: waiters for the next poll should not wake for this.
+        self.ctx.status.send_if_modified(|s| {
+            let changed = s.low_funds != low;
+            s.low_funds = low;
+            changed
+        });
     }
 }

@@ -162,7 +162,7 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut => StoreError::Busy(super::store::POOL_WAIT),
+            sqlx::Error::PoolTimedOut => StoreError::Busy(super::config::POOL_WAIT),
             error => StoreError::Database(error),
         }
     }

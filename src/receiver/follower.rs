@@ -17,33 +17,28 @@
 //! Every node request is bounded by the configured timeout (not the whole poll: a long
 //! catch-up over many ranges is progress, not a stalled node).
 //!
-//! Close requests are answered from the state, not from the events of one poll: at startup and
-//! after every poll (whether it succeeded or not), every channel with a close request, confirmed
-//! or not, whose requested balance is below the receiver's last proof (or equal, under
-//! [`ClosePolicy::AtOnce`]) is handed to the closer, which retries with backoff until the
-//! channel is settled.
+//! The follower only reads the chain into the store and the state. At startup and after every
+//! poll (whether it succeeded or not) it hands over to the [`Disputes`], which answer close
+//! requests from the state, not from the events of one poll.
 
 use std::{
-    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use alloy::rpc::types::{Filter, Log};
-use alloy_primitives::{U256, aliases::U192};
 use alloy_sol_types::SolEventInterface;
 
 use super::{
-    config::ClosePolicy,
-    error::ManagerError,
-    manager::{Inner, LowFunds, reload},
-    rules::{CloseAction, on_close_request},
+    context::Context,
+    disputes::Disputes,
+    error::{ManagerError, StoreError},
     store::{Cursor, unix_now},
-    types::{ChainEvent, ChainUpdate, ChannelStatus},
+    types::{ChainEvent, ChannelRecord},
 };
 use crate::{
-    channel::ChannelId,
-    contract::ChannelsEvent,
+    channel::ChannelEvent,
+    contract::{ChannelsEvent, channel_event},
     node::{BlockRef, NodeError},
 };
 
@@ -62,7 +57,7 @@ enum PollError {
     /// Confirmed history changed: stop, or re-read the chain.
     Fatal(ManagerError),
     /// The store failed: try again later.
-    Store(super::error::StoreError),
+    Store(StoreError),
 }
 
 impl From<NodeError> for PollError {
@@ -71,52 +66,38 @@ impl From<NodeError> for PollError {
     }
 }
 
-impl From<super::error::StoreError> for PollError {
-    fn from(error: super::error::StoreError) -> Self {
+impl From<StoreError> for PollError {
+    fn from(error: StoreError) -> Self {
         PollError::Store(error)
     }
 }
 
 pub(crate) struct Follower {
-    inner: Arc<Inner>,
+    ctx: Arc<Context>,
+    /// What answers the close requests the follower reads.
+    disputes: Disputes,
     /// The unconfirmed blocks of the last poll.
     window: Vec<BlockRef>,
-    /// Close requests the receiver decided to leave to the sender's settlement (logged once).
-    answered: HashMap<ChannelId, U192>,
-    /// Close requests for which a shared store's record was reloaded already.
-    reloaded: HashSet<(ChannelId, U192)>,
     /// Whether the chain is being re-read after a deep reorg (payments halted until it is).
     resyncing: bool,
-    /// The close requests known before the re-read (id → requested balance), answered until it
-    /// has caught up: the re-read forgets them until it reaches their blocks. Disputing one
-    /// that a reorg removed only closes the channel with our proof.
-    known_before_resync: HashMap<ChannelId, U192>,
     polls: u64,
 }
 
 impl Follower {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        Self {
-            inner,
-            window: Vec::new(),
-            answered: HashMap::new(),
-            reloaded: HashSet::new(),
-            resyncing: false,
-            known_before_resync: HashMap::new(),
-            polls: 0,
-        }
+    pub(crate) fn new(ctx: Arc<Context>, disputes: Disputes) -> Self {
+        Self { ctx, disputes, window: Vec::new(), resyncing: false, polls: 0 }
     }
 
     /// Polls until stopped: at the configured interval while the node answers, backing off
     /// (doubling up to 30 s) while it fails. After every poll, close requests are answered from
     /// the state.
     pub(crate) async fn run(mut self) {
-        let interval = self.inner.config.poll_interval;
+        let interval = self.ctx.config.poll_interval;
         let mut wait = interval;
         // With a WebSocket, a new block wakes the follower at once; the interval stays the
         // longest wait (and the only one, should the subscription fail).
-        let mut blocks = match self.inner.node.subscriptions() {
-            true => match self.inner.node.new_blocks().await {
+        let mut blocks = match self.ctx.node.subscriptions() {
+            true => match self.ctx.node.new_blocks().await {
                 Ok(subscription) => Some(subscription),
                 Err(error) => {
                     tracing::warn!(%error, "no subscription to new blocks; polling");
@@ -125,15 +106,15 @@ impl Follower {
             },
             false => None,
         };
-        let resume = self.inner.state.read().expect("state lock").cursor;
+        let resume = self.ctx.state.read().expect("state lock").cursor;
         match resume {
             Some(c) => tracing::info!(block = c.block + 1, "following the chain from where the store stopped"),
             None => {
-                tracing::info!(block = self.inner.config.deployment_block, "following the chain from the deployment")
+                tracing::info!(block = self.ctx.config.deployment_block, "following the chain from the deployment")
             }
         }
         // Close requests stored before a restart are answered before anything else.
-        self.answer_close_requests().await;
+        self.disputes.answer_close_requests(self.resyncing).await;
         // Set when a deep reorg halted payments for good (no automatic re-read): close requests
         // already known are still answered, nothing new is read.
         let mut stopped = false;
@@ -144,25 +125,25 @@ impl Follower {
                     wait = interval;
                     if self.resyncing && !stopped {
                         self.resyncing = false;
-                        self.known_before_resync.clear();
+                        self.disputes.resync_done();
                         tracing::info!("the chain is re-read: payments resume");
-                        self.inner.state.write().expect("state lock").halted = None;
-                        self.inner.status.send_modify(|s| s.halted = None);
+                        self.ctx.state.write().expect("state lock").halted = None;
+                        self.ctx.status.send_modify(|s| s.halted = None);
                     }
                 }
                 Err(PollError::Fatal(error)) => {
                     let reason = error.to_string();
                     tracing::error!(%reason, "payments stopped");
-                    self.inner.state.write().expect("state lock").halted = Some(reason.clone());
-                    self.inner.status.send_modify(|s| s.halted = Some(reason));
-                    if self.inner.config.resync_on_deep_reorg {
+                    self.ctx.state.write().expect("state lock").halted = Some(reason.clone());
+                    self.ctx.status.send_modify(|s| s.halted = Some(reason));
+                    if self.ctx.config.resync_on_deep_reorg {
                         match self.resync().await {
                             Ok(kept) => {
                                 tracing::warn!(
                                     channels = kept,
                                     "re-reading the chain from the deployment block, every proof kept"
                                 );
-                                self.inner.status.send_modify(|s| s.resyncs += 1);
+                                self.ctx.status.send_modify(|s| s.resyncs += 1);
                             }
                             Err(error) => {
                                 tracing::error!(%error, "resetting the chain-derived state failed; trying again")
@@ -179,7 +160,7 @@ impl Follower {
                 }
                 Err(PollError::Node(error)) => {
                     tracing::warn!(%error, retry_in = ?wait, "node unreachable; payments on confirmed channels continue");
-                    self.inner.status.send_modify(|s| {
+                    self.ctx.status.send_modify(|s| {
                         s.node_reachable = false;
                         s.last_error = Some(error.to_string());
                     });
@@ -187,12 +168,12 @@ impl Follower {
                 }
                 Err(PollError::Store(error)) => {
                     tracing::error!(%error, "store failed while applying the chain");
-                    self.inner.status.send_modify(|s| s.last_error = Some(format!("store: {error}")));
+                    self.ctx.status.send_modify(|s| s.last_error = Some(format!("store: {error}")));
                     wait = (wait * 2).min(MAX_BACKOFF);
                 }
             }
             // Whatever the poll did: what it applied before failing counts too.
-            self.answer_close_requests().await;
+            self.disputes.answer_close_requests(self.resyncing).await;
             match blocks.as_mut() {
                 Some(subscription) => {
                     tokio::select! {
@@ -210,43 +191,42 @@ impl Follower {
 
     /// Forgets the chain-derived state (store and memory), keeping every proof: the next polls
     /// re-read the chain from the deployment block.
-    async fn resync(&mut self) -> Result<u64, super::error::StoreError> {
-        let known = self.close_requests();
-        self.known_before_resync.extend(known);
-        let kept = self.inner.store.resync().await?;
-        let records = self.inner.store.channels(self.inner.identity.receiver).await?;
+    async fn resync(&mut self) -> Result<u64, StoreError> {
+        self.disputes.remember_close_requests();
+        let kept = self.ctx.store.resync().await?;
+        let records = self.ctx.store.channels(self.ctx.identity.receiver).await?;
         {
-            let mut state = self.inner.state.write().expect("state lock");
+            let mut state = self.ctx.state.write().expect("state lock");
             state.records = records.into_iter().map(|r| (r.id, r)).collect();
             state.cursor = None;
             state.set_pending(Vec::new());
         }
         self.window.clear();
-        self.reloaded.clear();
+        self.disputes.forget_reloads();
         self.resyncing = true;
         Ok(kept)
     }
 
     async fn poll(&mut self) -> Result<(), PollError> {
-        let head = self.inner.node.head().await?;
-        let confirmations = self.inner.config.confirmations;
-        let mut cursor = self.inner.state.read().expect("state lock").cursor;
+        let head = self.ctx.node.head().await?;
+        let confirmations = self.ctx.config.confirmations;
+        let mut cursor = self.ctx.state.read().expect("state lock").cursor;
         if let Some(c) = cursor {
-            let now = self.inner.node.block(c.block).await?.hash;
+            let now = self.ctx.node.block(c.block).await?.hash;
             if now != c.hash {
                 return Err(PollError::Fatal(ManagerError::DeepReorg { block: c.block, stored: c.hash, now }));
             }
         }
-        let start = cursor.map_or(self.inner.config.deployment_block, |c| c.block + 1);
+        let start = cursor.map_or(self.ctx.config.deployment_block, |c| c.block + 1);
         if let Some(last_confirmed) = (head + 1).checked_sub(confirmations) {
             let mut from = start;
             while from <= last_confirmed {
-                let to = last_confirmed.min(from.saturating_add(self.inner.config.max_log_range - 1));
+                let to = last_confirmed.min(from.saturating_add(self.ctx.config.max_log_range - 1));
                 let (logs, to) = self.logs(from, to).await?;
-                let end = self.inner.node.block(to).await?;
+                let end = self.ctx.node.block(to).await?;
                 let events = self.decode(&logs)?;
                 let new_cursor = Cursor { block: to, hash: end.hash };
-                self.inner.store.apply_confirmed(&events, new_cursor).await?;
+                self.ctx.store.apply_confirmed(&events, new_cursor).await?;
                 // All of them, not only those this process applied first: with a shared store,
                 // another server may have written some, and the in-memory records need them too.
                 self.apply_to_state(&events, new_cursor);
@@ -255,20 +235,20 @@ impl Follower {
                 if self.resyncing {
                     // A re-read is one long poll: the close requests known before it (and those
                     // re-read so far) are answered as it goes, not only once it is done.
-                    self.answer_close_requests().await;
+                    self.disputes.answer_close_requests(self.resyncing).await;
                 }
             }
         }
         let (pending, reorged) = self.read_unconfirmed(cursor, head).await?;
         {
-            let mut state = self.inner.state.write().expect("state lock");
+            let mut state = self.ctx.state.write().expect("state lock");
             state.head = head;
             state.set_pending(pending);
             state.last_contact = Some(Instant::now());
         }
         // One update, once the state is consistent: whoever sees the new head or the reorg
         // counted also sees the events re-read.
-        self.inner.status.send_modify(|s| {
+        self.ctx.status.send_modify(|s| {
             s.head = head;
             s.synced_block = cursor.map(|c| c.block);
             s.reorgs += u64::from(reorged);
@@ -277,7 +257,7 @@ impl Follower {
         });
         self.polls += 1;
         if self.polls % FUNDS_CHECK_EVERY == 1 {
-            self.check_funds().await;
+            self.disputes.check_funds().await;
         }
         Ok(())
     }
@@ -290,14 +270,14 @@ impl Follower {
         cursor: Option<Cursor>,
         head: u64,
     ) -> Result<(Vec<ChainEvent>, bool), PollError> {
-        let from = cursor.map_or(self.inner.config.deployment_block, |c| c.block + 1);
+        let from = cursor.map_or(self.ctx.config.deployment_block, |c| c.block + 1);
         if from > head {
             self.window.clear();
             return Ok((Vec::new(), false));
         }
         let mut window = Vec::with_capacity((head - from + 1) as usize);
         for number in from..=head {
-            window.push(self.inner.node.block(number).await?);
+            window.push(self.ctx.node.block(number).await?);
         }
         let mut parent = cursor.map(|c| c.hash);
         for block in &window {
@@ -335,11 +315,11 @@ impl Follower {
         let mut to = to;
         loop {
             let filter = Filter::new()
-                .address(self.inner.identity.contract)
-                .topic2(self.inner.identity.receiver.into_word())
+                .address(self.ctx.identity.contract)
+                .topic2(self.ctx.identity.receiver.into_word())
                 .from_block(from)
                 .to_block(to);
-            match self.inner.node.logs(&filter).await {
+            match self.ctx.node.logs(&filter).await {
                 Ok(logs) => return Ok((logs, to)),
                 Err(NodeError::Refused(why)) if to > from => {
                     tracing::debug!(%why, from, to, "log range refused; halving it");
@@ -352,7 +332,6 @@ impl Follower {
 
     /// The logs as channel events; logs of other events (none today) are skipped.
     fn decode(&self, logs: &[Log]) -> Result<Vec<ChainEvent>, PollError> {
-        let receiver = self.inner.identity.receiver;
         let mut events = Vec::with_capacity(logs.len());
         for log in logs {
             let (Some(block), Some(block_hash), Some(log_index)) = (log.block_number, log.block_hash, log.log_index)
@@ -362,28 +341,9 @@ impl Follower {
             let event = ChannelsEvent::decode_log(&log.inner)
                 .map_err(|e| PollError::Node(NodeError::Refused(format!("undecodable log: {e}"))))?
                 .data;
-            let id = |sender, open_block| ChannelId { sender, receiver, open_block };
-            let update = match event {
-                ChannelsEvent::ChannelCreated(e) => {
-                    let Ok(open_block) = u32::try_from(block) else { continue };
-                    ChainUpdate::Opened { id: id(e._sender, open_block), deposit: e._deposit }
-                }
-                ChannelsEvent::ChannelToppedUp(e) => ChainUpdate::ToppedUp {
-                    id: id(e._sender, e._open_block_number),
-                    added: e._added_deposit,
-                    deposit: e._deposit,
-                },
-                ChannelsEvent::ChannelCloseRequested(e) => ChainUpdate::CloseRequested {
-                    id: id(e._sender, e._open_block_number),
-                    balance: e._balance,
-                    settle_block: block + u64::from(self.inner.challenge_period),
-                },
-                ChannelsEvent::ChannelSettled(e) => {
-                    ChainUpdate::Settled { id: id(e._sender, e._open_block_number), balance: e._balance }
-                }
-                _ => continue,
-            };
-            events.push(ChainEvent { block, block_hash, log_index, update });
+            // Logs of other events, and an opening in a block above 2^32, change no channel.
+            let Some((id, change)) = channel_event(&event, block, self.ctx.challenge_period) else { continue };
+            events.push(ChainEvent { block, block_hash, log_index, id, change });
         }
         Ok(events)
     }
@@ -392,104 +352,26 @@ impl Follower {
     /// opening is inserted once, the others set absolute values).
     fn apply_to_state(&self, applied: &[ChainEvent], cursor: Cursor) {
         let now = unix_now();
-        let mut state = self.inner.state.write().expect("state lock");
+        let mut state = self.ctx.state.write().expect("state lock");
         for event in applied {
-            match event.update {
-                ChainUpdate::Opened { id, deposit } => {
+            match event.change {
+                ChannelEvent::Opened { deposit } => {
                     // A record kept through a re-read after a deep reorg gets its deposit back.
                     state
                         .records
-                        .entry(id)
+                        .entry(event.id)
                         .and_modify(|record| record.deposit = deposit)
-                        .or_insert_with(|| super::types::ChannelRecord::opened(id, deposit, now));
+                        .or_insert_with(|| ChannelRecord::opened(event.id, deposit, now));
                 }
-                update => {
-                    if let Some(record) = state.records.get_mut(&update.channel()) {
-                        record.apply(&update, now);
+                change => {
+                    if let Some(record) = state.records.get_mut(&event.id) {
+                        record.apply(&change, now);
                     } else {
-                        tracing::warn!(channel = %update.channel(), "event for a channel never opened here");
+                        tracing::warn!(channel = %event.id, "event for a channel never opened here");
                     }
                 }
             }
         }
         state.cursor = Some(cursor);
-    }
-
-    /// Answers every close request the state knows of (confirmed, or in the unconfirmed blocks
-    /// of the last poll): one below the receiver's last proof is disputed, an equal one closed
-    /// at once under [`ClosePolicy::AtOnce`]. The closer keeps one attempt per channel and
-    /// backs off after failures, so asking at every poll retries a failed dispute until the
-    /// channel is settled.
-    async fn answer_close_requests(&mut self) {
-        let at_once = self.inner.config.close_policy == ClosePolicy::AtOnce;
-        let mut requests = self.close_requests();
-        if self.resyncing {
-            for (id, balance) in &self.known_before_resync {
-                requests.entry(*id).or_insert(*balance);
-            }
-        }
-        for (id, requested) in requests {
-            if self.inner.store.is_shared() && self.reloaded.insert((id, requested)) {
-                // Another server may have registered a later proof than this one's record.
-                reload(&self.inner, &id).await;
-            }
-            let Some(record) = self.inner.state.read().expect("state lock").records.get(&id).cloned() else { continue };
-            if record.status == ChannelStatus::Settled {
-                continue;
-            }
-            if on_close_request(requested, record.balance, at_once) == CloseAction::CloseNow {
-                self.inner.closer.ensure(self.inner.store.clone(), record);
-            } else if self.answered.insert(id, requested) != Some(requested) {
-                tracing::info!(channel = %id, %requested, ours = %record.balance, "close request accepted; waiting for the settlement");
-            }
-        }
-    }
-
-    /// Every close request the state knows of, confirmed or pending, on a channel not settled
-    /// (nor settling in the unconfirmed blocks).
-    fn close_requests(&self) -> HashMap<ChannelId, U192> {
-        let state = self.inner.state.read().expect("state lock");
-        let mut requests: HashMap<ChannelId, U192> = state
-            .records
-            .values()
-            .filter(|r| r.status == ChannelStatus::Closing)
-            .filter_map(|r| r.closing_balance.map(|balance| (r.id, balance)))
-            .collect();
-        let mut settling = HashSet::new();
-        for event in &state.pending {
-            match event.update {
-                ChainUpdate::CloseRequested { id, balance, .. } => {
-                    requests.insert(id, balance);
-                }
-                ChainUpdate::Settled { id, .. } => {
-                    settling.insert(id);
-                }
-                _ => {}
-            }
-        }
-        requests
-            .into_iter()
-            .filter(|(id, _)| !settling.contains(id))
-            .filter(|(id, _)| state.records.get(id).is_some_and(|r| r.status != ChannelStatus::Settled))
-            .collect()
-    }
-
-    /// Warns (log and status) when the receiver cannot pay for one close transaction.
-    async fn check_funds(&self) {
-        let receiver = self.inner.identity.receiver;
-        let (Ok(balance), Ok(fees)) = (self.inner.node.ether(receiver).await, self.inner.closer.fees().await) else {
-            return;
-        };
-        let needed = U256::from(fees.max_fee_per_gas) * U256::from(self.inner.config.tx.close_gas);
-        let low = (balance < needed).then_some(LowFunds { balance, needed });
-        if let Some(low) = &low {
-            tracing::warn!(balance = %low.balance, needed = %low.needed, "the receiver cannot pay for a close transaction: fund it");
-        }
-        // Only a change is published: waiters for the next poll should not wake for this.
-        self.inner.status.send_if_modified(|s| {
-            let changed = s.low_funds != low;
-            s.low_funds = low;
-            changed
-        });
     }
 }

@@ -4,8 +4,8 @@
 use alloy_primitives::{Address, B256, Bytes, aliases::U192};
 use serde::Serialize;
 
-use crate::channel::ChannelId;
 pub(crate) use crate::channel::ChannelStatus;
+use crate::channel::{ChannelEvent, ChannelId, ChannelState};
 
 /// What the receiver keeps durably about a channel whose opening is confirmed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct ChannelRecord {
 
 impl ChannelRecord {
     /// A channel whose opening was just confirmed: `deposit` escrowed, nothing paid.
-    pub fn opened(id: ChannelId, deposit: U192, now: i64) -> Self {
+    pub(crate) fn opened(id: ChannelId, deposit: U192, now: i64) -> Self {
         Self {
             id,
             deposit,
@@ -52,88 +52,47 @@ impl ChannelRecord {
         }
     }
 
+    /// What the chain says about the channel, as recorded.
+    pub(crate) fn chain_state(&self) -> ChannelState {
+        ChannelState {
+            deposit: self.deposit,
+            status: self.status,
+            closing_balance: self.closing_balance,
+            settle_block: self.settle_block,
+            settled_balance: self.settled_balance,
+        }
+    }
+
+    /// Records what the chain says about the channel.
+    pub(crate) fn set_chain_state(&mut self, state: ChannelState) {
+        self.deposit = state.deposit;
+        self.status = state.status;
+        self.closing_balance = state.closing_balance;
+        self.settle_block = state.settle_block;
+        self.settled_balance = state.settled_balance;
+    }
+
     /// Applies a confirmed change of the chain. Never touches the paid balance: that is the
     /// payments' alone.
-    pub fn apply(&mut self, update: &ChainUpdate, now: i64) {
-        match *update {
-            ChainUpdate::Opened { .. } => return,
-            ChainUpdate::ToppedUp { deposit, .. } => self.deposit = deposit,
-            ChainUpdate::CloseRequested { balance, settle_block, .. } => {
-                if self.status != ChannelStatus::Settled {
-                    self.status = ChannelStatus::Closing;
-                }
-                self.closing_balance = Some(balance);
-                self.settle_block = Some(settle_block);
-            }
-            ChainUpdate::Settled { balance, .. } => {
-                self.status = ChannelStatus::Settled;
-                self.settled_balance = Some(balance);
-            }
-        }
+    pub(crate) fn apply(&mut self, event: &ChannelEvent, now: i64) {
+        self.set_chain_state(self.chain_state().after(event));
         self.updated_at = now;
-    }
-}
-
-/// One of the contract's four events for this receiver, as a change to a channel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChainUpdate {
-    /// `ChannelCreated`: the channel exists with `deposit`.
-    Opened {
-        /// The new channel (its open block is the log's block).
-        id: ChannelId,
-        /// Its deposit.
-        deposit: U192,
-    },
-    /// `ChannelToppedUp`: the deposit is now `deposit` (`added` more).
-    ToppedUp {
-        /// The channel.
-        id: ChannelId,
-        /// The amount added.
-        added: U192,
-        /// The deposit after it.
-        deposit: U192,
-    },
-    /// `ChannelCloseRequested`: the sender asked to close with `balance`.
-    CloseRequested {
-        /// The channel.
-        id: ChannelId,
-        /// The balance the sender claims.
-        balance: U192,
-        /// The block after which the sender may settle (request block + challenge period).
-        settle_block: u64,
-    },
-    /// `ChannelSettled`: the receiver was paid `balance` and the channel deleted.
-    Settled {
-        /// The channel.
-        id: ChannelId,
-        /// What the receiver got.
-        balance: U192,
-    },
-}
-
-impl ChainUpdate {
-    /// The channel it concerns.
-    pub fn channel(&self) -> ChannelId {
-        match *self {
-            ChainUpdate::Opened { id, .. }
-            | ChainUpdate::ToppedUp { id, .. }
-            | ChainUpdate::CloseRequested { id, .. }
-            | ChainUpdate::Settled { id, .. } => id,
-        }
     }
 }
 
 /// A contract event with where it was logged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChainEvent {
+pub(crate) struct ChainEvent {
     /// The block it is in.
     pub block: u64,
     /// That block's hash.
     pub block_hash: B256,
     /// Its index among the block's logs.
     pub log_index: u64,
+    /// The channel it concerns.
+    pub id: ChannelId,
     /// What it changes.
-    pub update: ChainUpdate,
+    pub change: ChannelEvent,
 }
 
 /// A channel as the receiver sees it now: the confirmed record, with what the chain's
@@ -174,6 +133,28 @@ impl ChannelView {
     pub fn id(&self, receiver: Address) -> ChannelId {
         ChannelId { sender: self.sender, receiver, open_block: self.open_block }
     }
+
+    /// Applies an unconfirmed change of the chain: a top-up counts in the unconfirmed deposit
+    /// only.
+    pub(crate) fn apply_pending(&mut self, event: &ChannelEvent) {
+        let before = ChannelState {
+            deposit: self.unconfirmed_deposit,
+            status: self.status,
+            closing_balance: self.closing_balance,
+            settle_block: self.settle_block,
+            settled_balance: self.settled_balance,
+        };
+        let after = match event {
+            // A pending opening of a confirmed channel changes nothing in its view.
+            ChannelEvent::Opened { .. } => before,
+            event => before.after(event),
+        };
+        self.unconfirmed_deposit = after.deposit;
+        self.status = after.status;
+        self.closing_balance = after.closing_balance;
+        self.settle_block = after.settle_block;
+        self.settled_balance = after.settled_balance;
+    }
 }
 
 fn decimal<S: serde::Serializer>(value: &U192, s: S) -> Result<S::Ok, S::Error> {
@@ -189,7 +170,7 @@ fn decimal_opt<S: serde::Serializer>(value: &Option<U192>, s: S) -> Result<S::Ok
 
 /// A payment the receiver accepted and stored durably.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Payment {
+pub struct AcceptedPayment {
     /// The channel paid through.
     pub id: ChannelId,
     /// What this payment added.

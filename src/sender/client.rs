@@ -18,8 +18,8 @@ use super::{
     store::{PendingDeposit, SenderChannel, SenderStore},
 };
 use crate::{
-    channel::ChannelStatus,
-    contract::{Call, ChannelsEvent, Revert, bindings, open_data, top_up_data},
+    channel::{ChannelEvent, ChannelState, ChannelStatus},
+    contract::{Call, ChannelsEvent, Revert, bindings, channel_event, open_data, top_up_data},
     node::{Node, Nonce, Resend, SendError, TxSender},
     proof::{ChannelDomain, Signer, recover},
     protocol::api::{self, CloseSignature, CooperativeClose},
@@ -609,37 +609,34 @@ impl ChannelClient {
     }
 }
 
-/// Folds one of the contract's events into the channels found so far.
+/// Folds one of the contract's events into the channels found so far, by the one
+/// event-to-state transition ([`ChannelState::after`]).
 fn apply_event(found: &mut Vec<SenderChannel>, event: ChannelsEvent, block: u64, challenge_period: u32) {
-    let find = |found: &mut Vec<SenderChannel>, receiver: Address, open_block: u32| {
-        found.iter_mut().position(|c| c.receiver == receiver && c.open_block == open_block)
-    };
-    match event {
-        ChannelsEvent::ChannelCreated(e) => found.push(SenderChannel {
-            receiver: e._receiver,
-            open_block: block as u32,
-            deposit: e._deposit,
+    let Some((id, change)) = channel_event(&event, block, challenge_period) else { return };
+    let known = found.iter().position(|c| c.receiver == id.receiver && c.open_block == id.open_block);
+    match (known, change) {
+        (Some(i), change) => {
+            let channel = &mut found[i];
+            let before = ChannelState {
+                deposit: channel.deposit,
+                status: channel.status,
+                closing_balance: None,
+                settle_block: channel.settle_block,
+                settled_balance: None,
+            };
+            let after = before.after(&change);
+            (channel.deposit, channel.status, channel.settle_block) = (after.deposit, after.status, after.settle_block);
+        }
+        (None, ChannelEvent::Opened { deposit }) => found.push(SenderChannel {
+            receiver: id.receiver,
+            open_block: id.open_block,
+            deposit,
             balance: U192::ZERO,
             signed: U192::ZERO,
             status: ChannelStatus::Open,
             settle_block: None,
         }),
-        ChannelsEvent::ChannelToppedUp(e) => {
-            if let Some(i) = find(found, e._receiver, e._open_block_number) {
-                found[i].deposit = e._deposit;
-            }
-        }
-        ChannelsEvent::ChannelCloseRequested(e) => {
-            if let Some(i) = find(found, e._receiver, e._open_block_number) {
-                found[i].status = ChannelStatus::Closing;
-                found[i].settle_block = Some(block + u64::from(challenge_period));
-            }
-        }
-        ChannelsEvent::ChannelSettled(e) => {
-            if let Some(i) = find(found, e._receiver, e._open_block_number) {
-                found[i].status = ChannelStatus::Settled;
-            }
-        }
-        _ => {}
+        // An event of a channel opened before the blocks read.
+        (None, _) => {}
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod postgres;
+pub mod receivers;
 pub mod test_contracts;
 
 use alloy_primitives::{Address, Bytes, U256, aliases::U192};

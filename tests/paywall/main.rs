@@ -5,8 +5,6 @@ mod close;
 #[path = "../common/mod.rs"]
 mod common;
 mod docs;
-#[path = "../receiver/env.rs"]
-mod env;
 mod layer;
 mod openapi;
 mod page;
@@ -24,7 +22,7 @@ use uraiden::{
     receiver::ChannelManager,
 };
 
-use env::{CONFIRMATIONS, Env};
+use common::receivers::{CONFIRMATIONS, Env};
 
 const PRICE: u64 = 3;
 const ADMIN_TOKEN: &str = "s3cret-admin-token";

@@ -22,7 +22,7 @@ use uraiden::{
 use super::{
     ADMIN_TOKEN, Server,
     close::{close_body, consent},
-    env::CONFIRMATIONS,
+    common::receivers::CONFIRMATIONS,
     pay_rdn,
 };
 

@@ -18,12 +18,12 @@ use uraiden::{
     channel::ChannelStatus,
     contract::Call,
     proof::Signer,
-    receiver::{ChannelManager, ManagerConfig, PaymentError},
+    receiver::{ChannelManager, CloseTxState, ManagerConfig, PaymentError},
 };
 
 use super::{
+    common::receivers::{CONFIRMATIONS, Env, amount},
     common::{self, u192},
-    env::{CONFIRMATIONS, Env, amount},
     reliability::{Forwarder, Link, anvil_addr, rpc, wait_status},
 };
 
@@ -221,9 +221,9 @@ fn a_close_request_pending_at_a_restart_is_disputed_at_startup() {
     let mut txs = Vec::new();
     wait_for(Duration::from_secs(10), "the dispute recorded", || {
         txs = env.rt.block_on(manager.store().close_txs(&ch)).unwrap();
-        txs.iter().any(|t| t.state != "pending")
+        txs.iter().any(|t| t.state != CloseTxState::Pending)
     });
-    assert_eq!(txs.iter().filter(|t| t.state == "mined").count(), 1, "{txs:?}");
+    assert_eq!(txs.iter().filter(|t| t.state == CloseTxState::Mined).count(), 1, "{txs:?}");
 }
 
 /// Two senders ask to close three channels low in one block: the three disputes take three
@@ -275,7 +275,7 @@ fn low_close_requests_in_one_block_are_all_disputed() {
             mined = [a, b, c]
                 .iter()
                 .flat_map(|ch| env.rt.block_on(manager.store().close_txs(ch)).unwrap())
-                .filter(|t| t.state == "mined")
+                .filter(|t| t.state == CloseTxState::Mined)
                 .collect();
             mined.len() == 3
         });
@@ -285,7 +285,7 @@ fn low_close_requests_in_one_block_are_all_disputed() {
         for ch in [a, b, c] {
             let txs = env.rt.block_on(manager.store().close_txs(&ch)).unwrap();
             assert_eq!(txs.len(), 1, "round {round}: one close transaction: {txs:?}");
-            assert!(txs.iter().all(|t| t.state != "replaced"), "round {round}: {txs:?}");
+            assert!(txs.iter().all(|t| t.state != CloseTxState::Replaced), "round {round}: {txs:?}");
         }
     }
 }
@@ -310,7 +310,7 @@ fn a_dispute_dropped_by_a_shallow_reorg_is_sent_again() {
     });
     env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
     wait_for(Duration::from_secs(20), "the dispute's receipt seen", || {
-        env.rt.block_on(manager.store().close_txs(&ch)).unwrap().iter().any(|t| t.state == "mined")
+        env.rt.block_on(manager.store().close_txs(&ch)).unwrap().iter().any(|t| t.state == CloseTxState::Mined)
     });
     // The block of the dispute goes away (the close request's stays), and so does the dispute.
     env.rt.block_on(node.anvil_rollback(Some(1))).unwrap();
@@ -370,7 +370,8 @@ fn a_close_request_known_before_a_deep_reorg_is_disputed_during_the_re_read() {
     env.f.chain.set_balance(receiver, U256::from(10u64).pow(U256::from(20u64))).unwrap();
     let mut halted_when_mined = None;
     wait_for(Duration::from_secs(30), "the dispute", || {
-        let mined = env.rt.block_on(manager.store().close_txs(&ch)).unwrap().iter().any(|t| t.state == "mined");
+        let mined =
+            env.rt.block_on(manager.store().close_txs(&ch)).unwrap().iter().any(|t| t.state == CloseTxState::Mined);
         if mined {
             halted_when_mined = Some(manager.status().halted.is_some());
         }

@@ -17,8 +17,8 @@ use uraiden::{
 };
 
 use crate::{
+    common::receivers::{CONFIRMATIONS, Env},
     common::{FUNDS, u192, u256},
-    env::{CONFIRMATIONS, Env},
 };
 
 /// A payment the test sends.

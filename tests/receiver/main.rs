@@ -6,7 +6,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod disputes;
-mod env;
 mod interleavings;
 mod reliability;
 
@@ -17,11 +16,11 @@ use uraiden::{
     channel::ChannelId,
     channel::ChannelStatus,
     proof::VerifyError,
-    receiver::{ChannelManager, CloseError, ManagerError, PaymentError, StoreError},
+    receiver::{ChannelManager, CloseError, CloseTxState, ManagerError, PaymentError, StoreError},
 };
 
+use common::receivers::{Backend, CONFIRMATIONS, Env, amount};
 use common::u192;
-use env::{Backend, CONFIRMATIONS, Env, amount};
 
 /// Runs each scenario on both stores: `NAME::sqlite` and `NAME::postgres`.
 macro_rules! on_both_stores {
@@ -210,13 +209,13 @@ fn a_low_close_request_is_disputed_at_first_sight(backend: Backend) {
     let mut txs = Vec::new();
     for _ in 0..200 {
         txs = env.rt.block_on(manager.store().close_txs(&ch)).unwrap();
-        if txs.iter().any(|t| t.state != "pending") {
+        if txs.iter().any(|t| t.state != CloseTxState::Pending) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
         env.sync(&manager);
     }
-    let mined: Vec<_> = txs.iter().filter(|t| t.state == "mined").collect();
+    let mined: Vec<_> = txs.iter().filter(|t| t.state == CloseTxState::Mined).collect();
     assert_eq!(mined.len(), 1, "the close transaction is recorded as mined: {txs:?}");
     // At first sight: the manager closed with its 12 before the request was even confirmed
     // (the chain only moves by the test's and the manager's transactions here).
@@ -609,7 +608,7 @@ fn paid_by_both(env: &mut Env, a: &ChannelManager, b: &ChannelManager, first: u6
 /// A store URL of an unsupported scheme is refused by name, without its user or password.
 #[test]
 fn an_unsupported_store_url_is_refused_without_its_password() {
-    use uraiden::receiver::store::{Store, StoreIdentity};
+    use uraiden::receiver::{StoreIdentity, StoreView};
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let identity = StoreIdentity {
         chain_id: 1,
@@ -617,7 +616,7 @@ fn an_unsupported_store_url_is_refused_without_its_password() {
         receiver: alloy_primitives::Address::ZERO,
     };
     let url = "postgresql+ssl://alice:hunter2@db.example.com:5432/receiver?sslkey=secretpath";
-    let error = rt.block_on(Store::open(url, identity)).unwrap_err();
+    let error = rt.block_on(StoreView::open(url, identity)).unwrap_err();
     assert!(matches!(error, StoreError::UnsupportedUrl(_)), "{error:?}");
     for text in [error.to_string(), format!("{error:?}")] {
         for secret in ["hunter2", "alice", "secretpath", "/receiver"] {
@@ -689,6 +688,6 @@ fn unsigned_payments_on_unknown_channels_never_reach_a_shared_store() {
 #[test]
 fn a_pool_that_gives_no_connection_in_time_is_a_busy_store() {
     let error = StoreError::from(sqlx::Error::PoolTimedOut);
-    assert!(matches!(error, StoreError::Busy(wait) if wait == uraiden::receiver::store::POOL_WAIT), "{error:?}");
+    assert!(matches!(error, StoreError::Busy(wait) if wait == uraiden::receiver::POOL_WAIT), "{error:?}");
     assert!(error.to_string().contains("the store is busy"), "{error}");
 }

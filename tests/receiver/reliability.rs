@@ -24,12 +24,12 @@ use uraiden::{
     chain::Chain,
     channel::ChannelStatus,
     contract::Call,
-    receiver::{ChannelManager, PaymentError, SyncStatus},
+    receiver::{ChannelManager, CloseTxState, PaymentError, SyncStatus},
 };
 
 use super::{
+    common::receivers::{CONFIRMATIONS, Env, amount},
     common::{self, u192},
-    env::{CONFIRMATIONS, Env, amount},
 };
 
 /// What the forwarder does with connections.
@@ -221,13 +221,16 @@ fn a_stuck_close_is_replaced_with_higher_fees_and_its_outcome_recorded() {
         }
     };
     let first = wait_sent(&env, 1)[0].clone();
-    assert_eq!((first.state, first.balance), ("pending", amount(12)));
+    assert_eq!((first.state, first.balance), (CloseTxState::Pending, amount(12)));
     let first_tx = rpc(&env, &node, "eth_getTransactionByHash", serde_json::json!([first.tx_hash]));
     let first_fee = hex_u128(&first_tx["maxFeePerGas"]);
     assert_eq!(hex_u128(&first_tx["nonce"]), u128::from(first.nonce));
     assert_eq!(manager.channel(ch.sender, ch.open_block).unwrap().status, ChannelStatus::Closing);
     let sent = wait_sent(&env, 2);
-    assert!(sent.iter().all(|t| t.nonce == first.nonce && t.state == "pending"), "the same nonce: {sent:?}");
+    assert!(
+        sent.iter().all(|t| t.nonce == first.nonce && t.state == CloseTxState::Pending),
+        "the same nonce: {sent:?}"
+    );
     // The pool holds one close from the receiver: a replacement with a higher fee.
     let pool = rpc(&env, &node, "txpool_content", serde_json::json!([]));
     let receiver_key = format!("{:#x}", ch.receiver);
@@ -250,16 +253,19 @@ fn a_stuck_close_is_replaced_with_higher_fees_and_its_outcome_recorded() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let recorded = loop {
         let all = txs(&env);
-        if all.iter().any(|t| t.state == "mined") {
+        if all.iter().any(|t| t.state == CloseTxState::Mined) {
             break all;
         }
         assert!(Instant::now() < deadline, "the mined close is not recorded: {all:?}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mined: Vec<_> = recorded.iter().filter(|t| t.state == "mined").collect();
+    let mined: Vec<_> = recorded.iter().filter(|t| t.state == CloseTxState::Mined).collect();
     assert_eq!(mined.len(), 1, "{recorded:?}");
     assert!(mined[0].block.is_some() && mined[0].balance == amount(12), "{recorded:?}");
-    assert!(recorded.iter().all(|t| t.state == "mined" || t.state == "replaced"), "{recorded:?}");
+    assert!(
+        recorded.iter().all(|t| t.state == CloseTxState::Mined || t.state == CloseTxState::Replaced),
+        "{recorded:?}"
+    );
     assert_eq!(env.token_balance(ch.receiver), receiver_before + 12, "the receiver's balance is paid");
     assert_eq!(env.token_balance(ch.sender), sender_before + 28, "the rest returns to the sender");
 

@@ -2,8 +2,6 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-#[path = "../receiver/env.rs"]
-mod env;
 mod spec;
 
 use std::{net::SocketAddr, time::Duration};
@@ -24,7 +22,7 @@ use uraiden::{
     sender::{ChannelClient, DepositPath, PayingClient, PaymentPolicy, SenderConfig, SenderError},
 };
 
-use env::Env;
+use common::receivers::Env;
 
 const PRICE: u64 = 3;
 

@@ -30,9 +30,12 @@ use tokio::{
     time::Sleep,
 };
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
+use tower::{ServiceExt, util::BoxCloneSyncService};
 
-use super::{config::ServerConfig, server::App};
+use super::config::ServerConfig;
+
+/// The whole application as one service: what every connection serves.
+pub type App = BoxCloneSyncService<Request, Response, Infallible>;
 
 /// How long a client may take to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -16,6 +16,10 @@ pub mod path;
 pub mod server;
 pub mod tls;
 
+#[cfg(test)]
+mod routing_tests;
+
 pub use config::{ConfigError, Content, ProxyConfig, RouteConfig, RoutePath};
+pub use conn::App;
 pub use path::{PathError, normalize};
-pub use server::{App, app, serve};
+pub use server::{app, serve};

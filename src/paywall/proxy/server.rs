@@ -19,6 +19,7 @@ use tower::{Layer, ServiceExt, util::BoxCloneSyncService};
 
 use super::{
     config::{ProxyConfig, RoutePath, ServerConfig},
+    conn::App,
     content::Source,
     path,
 };
@@ -28,9 +29,6 @@ use crate::{
 };
 
 type RouteService = BoxCloneSyncService<Request, Response, Infallible>;
-
-/// The whole application as one service.
-pub type App = BoxCloneSyncService<Request, Response, Infallible>;
 
 /// The most proxies a request may have passed through (entries of its `Via` headers).
 pub const MAX_HOPS: usize = 16;

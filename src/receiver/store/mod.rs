@@ -5,7 +5,11 @@
 //! write that could race with another writer is one conditional statement: a payment is
 //! `UPDATE … WHERE balance = <the balance it extends> AND status = 'open' AND deposit >= <new>`,
 //! so two servers (or two tasks) can never both extend the same balance; a confirmed log is
-//! applied only if its `(block_hash, log_index)` was not applied before, in the same transaction.
+//! applied only if its `(block_hash, log_index)` was not applied before, in the same transaction,
+//! and its channel's next state ([`ChannelState::after`]) is computed from the row read in that
+//! transaction with the row locked (PostgreSQL `FOR UPDATE`; SQLite's single writer).
+//!
+//! The store is the crate's: outside it, [`StoreView`] reads it.
 //!
 //! Durability: a payment is acknowledged only after its transaction committed. SQLite runs in
 //! WAL mode with `synchronous=FULL` (each commit is fsynced; a batch of payments shares one
@@ -18,11 +22,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use alloy_primitives::{Address, B256, Bytes, aliases::U192};
 use sqlx::{PgPool, SqlitePool};
 
+mod view;
+
+pub use view::StoreView;
+
 use super::{
+    config::POOL_WAIT,
     error::StoreError,
-    types::{ChainEvent, ChainUpdate, ChannelRecord, ChannelStatus},
+    types::{ChainEvent, ChannelRecord, ChannelStatus},
 };
-use crate::channel::ChannelId;
+use crate::channel::{ChannelEvent, ChannelId, ChannelState};
 
 /// Whom a store belongs to: checked against the configuration at every start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +46,7 @@ pub struct StoreIdentity {
 
 /// The last confirmed block whose events are applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cursor {
+pub(crate) struct Cursor {
     /// Its number.
     pub block: u64,
     /// Its hash.
@@ -46,7 +55,7 @@ pub struct Cursor {
 
 /// A payment to write: `balance` replaces `previous` (and only `previous`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PaymentWrite {
+pub(crate) struct PaymentWrite {
     /// The channel.
     pub id: ChannelId,
     /// The balance it extends.
@@ -68,15 +77,47 @@ pub struct CloseTx {
     pub balance: U192,
     /// Its nonce (a replacement has the same).
     pub nonce: u64,
-    /// `pending`, `mined`, `reverted` or `replaced`.
-    pub state: &'static str,
+    /// Where it stands.
+    pub state: CloseTxState,
     /// The block it was mined in.
     pub block: Option<u64>,
 }
 
+/// Where a close transaction stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseTxState {
+    /// Sent, no receipt yet.
+    Pending,
+    /// Mined and successful.
+    Mined,
+    /// Mined and reverted.
+    Reverted,
+    /// Another transaction of the same nonce (a re-send with higher fees) was mined instead.
+    Replaced,
+}
+
+impl CloseTxState {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseTxState::Pending => "pending",
+            CloseTxState::Mined => "mined",
+            CloseTxState::Reverted => "reverted",
+            CloseTxState::Replaced => "replaced",
+        }
+    }
+
+    /// The state named `name`, as [`CloseTxState::as_str`] writes it.
+    pub fn parse(name: &str) -> Option<Self> {
+        [CloseTxState::Pending, CloseTxState::Mined, CloseTxState::Reverted, CloseTxState::Replaced]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
 /// The receiver's store.
 #[derive(Debug, Clone)]
-pub enum Store {
+pub(crate) enum Store {
     /// SQLite, one process (the file is locked).
     Sqlite(sqlite::SqliteStore),
     /// PostgreSQL, shared by several processes.
@@ -100,9 +141,17 @@ macro_rules! with_pool {
     };
 }
 
-/// The longest wait for a PostgreSQL connection of the pool: past it, the store is busy and a
-/// payment is refused as unavailable (a 503 at the paywall) rather than queued.
-pub const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// A channel's chain-derived columns, read for [`Store::apply_confirmed`].
+const SELECT_CHAIN_STATE: &str = "SELECT deposit, status, closing_balance, settle_block, settled_balance FROM channels";
+
+/// Writes a channel's chain-derived columns ($3-$7) and when they changed ($8).
+const UPDATE_CHAIN_STATE: &str = "UPDATE channels SET deposit = $3, status = $4, closing_balance = $5, \
+     settle_block = $6, settled_balance = $7, updated_at = $8 WHERE sender = $1 AND open_block = $2";
+
+/// A channel whose opening is confirmed: its chain-derived columns ($3-$7), nothing paid ($9).
+const INSERT_CHANNEL: &str = "INSERT INTO channels (sender, open_block, deposit, status, closing_balance, \
+     settle_block, settled_balance, created_at, updated_at, balance) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
+     ON CONFLICT (sender, open_block) DO UPDATE SET deposit = excluded.deposit, updated_at = excluded.updated_at";
 
 const SELECT_CHANNELS: &str = "SELECT sender, open_block, deposit, balance, balance_sig, status, closing_balance, \
      settle_block, settled_balance, close_signed, created_at, updated_at FROM channels";
@@ -111,7 +160,7 @@ impl Store {
     /// Opens (creating and migrating if needed) the store at `url` (`sqlite://PATH` or
     /// `postgres://…`) for `identity`; refuses a store made for another chain, contract or
     /// receiver, and (SQLite) a file another process holds or other users can read.
-    pub async fn open(url: &str, identity: StoreIdentity) -> Result<Self, StoreError> {
+    pub(crate) async fn open(url: &str, identity: StoreIdentity) -> Result<Self, StoreError> {
         let store = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             Store::Sqlite(sqlite::SqliteStore::open(path).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -129,7 +178,7 @@ impl Store {
 
     /// Whether other processes may write to this store (PostgreSQL): records held in memory may
     /// then be stale, and are reloaded before they decide anything.
-    pub fn is_shared(&self) -> bool {
+    pub(crate) fn is_shared(&self) -> bool {
         matches!(self, Store::Postgres(_))
     }
 
@@ -167,7 +216,7 @@ impl Store {
     }
 
     /// The last confirmed block applied, if any.
-    pub async fn cursor(&self) -> Result<Option<Cursor>, StoreError> {
+    pub(crate) async fn cursor(&self) -> Result<Option<Cursor>, StoreError> {
         let row: (Option<i64>, Option<Vec<u8>>) = with_pool!(self, pool =>
             sqlx::query_as("SELECT synced_block, synced_hash FROM receiver_meta WHERE id = 1").fetch_one(pool).await?
         );
@@ -178,7 +227,7 @@ impl Store {
     }
 
     /// Every channel record.
-    pub async fn channels(&self, receiver: Address) -> Result<Vec<ChannelRecord>, StoreError> {
+    pub(crate) async fn channels(&self, receiver: Address) -> Result<Vec<ChannelRecord>, StoreError> {
         let rows: Vec<RawRecord> = with_pool!(self, pool =>
             sqlx::query_as(SELECT_CHANNELS).fetch_all(pool).await?
         );
@@ -186,7 +235,7 @@ impl Store {
     }
 
     /// One channel's record.
-    pub async fn channel(&self, id: &ChannelId) -> Result<Option<ChannelRecord>, StoreError> {
+    pub(crate) async fn channel(&self, id: &ChannelId) -> Result<Option<ChannelRecord>, StoreError> {
         let sql = format!("{SELECT_CHANNELS} WHERE sender = $1 AND open_block = $2");
         let row: Option<RawRecord> = with_pool!(self, pool =>
             sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
@@ -199,10 +248,20 @@ impl Store {
     }
 
     /// Applies confirmed events and moves the cursor to `cursor`, in one transaction. An event
-    /// already applied (same block hash and log index) is skipped. Returns the events that were
-    /// applied now.
-    pub async fn apply_confirmed(&self, events: &[ChainEvent], cursor: Cursor) -> Result<Vec<ChainEvent>, StoreError> {
+    /// already applied (same block hash and log index) is skipped. Each event's channel is read
+    /// (its row locked on PostgreSQL; on SQLite the event's key, written first, holds the write
+    /// lock already), its next state computed by [`ChannelState::after`], and written back.
+    /// Returns the events that were applied now.
+    pub(crate) async fn apply_confirmed(
+        &self,
+        events: &[ChainEvent],
+        cursor: Cursor,
+    ) -> Result<Vec<ChainEvent>, StoreError> {
         let now = unix_now();
+        let select = match self {
+            Store::Sqlite(_) => format!("{SELECT_CHAIN_STATE} WHERE sender = $1 AND open_block = $2"),
+            Store::Postgres(_) => format!("{SELECT_CHAIN_STATE} WHERE sender = $1 AND open_block = $2 FOR UPDATE"),
+        };
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut applied = Vec::new();
@@ -221,45 +280,31 @@ impl Store {
                 if !fresh {
                     continue;
                 }
-                let id = event.update.channel();
-                let query = match event.update {
-                    ChainUpdate::Opened { deposit, .. } => sqlx::query(
-                        "INSERT INTO channels (sender, open_block, deposit, balance, status, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, 'open', $5, $5) \
-                         ON CONFLICT (sender, open_block) DO UPDATE SET deposit = excluded.deposit, \
-                         updated_at = excluded.updated_at",
-                    )
+                let id = event.id;
+                let row: Option<RawChainState> = sqlx::query_as(sqlx::AssertSqlSafe(select.as_str()))
                     .bind(id.sender.as_slice())
                     .bind(i64::from(id.open_block))
-                    .bind(amount(deposit))
-                    .bind(amount(U192::ZERO))
-                    .bind(now),
-                    ChainUpdate::ToppedUp { deposit, .. } => sqlx::query(
-                        "UPDATE channels SET deposit = $3, updated_at = $4 WHERE sender = $1 AND open_block = $2",
-                    )
-                    .bind(id.sender.as_slice())
-                    .bind(i64::from(id.open_block))
-                    .bind(amount(deposit))
-                    .bind(now),
-                    ChainUpdate::CloseRequested { balance, settle_block, .. } => sqlx::query(
-                        "UPDATE channels SET status = CASE WHEN status = 'settled' THEN status ELSE 'closing' END, \
-                         closing_balance = $3, settle_block = $4, updated_at = $5 \
-                         WHERE sender = $1 AND open_block = $2",
-                    )
-                    .bind(id.sender.as_slice())
-                    .bind(i64::from(id.open_block))
-                    .bind(amount(balance))
-                    .bind(settle_block as i64)
-                    .bind(now),
-                    ChainUpdate::Settled { balance, .. } => sqlx::query(
-                        "UPDATE channels SET status = 'settled', settled_balance = $3, updated_at = $4 \
-                         WHERE sender = $1 AND open_block = $2",
-                    )
-                    .bind(id.sender.as_slice())
-                    .bind(i64::from(id.open_block))
-                    .bind(amount(balance))
-                    .bind(now),
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (insert, next) = match (row, event.change) {
+                    (Some(row), change) => (false, row.decode()?.after(&change)),
+                    (None, ChannelEvent::Opened { deposit }) => (true, ChannelState::opened(deposit)),
+                    // An event for a channel never opened here changes nothing.
+                    (None, _) => {
+                        applied.push(*event);
+                        continue;
+                    }
                 };
+                let query = sqlx::query(if insert { INSERT_CHANNEL } else { UPDATE_CHAIN_STATE })
+                    .bind(id.sender.as_slice())
+                    .bind(i64::from(id.open_block))
+                    .bind(amount(next.deposit))
+                    .bind(next.status.as_str())
+                    .bind(next.closing_balance.map(amount))
+                    .bind(next.settle_block.map(|b| b as i64))
+                    .bind(next.settled_balance.map(amount))
+                    .bind(now);
+                let query = if insert { query.bind(amount(U192::ZERO)) } else { query };
                 query.execute(&mut *tx).await?;
                 applied.push(*event);
             }
@@ -283,7 +328,7 @@ impl Store {
     /// The rows are updated in channel order (a channel's payments in their batch order): two
     /// servers' batches on a shared PostgreSQL store then lock rows in the same order and
     /// cannot deadlock.
-    pub async fn commit_payments(&self, payments: &[PaymentWrite]) -> Result<Vec<bool>, StoreError> {
+    pub(crate) async fn commit_payments(&self, payments: &[PaymentWrite]) -> Result<Vec<bool>, StoreError> {
         let now = unix_now();
         if let Store::Postgres(pool) = self
             && let Some(chains) = chains_by_channel(payments)
@@ -320,7 +365,7 @@ impl Store {
     /// Marks the channel closing for a cooperative close of `balance` proven by `signature`,
     /// only if those are the last registered payment and the channel is open or closing.
     /// Returns whether it matched.
-    pub async fn sign_close(&self, id: &ChannelId, balance: U192, signature: &[u8]) -> Result<bool, StoreError> {
+    pub(crate) async fn sign_close(&self, id: &ChannelId, balance: U192, signature: &[u8]) -> Result<bool, StoreError> {
         let rows = with_pool!(self, pool =>
             sqlx::query(
                 "UPDATE channels SET status = 'closing', close_signed = 1, updated_at = $5 \
@@ -339,7 +384,7 @@ impl Store {
     }
 
     /// Records a close transaction, or its new state.
-    pub async fn record_close_tx(&self, close: &CloseTx) -> Result<(), StoreError> {
+    pub(crate) async fn record_close_tx(&self, close: &CloseTx) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO close_txs (tx_hash, sender, open_block, balance, nonce, state, sent_at, block) \
@@ -351,7 +396,7 @@ impl Store {
             .bind(i64::from(close.id.open_block))
             .bind(amount(close.balance))
             .bind(close.nonce as i64)
-            .bind(close.state)
+            .bind(close.state.as_str())
             .bind(unix_now())
             .bind(close.block.map(|b| b as i64))
             .execute(pool)
@@ -367,7 +412,7 @@ impl Store {
     /// and the cursor are cleared. The follower then re-reads the chain from the deployment
     /// block and rebuilds the rest (see `docs/receiver.md`). One transaction. Returns the
     /// number of channels kept.
-    pub async fn resync(&self) -> Result<u64, StoreError> {
+    pub(crate) async fn resync(&self) -> Result<u64, StoreError> {
         let now = unix_now();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -391,7 +436,7 @@ impl Store {
     }
 
     /// The close transactions sent for a channel, oldest first.
-    pub async fn close_txs(&self, id: &ChannelId) -> Result<Vec<CloseTx>, StoreError> {
+    pub(crate) async fn close_txs(&self, id: &ChannelId) -> Result<Vec<CloseTx>, StoreError> {
         let rows: Vec<RawCloseTx> = with_pool!(self, pool =>
             sqlx::query_as(
                 "SELECT tx_hash, balance, nonce, state, block FROM close_txs \
@@ -484,9 +529,7 @@ struct RawCloseTx {
 
 impl RawCloseTx {
     fn decode(self, id: ChannelId) -> Result<CloseTx, StoreError> {
-        let state = ["pending", "mined", "reverted", "replaced"]
-            .into_iter()
-            .find(|s| *s == self.state)
+        let state = CloseTxState::parse(&self.state)
             .ok_or_else(|| StoreError::Corrupt(format!("close tx state {:?}", self.state)))?;
         Ok(CloseTx {
             tx_hash: b256(&self.tx_hash)?,
@@ -495,6 +538,29 @@ impl RawCloseTx {
             nonce: self.nonce as u64,
             state,
             block: self.block.map(|b| b as u64),
+        })
+    }
+}
+
+/// A `channels` row's chain-derived columns as stored.
+#[derive(sqlx::FromRow)]
+struct RawChainState {
+    deposit: Vec<u8>,
+    status: String,
+    closing_balance: Option<Vec<u8>>,
+    settle_block: Option<i64>,
+    settled_balance: Option<Vec<u8>>,
+}
+
+impl RawChainState {
+    fn decode(self) -> Result<ChannelState, StoreError> {
+        Ok(ChannelState {
+            deposit: decode_amount(&self.deposit)?,
+            status: ChannelStatus::parse(&self.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("channel status {:?}", self.status)))?,
+            closing_balance: self.closing_balance.as_deref().map(decode_amount).transpose()?,
+            settle_block: self.settle_block.map(|b| b as u64),
+            settled_balance: self.settled_balance.as_deref().map(decode_amount).transpose()?,
         })
     }
 }
@@ -559,4 +625,17 @@ fn b256(bytes: &[u8]) -> Result<B256, StoreError> {
 /// Unix seconds now.
 pub(crate) fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CloseTxState;
+
+    #[test]
+    fn each_close_tx_state_reads_back_from_its_stored_name() {
+        for state in [CloseTxState::Pending, CloseTxState::Mined, CloseTxState::Reverted, CloseTxState::Replaced] {
+            assert_eq!(CloseTxState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(CloseTxState::parse("sent"), None);
+    }
 }

@@ -18,7 +18,7 @@ use crate::receiver::error::StoreError;
 
 /// A SQLite database file and the lock that keeps other processes out.
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     pub(super) pool: SqlitePool,
     /// `PATH.lock`, locked exclusively for as long as the store lives.
     _lock: Arc<File>,

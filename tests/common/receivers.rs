@@ -1,4 +1,4 @@
-//! A chain (a fresh anvil), the contracts, and receivers' channel managers on it.
+//! Receivers on a real chain: a fresh anvil, the contracts, and channel managers on it (the receiver, paywall and sender suites share it).
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -11,7 +11,7 @@ use uraiden::{
     receiver::{ChannelManager, ChannelView, ManagerConfig},
 };
 
-use crate::common::{Fixture, anvil_chain, postgres::PgServer, u192};
+use super::{Fixture, anvil_chain, postgres::PgServer, u192};
 
 /// Where the managers' stores live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,7 +121,7 @@ impl Env {
         ch: &ChannelId,
         balance: u64,
         price: u64,
-    ) -> Result<uraiden::receiver::Payment, uraiden::receiver::PaymentError> {
+    ) -> Result<uraiden::receiver::AcceptedPayment, uraiden::receiver::PaymentError> {
         let signature = self.f.pay(ch, balance);
         self.pay_with(manager, ch, balance, &signature, price)
     }
@@ -133,7 +133,7 @@ impl Env {
         balance: u64,
         signature: &Bytes,
         price: u64,
-    ) -> Result<uraiden::receiver::Payment, uraiden::receiver::PaymentError> {
+    ) -> Result<uraiden::receiver::AcceptedPayment, uraiden::receiver::PaymentError> {
         self.rt.block_on(manager.register_payment(ch.sender, ch.open_block, u192(balance), signature, u192(price)))
     }
 

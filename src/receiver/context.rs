@@ -1,0 +1,91 @@
+//! The shared context: what every part of the manager reads (configuration, identity, node,
+//! store) and the state they share (the in-memory records and the status).
+
+use std::sync::RwLock;
+
+use alloy_primitives::Address;
+use tokio::sync::watch;
+
+use super::{
+    config::ManagerConfig,
+    error::ManagerError,
+    state::State,
+    status::SyncStatus,
+    store::{Store, StoreIdentity},
+};
+use crate::{
+    channel::ChannelId,
+    contract::bindings::RaidenMicroTransferChannels as C,
+    node::{Node, NodeError},
+    proof::ChannelDomain,
+};
+
+/// What the facade, the payment writer, the follower and the disputes share.
+pub(crate) struct Context {
+    /// How the manager was set up.
+    pub config: ManagerConfig,
+    /// The chain, contract and receiver.
+    pub identity: StoreIdentity,
+    /// The contract's EIP-712 domain.
+    pub domain: ChannelDomain,
+    /// The token.
+    pub token: Address,
+    /// The contract's challenge period, in blocks.
+    pub challenge_period: u32,
+    /// The durable state.
+    pub store: Store,
+    /// The node.
+    pub node: Node,
+    /// The in-memory state.
+    pub state: RwLock<State>,
+    /// What the manager reports.
+    pub status: watch::Sender<SyncStatus>,
+}
+
+impl Context {
+    /// Connects to the node, opens the store (refusing one made for another chain, contract or
+    /// receiver) and loads the channels.
+    pub(crate) async fn connect(config: ManagerConfig) -> Result<Self, ManagerError> {
+        let receiver = config.receiver.address();
+        let node = Node::connect(&config.rpc_url, Some(&config.receiver))
+            .await
+            .map_err(node_error)?
+            .with_timeout(config.node_timeout);
+        let token = node.view(config.contract, &C::token_addressCall {}).await.map_err(node_error)?;
+        let challenge_period = node.view(config.contract, &C::challenge_periodCall {}).await.map_err(node_error)?;
+        let identity = StoreIdentity { chain_id: node.chain_id(), contract: config.contract, receiver };
+        let store = Store::open(&config.store_url, identity).await?;
+        let unreachable_limit =
+            config.unreachable_share.map(|share| config.block_time.mul_f64(f64::from(challenge_period) * share));
+        let mut state = State {
+            cursor: store.cursor().await?,
+            last_contact: Some(std::time::Instant::now()),
+            unreachable_limit,
+            ..State::default()
+        };
+        state.records = store.channels(receiver).await?.into_iter().map(|r| (r.id, r)).collect();
+        Ok(Self {
+            domain: ChannelDomain::new(identity.chain_id, config.contract),
+            config,
+            identity,
+            token,
+            challenge_period,
+            store,
+            node,
+            state: RwLock::new(state),
+            status: watch::Sender::new(SyncStatus::default()),
+        })
+    }
+
+    /// Reloads a channel's record from the store: with a shared store, another server may have
+    /// registered payments since this one last looked.
+    pub(crate) async fn reload(&self, id: &ChannelId) {
+        if let Ok(Some(fresh)) = self.store.channel(id).await {
+            self.state.write().expect("state lock").records.insert(fresh.id, fresh);
+        }
+    }
+}
+
+fn node_error(error: NodeError) -> ManagerError {
+    ManagerError::Node(error.to_string())
+}
