@@ -226,10 +226,12 @@ impl Follower {
                 let end = self.ctx.node.block(to).await?;
                 let events = self.decode(&logs)?;
                 let new_cursor = Cursor { block: to, hash: end.hash };
-                self.ctx.store.apply_confirmed(&events, new_cursor).await?;
+                // One clock read stamps the rows and the in-memory records alike.
+                let now = unix_now();
+                self.ctx.store.apply_confirmed(&events, new_cursor, now).await?;
                 // All of them, not only those this process applied first: with a shared store,
                 // another server may have written some, and the in-memory records need them too.
-                self.apply_to_state(&events, new_cursor);
+                self.apply_to_state(&events, new_cursor, now);
                 cursor = Some(new_cursor);
                 from = to + 1;
                 if self.resyncing {
@@ -350,8 +352,7 @@ impl Follower {
 
     /// Mirrors confirmed events in the in-memory records (each change is idempotent: an
     /// opening is inserted once, the others set absolute values).
-    fn apply_to_state(&self, applied: &[ChainEvent], cursor: Cursor) {
-        let now = unix_now();
+    fn apply_to_state(&self, applied: &[ChainEvent], cursor: Cursor, now: i64) {
         let mut state = self.ctx.state.write().expect("state lock");
         for event in applied {
             match event.change {

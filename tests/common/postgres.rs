@@ -79,7 +79,11 @@ impl PgServer {
             let (uid, gid) = (id(&["-u", user]), id(&["-g", user]));
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("giving the data directory away");
         }
-        let mut server = Self { bin: package.join("native/bin"), data: dir.path().join("data"), port: 0, run_as, dir };
+        let bin = match &run_as {
+            Some(user) => reachable_binaries(&package.join("native"), user),
+            None => package.join("native/bin"),
+        };
+        let mut server = Self { bin, data: dir.path().join("data"), port: 0, run_as, dir };
         let data = server.data.display().to_string();
         let initdb = server.run(
             "initdb",
@@ -182,6 +186,36 @@ impl Drop for PgServer {
 /// Creates the library links that `native/pg-symlinks.json` lists (npm packages cannot ship
 /// links), each relative to its directory; existing links are kept, so this is idempotent and
 /// safe when several processes race.
+/// The binaries' directory as `user` can run them: the package's own when `user` can reach it,
+/// else a copy of `native/` in the temporary directory (a checkout under a directory of mode
+/// 0700, as `mktemp -d` makes, is out of an unprivileged user's reach). The copy is made once
+/// per package version, whole or not at all (copied aside, then renamed).
+fn reachable_binaries(native: &Path, user: &str) -> PathBuf {
+    let postgres = native.join("bin/postgres");
+    let reachable = Command::new("runuser").args(["-u", user, "--", "test", "-x"]).arg(&postgres).status();
+    if reachable.is_ok_and(|s| s.success()) {
+        return native.join("bin");
+    }
+    let version = std::fs::read_to_string(native.join("../package.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json["version"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string());
+    let copy = std::env::temp_dir().join(format!("uraiden-postgres-{version}"));
+    if !copy.join("bin/postgres").exists() {
+        let aside = std::env::temp_dir().join(format!("uraiden-postgres-{version}.{}", std::process::id()));
+        let out = Command::new("cp").arg("-a").arg(native).arg(&aside).output().expect("cp runs");
+        assert!(out.status.success(), "copying {} for {user}: {}", native.display(), text(&out));
+        let chmod = Command::new("chmod").args(["-R", "a+rX"]).arg(&aside).output().expect("chmod runs");
+        assert!(chmod.status.success(), "opening {} to {user}: {}", aside.display(), text(&chmod));
+        if std::fs::rename(&aside, &copy).is_err() {
+            // Another test binary made it first.
+            let _ = std::fs::remove_dir_all(&aside);
+        }
+    }
+    copy.join("bin")
+}
+
 fn link_libraries(package: &Path) {
     #[derive(serde::Deserialize)]
     struct Link {

@@ -251,13 +251,14 @@ impl Store {
     /// already applied (same block hash and log index) is skipped. Each event's channel is read
     /// (its row locked on PostgreSQL; on SQLite the event's key, written first, holds the write
     /// lock already), its next state computed by [`ChannelState::after`], and written back.
-    /// Returns the events that were applied now.
+    /// Rows are stamped `now` (the caller's clock read, so that its in-memory records carry
+    /// the same stamps). Returns the events that were applied now.
     pub(crate) async fn apply_confirmed(
         &self,
         events: &[ChainEvent],
         cursor: Cursor,
+        now: i64,
     ) -> Result<Vec<ChainEvent>, StoreError> {
-        let now = unix_now();
         let select = match self {
             Store::Sqlite(_) => format!("{SELECT_CHAIN_STATE} WHERE sender = $1 AND open_block = $2"),
             Store::Postgres(_) => format!("{SELECT_CHAIN_STATE} WHERE sender = $1 AND open_block = $2 FOR UPDATE"),
