@@ -57,7 +57,9 @@ export async function send(
   const account = ctx.signer.account;
   let request: object;
   try {
-    ({ request } = await ctx.publicClient.simulateContract({ ...(call as object), account } as never));
+    // On the pending block: the next transaction's block number, which a channel's key holds
+    // (at `latest`, an open in the block after another open to the same receiver collides).
+    ({ request } = await ctx.publicClient.simulateContract({ ...(call as object), account, blockTag: "pending" } as never));
   } catch (cause) {
     const reason = (cause as { shortMessage?: string }).shortMessage ?? String(cause);
     throw new UraidenError("would_revert", `${call.functionName} would fail: ${reason}`, { cause });

@@ -133,7 +133,7 @@ export async function requestClose(
 /** Blocks left before `channel` can be settled (0: now). */
 export async function blocksToSettle(ctx: ChainContext, channel: Channel): Promise<bigint> {
   if (channel.settleBlock === undefined) throw new UraidenError("not_open", "no close was requested");
-  const head = await ctx.publicClient.getBlockNumber();
+  const head = await ctx.publicClient.getBlockNumber({ cacheTime: 0 });
   return head > channel.settleBlock ? 0n : channel.settleBlock - head + 1n;
 }
 
