@@ -10,7 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const out = resolve(root, process.argv[2] ?? "dist");
+const out = process.argv[2] ? resolve(process.argv[2]) : join(root, "dist");
 const common = { absWorkingDir: root, bundle: true, format: "esm", target: "es2022", logLevel: "warning", legalComments: "none" };
 
 await Promise.all([
