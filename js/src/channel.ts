@@ -28,6 +28,11 @@ export interface Channel extends ChannelRef {
   closingBalance?: bigint;
   /** The block after which the sender may settle, once a close was requested. */
   settleBlock?: bigint;
+  /**
+   * Found on chain without this client's memory of its payments: `balance` is unknown (0) until
+   * the receiver offers one, which the adopt rule then bounds by the deposit.
+   */
+  recovered?: boolean;
 }
 
 /** One of the contract's four channel events, as a change to the channel it names. */

@@ -83,6 +83,7 @@ export async function findChannels(
       receiver,
       openBlock,
       balance: 0n,
+      recovered: true,
       ...state,
     });
   }

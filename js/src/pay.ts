@@ -59,8 +59,8 @@ export async function signPayment(signer: Signer, channel: Channel, amount: bigi
 /**
  * The adopt rule: a balance a server offers (a refusal's last registered balance) is taken
  * only when its signature is this sender's for exactly this channel and balance, and it is not
- * above the last balance this client signed (or, with none remembered, the deposit). Anything
- * else is a protocol error and changes nothing.
+ * above the last balance this client signed (or, for a channel found without memory of its
+ * payments, the deposit). Anything else is a protocol error and changes nothing.
  */
 export async function adoptBalance(channel: Channel, offered: SignedBalance): Promise<void> {
   const domain = channelDomain(channel.chainId, channel.contract);
@@ -79,7 +79,7 @@ export async function adoptBalance(channel: Channel, offered: SignedBalance): Pr
       `the server's balance ${offered.balance} is signed by ${signer}, not by this channel's sender`,
     );
   }
-  const limit = channel.signed?.balance ?? channel.deposit;
+  const limit = channel.recovered ? channel.deposit : (channel.signed?.balance ?? channel.deposit);
   if (offered.balance > limit) {
     throw new UraidenError(
       "protocol",
@@ -87,7 +87,10 @@ export async function adoptBalance(channel: Channel, offered: SignedBalance): Pr
     );
   }
   channel.balance = offered.balance;
-  if (channel.signed === undefined || channel.signed.balance < offered.balance) channel.signed = offered;
+  if (channel.recovered || channel.signed === undefined || channel.signed.balance < offered.balance) {
+    channel.signed = offered;
+  }
+  channel.recovered = false;
 }
 
 /**

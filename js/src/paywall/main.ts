@@ -64,6 +64,8 @@ class Paywall {
   readonly price: bigint;
   readonly autoPayKey: string;
   provider?: EIP1193Provider;
+  /** Settles once the wallets have announced themselves (a click may come before). */
+  discovery?: Promise<void>;
   account?: Address;
   client?: ChannelClient;
   channel?: Channel;
@@ -107,8 +109,12 @@ class Paywall {
     hook<HTMLInputElement>("auto-pay")?.addEventListener("change", () => this.saveAutoPay());
     hook<HTMLInputElement>("auto-pay-limit")?.addEventListener("change", () => this.saveAutoPay());
     this.loadAutoPay();
-    const wallets = await discoverWallets();
-    this.provider = wallets[0]?.provider;
+    this.discovery = discoverWallets().then((wallets) => {
+      this.provider = wallets[0]?.provider;
+    });
+    await this.discovery;
+    // For tests and restyled pages: the script has found (or not) the wallet.
+    document.documentElement.dataset.uraidenReady = "true";
     if (!this.provider) {
       say("No wallet found: install a browser wallet (an EIP-1193 wallet such as MetaMask) to pay.");
       const connect = hook<HTMLButtonElement>("connect");
@@ -146,6 +152,7 @@ class Paywall {
   }
 
   async connect() {
+    await this.discovery;
     if (!this.provider) return;
     say("Connecting: confirm in your wallet…");
     this.account = await requestAccount(this.provider);

@@ -107,7 +107,7 @@ export async function tokenBalance(url, token, who) {
  * `uraiden proxy` as the receiver (account 1) in front of `files` ({name: content}) at `price`
  * a file, with `confirmations`; stopped by `stop()`.
  */
-export async function startProxy(url, record, { files, price, confirmations = 2, extra = "" }) {
+export async function startProxy(url, record, { files, price, confirmations = 2, chainExtra = "", extra = "" }) {
   const dir = mkdtempSync(join(tmpdir(), "uraiden-js-proxy-"));
   mkdirSync(join(dir, "public"));
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, "public", name), content);
@@ -117,6 +117,7 @@ export async function startProxy(url, record, { files, price, confirmations = 2,
     `rpc_url = "${url}"`,
     `contract = "${record.channels}"`,
     `confirmations = ${confirmations}`,
+    chainExtra,
     "",
     "[receiver]",
     `store = "sqlite://${join(dir, "store.sqlite")}"`,

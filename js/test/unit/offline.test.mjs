@@ -99,10 +99,18 @@ test("the adopt rule: only the sender's own signature, for this channel, not abo
   await assert.rejects(adoptBalance(ch, { balance: 25n, signature: "0x1234" }), protocolError, "not a signature");
   assert.deepEqual(ch, before, "a refused balance changes nothing");
 
-  const fresh = channel(); // nothing remembered: the deposit bounds it
+  const fresh = channel(); // nothing signed yet: the deposit bounds it
   await adoptBalance(fresh, await own(100n, fresh));
   assert.equal(fresh.balance, 100n);
   await assert.rejects(adoptBalance(channel(), await own(101n)), protocolError);
+
+  // Found on chain without memory, then a payment signed on the unknown balance (0 + 10): the
+  // receiver's own-signed 60 is adopted (the deposit bounds it), and memory is whole again.
+  const recovered = channel({ recovered: true });
+  await signPayment(signer(sender), recovered, 10n);
+  await adoptBalance(recovered, await own(60n, recovered));
+  assert.deepEqual([recovered.balance, recovered.signed.balance, recovered.recovered], [60n, 60n, false]);
+  await assert.rejects(adoptBalance(recovered, await own(70n, recovered)), protocolError, "now bounded by what it signed");
 });
 
 test("a receipt moves the balance only to the balance signed last", async () => {
