@@ -3,8 +3,10 @@
 //! a fresh build makes, its own tests pass, and in headless Chromium a person's wallet pays
 //! through the real `uraiden proxy` (`js/test/browser/`).
 //!
-//! The package's dependencies are installed by the first test that needs them (`npm ci` in
-//! `js/`, as `build.rs` does for the root's toolchain), so `cargo test` works on a fresh clone.
+//! The package's dependencies are installed by the first test that needs them
+//! (`common::js::installed`).
+
+mod common;
 
 use std::{
     path::{Path, PathBuf},
@@ -13,41 +15,11 @@ use std::{
 };
 
 use alloy_primitives::{Address, aliases::U192};
+use common::js::{assert_ok, installed, js_dir};
 use uraiden::proof::ChannelDomain;
 
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("js")
-}
-
-/// `js/node_modules`, installed once per test run.
-fn installed() -> &'static Path {
-    static DONE: OnceLock<PathBuf> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let modules = js_dir().join("node_modules");
-        if !modules.join(".package-lock.json").exists() {
-            let out = Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(js_dir())
-                .output()
-                .expect("npm runs");
-            assert_ok("npm ci in js/", &out);
-        }
-        modules
-    })
-}
-
-fn assert_ok(what: &str, out: &Output) {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The package built once per test run into `js/build/` (the committed `js/dist/` is left
-/// alone: `the_committed_page_script_is_a_fresh_build` compares the two).
+/// alone: `the_committed_build_is_a_fresh_build` compares the two).
 fn built() -> PathBuf {
     static DONE: OnceLock<PathBuf> = OnceLock::new();
     DONE.get_or_init(|| {
@@ -123,14 +95,19 @@ fn the_packages_balance_proof_digest_is_the_crates() {
     }
 }
 
+/// `js/dist/` holds the built package, committed: the page script the binary embeds, the
+/// library that node programs import without a build step, and the digest tool.
 #[test]
-fn the_committed_page_script_is_a_fresh_build() {
-    let fresh = std::fs::read(built().join("paywall.js")).expect("the build wrote paywall.js");
-    let committed = std::fs::read(js_dir().join("dist/paywall.js")).expect("js/dist/paywall.js is committed");
-    assert!(
-        fresh == committed,
-        "js/dist/paywall.js (embedded in the binary) is not what js/src builds: run `npm run build` in js/ and commit it"
-    );
+fn the_committed_build_is_a_fresh_build() {
+    for file in ["paywall.js", "index.js", "cli-digest.mjs"] {
+        let fresh = std::fs::read(built().join(file)).unwrap_or_else(|e| panic!("the build wrote no {file}: {e}"));
+        let committed =
+            std::fs::read(js_dir().join("dist").join(file)).unwrap_or_else(|e| panic!("js/dist/{file}: {e}"));
+        assert!(
+            fresh == committed,
+            "js/dist/{file} is not what js/src builds: run `npm run build` in js/ and commit it"
+        );
+    }
 }
 
 #[test]

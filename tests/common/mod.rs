@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod js;
 pub mod postgres;
 pub mod receivers;
 pub mod test_contracts;

@@ -872,54 +872,71 @@ fn the_node_going_away_does_not_stop_the_server_and_confirmed_channels_still_pay
     assert_eq!(send(third, "/echo"), (StatusCode::OK, Some("3".to_string())));
 }
 
-/// The official x402 SDK (`@x402/core`, from npm) pays through the proxy with the scheme client
-/// of `web/uraiden-x402.mjs`: it reads our `PAYMENT-REQUIRED`, its payment is accepted, it
-/// reads our `PAYMENT-RESPONSE`, and it reads the refusal of a replayed payment.
+/// An `@x402/fetch` user pays from zero through the proxy: the official x402 SDK (`@x402/core`,
+/// `@x402/fetch`, from npm) with the scheme client of `js/` (`js/test/x402/sdk-pays.mjs`), which
+/// opens the channel on the first 402 and tops it up when the deposit runs out. Our
+/// `PAYMENT-REQUIRED` is read by the SDK, its payments accepted, our `PAYMENT-RESPONSE` read, and
+/// a replayed payment refused with the state to resynchronise.
 #[test]
-fn the_official_x402_sdk_pays_through_the_proxy() {
-    let mut w = World::new();
+fn an_x402_fetch_user_pays_from_zero_through_the_proxy() {
+    let w = World::new();
     let proxy =
         w.proxy("sdk", "[server]\nlisten = \"127.0.0.1:0\"\n\n[[route]]\npath = \"/echo\"\nprice = 7\necho = true\n");
-    let ch = w.channel(100);
-    let api = format!("/api/1/channels/{}/{}", ch.sender, ch.open_block);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !w.get(&proxy, &api, HeaderMap::new()).body.contains("\"confirmed\":true") {
-        assert!(Instant::now() < deadline, "the proxy never saw the channel confirmed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let count = 5u64;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/x402/sdk-pays.mjs");
+    // Blocks keep coming (anvil mines only on transactions here): deposits get their confirmations.
+    let mining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let miner = {
+        let (mining, url, http) = (mining.clone(), w.url.clone(), w.http.clone());
+        w.rt.spawn(async move {
+            let mine = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": ["0x1"]});
+            while mining.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = http.post(&url).json(&mine).send().await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let (count, deposit) = (5u64, 21u64);
+    common::js::installed();
+    let script = common::js::js_dir().join("test/x402/sdk-pays.mjs");
     let out = Command::new("node")
         .arg(&script)
         .env("URL", format!("{}/echo", proxy.base))
+        .env("RPC_URL", &w.url)
         .env("PRIVATE_KEY", keccak256("uraiden test key 1").to_string())
-        .env("OPEN_BLOCK", ch.open_block.to_string())
         .env("CHAIN_ID", w.f.chain.chain_id().to_string())
+        .env("CONTRACT", w.f.c.channels.to_string())
         .env("TOKEN", w.f.c.token.to_string())
         .env("RECEIVER", w.f.receiver.address().to_string())
-        .env("CONTRACT", w.f.c.channels.to_string())
+        .env("DEPOSIT", deposit.to_string())
         .env("COUNT", count.to_string())
         .output()
         .expect("node runs");
+    mining.store(false, std::sync::atomic::Ordering::Relaxed);
+    w.rt.block_on(miner).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len() as u64, count + 2, "{stdout}");
-    let sender = ch.sender.to_string();
+    let sender = w.f.sender.address().to_string();
+    let open_block = lines[0]["openBlock"].as_u64().expect("a channel was opened");
     for (i, line) in lines[..count as usize].iter().enumerate() {
-        assert_eq!((line["unpaid"].as_u64(), line["status"].as_u64()), (Some(402), Some(200)), "{line}");
-        assert_eq!(line["amount"], "7");
+        assert_eq!(line["status"].as_u64(), Some(200), "{line}");
         assert_eq!(line["body"], "GET /echo\n");
         let settlement = &line["settlement"];
         assert_eq!(settlement["success"], true, "{line}");
         assert_eq!(settlement["network"], "eip155:31337");
         assert_eq!(settlement["payer"].as_str().map(str::to_lowercase), Some(sender.to_lowercase()));
         assert_eq!(settlement["extra"]["balance"], (7 * (i as u64 + 1)).to_string());
+        assert_eq!(line["openBlock"].as_u64(), Some(open_block), "one channel: {line}");
+        // 21 pays three requests; the fourth tops it up by 21.
+        let expected_deposit = if i < 3 { deposit } else { 2 * deposit };
+        assert_eq!(line["deposit"], expected_deposit.to_string(), "{line}");
     }
     let replay = &lines[count as usize];
     assert_eq!((replay["status"].as_u64(), replay["error"].as_str()), (Some(402), Some("amount_mismatch")), "{replay}");
     assert_eq!(replay["channel"]["balance"], (7 * count).to_string());
     assert_eq!(lines[count as usize + 1]["balance"], (7 * count).to_string());
+    let api = format!("/api/1/channels/{}/{}", w.f.sender.address(), open_block);
     let view: serde_json::Value = serde_json::from_str(&w.get(&proxy, &api, HeaderMap::new()).body).unwrap();
     assert_eq!(view["balance"], (7 * count).to_string(), "the receiver registered every payment: {view}");
+    assert_eq!(view["deposit"], (2 * deposit).to_string(), "{view}");
 }

@@ -502,8 +502,8 @@ impl Bare {
 
 /// Item: a server answering a payment of 3 with `RDN-Sender-Balance: 27` (or an x402 receipt of
 /// 27) made the client's next proof 30. Now a claimed balance other than the one just signed
-/// stops the client, nothing is adopted, and the next proof is 6 at most. The web client's
-/// `acknowledge` refuses the same claim.
+/// stops the client, nothing is adopted, and the next proof is 6 at most. (The JS client's
+/// `acknowledge` refuses the same claim: `js/test/unit/offline.test.mjs`.)
 #[test]
 fn a_server_claiming_more_than_was_signed_stops_the_client() {
     let bare = Bare::start();
@@ -523,23 +523,7 @@ fn a_server_claiming_more_than_was_signed_stops_the_client() {
     assert_eq!(bare.sent("/honest"), ["3"]);
     assert_eq!(bare.get(&client, "/honest").unwrap().payment.unwrap().balance, U192::from(2 * PRICE));
 
-    let out = std::process::Command::new("node")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sender/acknowledge.mjs"))
-        .output()
-        .expect("node runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(result["above"].as_str().unwrap().contains("protocol error"), "{result}");
-    assert_eq!(result["afterAbove"], "0", "the claim was not adopted: {result}");
-    assert!(result["below"].as_str().unwrap().contains("protocol error"), "{result}");
-    assert_ne!(result["before"], "adopted", "{result}");
-    assert_ne!(result["other"], "adopted", "{result}");
-    assert_eq!((result["exact"].as_str(), result["next"].as_str()), (Some("adopted"), Some("6")), "{result}");
-    // The JS scheme pays only the channel's own receiver, chain and contract.
-    assert!(result["otherReceiver"].as_str().unwrap().contains("channel's receiver"), "{result}");
-    assert!(result["otherChain"].as_str().unwrap().contains("the channel is on eip155:31337"), "{result}");
-    assert!(result["otherContract"].as_str().unwrap().contains("channel's contract"), "{result}");
-    assert_eq!(result["signedAfter"], "6", "nothing signed for other terms: {result}");
+    // The JS client's scheme keeps the same rule: js/test/unit/offline.test.mjs (run by tests/js.rs).
 }
 
 /// Item: a `PAYMENT-REQUIRED` with another scheme listed first, a broken entry of ours, unknown
