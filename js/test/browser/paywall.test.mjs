@@ -133,7 +133,7 @@ test("the deposit runs out: the page offers a top-up, then shows the next articl
   const { page } = await visit("/article-6.html");
   await waitFor(page, "the top-up offer", `${shown("topup")} && /run out/.test(document.querySelector('[data-uraiden="status"]').textContent)`);
   await screenshot(page, "5-deposit-run-out");
-  await page.type('[data-uraiden="deposit"]', "0.02");
+  await page.type('[data-uraiden="deposit"]', "0.04");
   await page.click('[data-uraiden="topup"]');
   await waitFor(page, "article 6", articleShown(6), 90_000);
   const [channel] = await created();
@@ -143,9 +143,27 @@ test("the deposit runs out: the page offers a top-up, then shows the next articl
     functionName: "getChannelInfo",
     args: [person, receiver, Number(channel.blockNumber)],
   });
-  assert.equal(deposit, 7n * PRICE);
+  assert.equal(deposit, 9n * PRICE);
   assert.equal((await registered(Number(channel.blockNumber))).balance, (6n * PRICE).toString());
   await page.close();
+});
+
+test("with auto-pay ticked, the next page is paid on load without a click", async () => {
+  const { page } = await visit("/article-7.html");
+  await waitFor(page, "the pay button", shown("pay"));
+  assert.equal(await page.$eval('[data-uraiden="auto-pay-limit"]', (e) => e.value), "0.01");
+  await page.click('[data-uraiden="auto-pay"]');
+  await waitFor(page, "the opt-in said", `/without a click/.test(document.querySelector('[data-uraiden="status"]').textContent)`);
+  await page.close();
+  const signedBefore = wallet.signingCalls().length;
+  const { page: next } = await visit("/article-8.html");
+  await waitFor(next, "article 8, paid on load", articleShown(8));
+  assert.equal(wallet.signingCalls().length, signedBefore + 1, "one signature, no click");
+  const [channel] = await created();
+  assert.equal((await registered(Number(channel.blockNumber))).balance, (7n * PRICE).toString());
+  // The opt-in is per origin and stays until unticked: remove it for the scenarios after this.
+  await next.evaluate(() => localStorage.removeItem(`uraiden:auto-pay:${location.origin}`));
+  await next.close();
 });
 
 test("a wallet on another chain is asked to switch, and nothing is signed until it has", async () => {
@@ -165,7 +183,7 @@ test("a wallet on another chain is asked to switch, and nothing is signed until 
   await page.click('[data-uraiden="pay"]');
   await waitFor(page, "article 7", articleShown(7));
   const [channel] = await created();
-  assert.equal((await registered(Number(channel.blockNumber))).balance, (7n * PRICE).toString());
+  assert.equal((await registered(Number(channel.blockNumber))).balance, (8n * PRICE).toString());
   await page.close();
 });
 
@@ -181,26 +199,25 @@ test("a wallet's refusals are said in words, and nothing is paid or deposited", 
         args: [person, receiver, openBlock],
       })
     )[1];
-  const { page } = await visit("/article-8.html");
-  await waitFor(page, "the top-up offer", shown("topup"));
-  await page.type('[data-uraiden="deposit"]', "0.01");
+  const { page } = await visit("/article-9.html");
+  await waitFor(page, "the pay button", shown("pay"));
   const declined = `/declined/.test(document.querySelector('[data-uraiden="status"]').textContent)`;
+  const fresh = () => page.$eval('[data-uraiden="status"]', (e) => (e.textContent = "")); // so the next words are new
   try {
-    wallet.refuse.add("eth_sendTransaction");
+    wallet.refuse.add("eth_signTypedData_v4");
+    await page.click('[data-uraiden="pay"]');
+    await waitFor(page, "the refused signature in words", declined);
+    await screenshot(page, "7-declined");
+    wallet.refuse = new Set(["eth_sendTransaction"]);
+    await fresh();
+    await page.type('[data-uraiden="deposit"]', "0.01");
     await page.click('[data-uraiden="topup"]');
     await waitFor(page, "the refused top-up in words", declined);
-    assert.equal(await deposit(), 7n * PRICE);
-    // The top-up goes through; the payment after it is refused at the signature.
-    wallet.refuse = new Set(["eth_signTypedData_v4"]);
-    await page.$eval('[data-uraiden="status"]', (e) => (e.textContent = "")); // so the next words are new
-    await page.click('[data-uraiden="topup"]');
-    await waitFor(page, "the refused signature in words", declined, 60_000);
-    await screenshot(page, "7-declined");
-    assert.equal(await deposit(), 8n * PRICE);
-    assert.equal((await registered(openBlock)).balance, (7n * PRICE).toString(), "nothing paid");
   } finally {
     wallet.refuse.clear();
   }
+  assert.equal(await deposit(), 9n * PRICE, "nothing deposited");
+  assert.equal((await registered(openBlock)).balance, (8n * PRICE).toString(), "nothing paid");
   await page.close();
 });
 
@@ -220,10 +237,10 @@ test("close from the page: settled on chain, the tokens split as paid", async ()
     fromBlock: BigInt(record.block),
   });
   assert.equal(settled.length, 1);
-  assert.equal(settled[0].args._balance, 7n * PRICE);
-  assert.equal(await tokenBalance(anvil.url, record.token, receiver), before[0] + 7n * PRICE);
+  assert.equal(settled[0].args._balance, 8n * PRICE);
+  assert.equal(await tokenBalance(anvil.url, record.token, receiver), before[0] + 8n * PRICE);
   assert.equal(await tokenBalance(anvil.url, record.token, person), before[1] + PRICE, "the unpaid rest of the deposit");
-  assert.equal((await registered(openBlock)).balance, (7n * PRICE).toString(), "the receiver's registered balance");
+  assert.equal((await registered(openBlock)).balance, (8n * PRICE).toString(), "the receiver's registered balance");
   await page.close();
 });
 
