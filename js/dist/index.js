@@ -403,25 +403,20 @@ async function approveIfShort(ctx, token, amount) {
     await send(ctx, { address: token, abi: tokenAbi, functionName: "approve", args: [ctx.contract, amount] });
   }
 }
-async function openChannel(ctx, receiver, deposit, { method = "erc20", confirmations = 1 } = {}) {
-  checkAmount(deposit);
+async function move(ctx, amount, data, erc20, { method = "erc20", confirmations = 1 }) {
+  checkAmount(amount);
   const token = await tokenOf(ctx);
-  let receipt;
   if (method === "erc223") {
-    const data = encodePacked(["address"], [receiver]);
-    receipt = await send(
-      ctx,
-      { address: token, abi: tokenAbi, functionName: "transfer", args: [ctx.contract, deposit, data] },
-      confirmations
-    );
-  } else {
-    await approveIfShort(ctx, token, deposit);
-    receipt = await send(
-      ctx,
-      { address: ctx.contract, abi: channelsAbi, functionName: "createChannelERC20", args: [receiver, deposit] },
-      confirmations
-    );
+    const transfer = { address: token, abi: tokenAbi, functionName: "transfer", args: [ctx.contract, amount, data] };
+    return send(ctx, transfer, confirmations);
   }
+  await approveIfShort(ctx, token, amount);
+  return send(ctx, { address: ctx.contract, abi: channelsAbi, ...erc20 }, confirmations);
+}
+async function openChannel(ctx, receiver, deposit, options = {}) {
+  const data = encodePacked(["address"], [receiver]);
+  const call = { functionName: "createChannelERC20", args: [receiver, deposit] };
+  const receipt = await move(ctx, deposit, data, call, options);
   const [created] = parseEventLogs2({ abi: channelsAbi, eventName: "ChannelCreated", logs: receipt.logs });
   if (!created) throw new UraidenError("protocol", `transaction ${receipt.transactionHash} opened no channel`);
   return {
@@ -435,31 +430,11 @@ async function openChannel(ctx, receiver, deposit, { method = "erc20", confirmat
     status: "open"
   };
 }
-async function topUp(ctx, channel, added, { method = "erc20", confirmations = 1 } = {}) {
-  checkAmount(added);
+async function topUp(ctx, channel, added, options = {}) {
   if (channel.status !== "open") throw new UraidenError("not_open", `the channel is ${channel.status}`);
-  const token = await tokenOf(ctx);
-  let receipt;
-  if (method === "erc223") {
-    const data = encodePacked(["address", "uint32"], [channel.receiver, channel.openBlock]);
-    receipt = await send(
-      ctx,
-      { address: token, abi: tokenAbi, functionName: "transfer", args: [ctx.contract, added, data] },
-      confirmations
-    );
-  } else {
-    await approveIfShort(ctx, token, added);
-    receipt = await send(
-      ctx,
-      {
-        address: ctx.contract,
-        abi: channelsAbi,
-        functionName: "topUpERC20",
-        args: [channel.receiver, channel.openBlock, added]
-      },
-      confirmations
-    );
-  }
+  const data = encodePacked(["address", "uint32"], [channel.receiver, channel.openBlock]);
+  const call = { functionName: "topUpERC20", args: [channel.receiver, channel.openBlock, added] };
+  const receipt = await move(ctx, added, data, call, options);
   const [topped] = parseEventLogs2({ abi: channelsAbi, eventName: "ChannelToppedUp", logs: receipt.logs });
   if (!topped) throw new UraidenError("protocol", `transaction ${receipt.transactionHash} topped up no channel`);
   channel.deposit = topped.args._deposit;

@@ -2,7 +2,7 @@
 // contract call) or ERC223 (one transfer carrying the receiver, and the open block for a
 // top-up), each simulated before the wallet is asked and waited for with its confirmations.
 
-import { type Address, encodePacked, parseEventLogs } from "viem";
+import { type Address, type Hex, type TransactionReceipt, encodePacked, parseEventLogs } from "viem";
 import { channelsAbi, tokenAbi } from "./abi.js";
 import { type ChainContext, send, senderOf, tokenOf } from "./chain.js";
 import type { Channel } from "./channel.js";
@@ -40,31 +40,38 @@ async function approveIfShort(ctx: ChainContext, token: Address, amount: bigint)
   }
 }
 
+/**
+ * Moves `amount` of the token into the contract: ERC223, one transfer carrying `data` (the
+ * receiver, and the open block for a top-up); ERC20, an approval when the allowance is short,
+ * then the contract's own call.
+ */
+async function move(
+  ctx: ChainContext,
+  amount: bigint,
+  data: Hex,
+  erc20: { functionName: "createChannelERC20" | "topUpERC20"; args: readonly unknown[] },
+  { method = "erc20", confirmations = 1 }: DepositOptions,
+): Promise<TransactionReceipt> {
+  checkAmount(amount);
+  const token = await tokenOf(ctx);
+  if (method === "erc223") {
+    const transfer = { address: token, abi: tokenAbi, functionName: "transfer", args: [ctx.contract, amount, data] };
+    return send(ctx, transfer, confirmations);
+  }
+  await approveIfShort(ctx, token, amount);
+  return send(ctx, { address: ctx.contract, abi: channelsAbi, ...erc20 }, confirmations);
+}
+
 /** Opens a channel to `receiver` with `deposit`; resolves once it has its confirmations. */
 export async function openChannel(
   ctx: ChainContext,
   receiver: Address,
   deposit: bigint,
-  { method = "erc20", confirmations = 1 }: DepositOptions = {},
+  options: DepositOptions = {},
 ): Promise<Channel> {
-  checkAmount(deposit);
-  const token = await tokenOf(ctx);
-  let receipt;
-  if (method === "erc223") {
-    const data = encodePacked(["address"], [receiver]);
-    receipt = await send(
-      ctx,
-      { address: token, abi: tokenAbi, functionName: "transfer", args: [ctx.contract, deposit, data] },
-      confirmations,
-    );
-  } else {
-    await approveIfShort(ctx, token, deposit);
-    receipt = await send(
-      ctx,
-      { address: ctx.contract, abi: channelsAbi, functionName: "createChannelERC20", args: [receiver, deposit] },
-      confirmations,
-    );
-  }
+  const data = encodePacked(["address"], [receiver]);
+  const call = { functionName: "createChannelERC20", args: [receiver, deposit] } as const;
+  const receipt = await move(ctx, deposit, data, call, options);
   const [created] = parseEventLogs({ abi: channelsAbi, eventName: "ChannelCreated", logs: receipt.logs });
   if (!created) throw new UraidenError("protocol", `transaction ${receipt.transactionHash} opened no channel`);
   return {
@@ -84,32 +91,12 @@ export async function topUp(
   ctx: ChainContext,
   channel: Channel,
   added: bigint,
-  { method = "erc20", confirmations = 1 }: DepositOptions = {},
+  options: DepositOptions = {},
 ): Promise<Channel> {
-  checkAmount(added);
   if (channel.status !== "open") throw new UraidenError("not_open", `the channel is ${channel.status}`);
-  const token = await tokenOf(ctx);
-  let receipt;
-  if (method === "erc223") {
-    const data = encodePacked(["address", "uint32"], [channel.receiver, channel.openBlock]);
-    receipt = await send(
-      ctx,
-      { address: token, abi: tokenAbi, functionName: "transfer", args: [ctx.contract, added, data] },
-      confirmations,
-    );
-  } else {
-    await approveIfShort(ctx, token, added);
-    receipt = await send(
-      ctx,
-      {
-        address: ctx.contract,
-        abi: channelsAbi,
-        functionName: "topUpERC20",
-        args: [channel.receiver, channel.openBlock, added],
-      },
-      confirmations,
-    );
-  }
+  const data = encodePacked(["address", "uint32"], [channel.receiver, channel.openBlock]);
+  const call = { functionName: "topUpERC20", args: [channel.receiver, channel.openBlock, added] } as const;
+  const receipt = await move(ctx, added, data, call, options);
   const [topped] = parseEventLogs({ abi: channelsAbi, eventName: "ChannelToppedUp", logs: receipt.logs });
   if (!topped) throw new UraidenError("protocol", `transaction ${receipt.transactionHash} topped up no channel`);
   channel.deposit = topped.args._deposit;
