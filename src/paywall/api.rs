@@ -132,7 +132,14 @@ async fn ready(State(api): State<Api>) -> Response {
     (code, Json(json!({ "ready": status.ready(), "status": status }))).into_response()
 }
 
-async fn stats(State(api): State<Api>) -> Response {
+/// With a shared store, the records as every server of the receiver left them (a 503 when the
+/// store cannot be read: no stale answer).
+async fn read_through(api: &Api, channel: Option<(Address, u32)>) -> Result<(), ApiError> {
+    api.manager.refresh(channel).await.map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))
+}
+
+async fn stats(State(api): State<Api>) -> ApiResult {
+    read_through(&api, None).await?;
     let stats = api.manager.stats();
     let status = api.manager.status();
     let token_balance = match api.manager.token_balance().await {
@@ -142,7 +149,7 @@ async fn stats(State(api): State<Api>) -> Response {
             None
         }
     };
-    Json(json!({
+    Ok(Json(json!({
         "open_channels": stats.open,
         "closing_channels": stats.closing,
         "settled_channels": stats.settled,
@@ -164,7 +171,7 @@ async fn stats(State(api): State<Api>) -> Response {
             "needed": low.needed.to_string(),
         })),
     }))
-    .into_response()
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -180,6 +187,7 @@ async fn channels(State(api): State<Api>, filter: Result<Query<StatusFilter>, Qu
             error(StatusCode::BAD_REQUEST, "bad_status", format!("status {name:?}: use open, closing, settled or all"))
         })?),
     };
+    read_through(&api, None).await?;
     let list: Vec<_> = api.manager.channels().into_iter().filter(|c| wanted.is_none_or(|s| c.status == s)).collect();
     Ok(Json(list).into_response())
 }
@@ -196,6 +204,7 @@ fn parse_block(block: &str) -> Result<u32, ApiError> {
 
 async fn sender_channels(State(api): State<Api>, sender: Result<Path<String>, PathRejection>) -> ApiResult {
     let sender = parse_sender(&path(sender)?)?;
+    read_through(&api, None).await?;
     let list: Vec<_> = api.manager.channels().into_iter().filter(|c| c.sender == sender).collect();
     if list.is_empty() {
         return Err(error(StatusCode::NOT_FOUND, "channel_not_found", format!("no channel from {sender}")));
@@ -206,6 +215,7 @@ async fn sender_channels(State(api): State<Api>, sender: Result<Path<String>, Pa
 async fn channel(State(api): State<Api>, id: Result<Path<(String, String)>, PathRejection>) -> ApiResult {
     let (sender, block) = path(id)?;
     let (sender, block) = (parse_sender(&sender)?, parse_block(&block)?);
+    read_through(&api, Some((sender, block))).await?;
     let view = api.manager.channel(sender, block).ok_or_else(|| {
         error(StatusCode::NOT_FOUND, "channel_not_found", format!("no channel from {sender} opened in block {block}"))
     })?;

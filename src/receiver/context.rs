@@ -1,17 +1,18 @@
 //! The shared context: what every part of the manager reads (configuration, identity, node,
 //! store) and the state they share (the in-memory records and the status).
 
-use std::sync::RwLock;
+use std::{collections::HashMap, sync::RwLock};
 
 use alloy_primitives::Address;
 use tokio::sync::watch;
 
 use super::{
     config::ManagerConfig,
-    error::ManagerError,
+    error::{ManagerError, StoreError},
     state::State,
     status::SyncStatus,
     store::{Store, StoreIdentity},
+    types::ChannelRecord,
 };
 use crate::{
     channel::ChannelId,
@@ -81,7 +82,40 @@ impl Context {
     /// registered payments since this one last looked.
     pub(crate) async fn reload(&self, id: &ChannelId) {
         if let Ok(Some(fresh)) = self.store.channel(id).await {
-            self.state.write().expect("state lock").records.insert(fresh.id, fresh);
+            take_fresh(&mut self.state.write().expect("state lock").records, fresh);
+        }
+    }
+
+    /// With a shared store, brings the records up to the store's (one channel, or all of them):
+    /// every payment any server acknowledged before this call is then in the in-memory views.
+    /// Nothing to do on SQLite, whose only writer is this process.
+    pub(crate) async fn read_through(&self, id: Option<&ChannelId>) -> Result<(), StoreError> {
+        if !self.store.is_shared() {
+            return Ok(());
+        }
+        let fresh = match id {
+            Some(id) => self.store.channel(id).await?.into_iter().collect(),
+            None => self.store.channels(self.identity.receiver).await?,
+        };
+        let mut state = self.state.write().expect("state lock");
+        for record in fresh {
+            take_fresh(&mut state.records, record);
+        }
+        Ok(())
+    }
+}
+
+/// Puts a record read from the store in place of the one held, unless the held one has a higher
+/// balance (a payment this server registered after the store was read): then only the chain's
+/// part and the close agreement are taken. A balance never goes back.
+fn take_fresh(records: &mut HashMap<ChannelId, ChannelRecord>, fresh: ChannelRecord) {
+    match records.get_mut(&fresh.id) {
+        Some(held) if held.balance > fresh.balance => {
+            held.set_chain_state(fresh.chain_state());
+            held.close_signed |= fresh.close_signed;
+        }
+        _ => {
+            records.insert(fresh.id, fresh);
         }
     }
 }

@@ -165,7 +165,19 @@ impl ChannelManager {
         rx.borrow().clone()
     }
 
-    /// The channel from `sender` opened in `open_block`, as the receiver sees it now.
+    /// With a store shared by several servers of this receiver (PostgreSQL), brings the
+    /// records up to the store's: after it, [`channel`](Self::channel), [`channels`](Self::channels),
+    /// [`stats`](Self::stats) and [`record`](Self::record) show every payment any server
+    /// acknowledged before the call. `Some((sender, open_block))` reads one channel, `None` every
+    /// channel (one query each). Nothing to do on SQLite, whose only writer is this process.
+    /// The management API calls it before each read.
+    pub async fn refresh(&self, channel: Option<(Address, u32)>) -> Result<(), StoreError> {
+        let id = channel.map(|(sender, open_block)| self.id(sender, open_block));
+        self.ctx.read_through(id.as_ref()).await
+    }
+
+    /// The channel from `sender` opened in `open_block`, as the receiver sees it now (with a
+    /// shared store, as of the last [`refresh`](Self::refresh) or payment here).
     pub fn channel(&self, sender: Address, open_block: u32) -> Option<ChannelView> {
         self.ctx.state.read().expect("state lock").view(&self.id(sender, open_block))
     }

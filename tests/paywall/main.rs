@@ -576,3 +576,53 @@ fn metrics_labels_stay_bounded_whatever_clients_send() {
     assert!(requests.len() < 100, "{} series: {requests:#?}", requests.len());
     assert!(lines.iter().all(|l| l.len() < 200), "no label carries what a client sent");
 }
+
+/// Three servers of one receiver on one PostgreSQL store (issue 20): after payments spread over
+/// them, every server's management API shows every payment acknowledged by any of them (the
+/// channel, the lists and the sums), not the balance it last registered itself.
+#[test]
+fn every_server_on_a_shared_store_shows_every_acknowledged_payment() {
+    let mut env = Env::on(common::receivers::Backend::Postgres);
+    let config = env.config();
+    let managers: Vec<ChannelManager> = (0..3).map(|_| env.start(config.clone())).collect();
+    let ch = env.f.open_erc20(100);
+    env.mine(&managers[0], CONFIRMATIONS);
+    for m in &managers[1..] {
+        env.sync(m);
+    }
+    let bases: Vec<String> = managers
+        .iter()
+        .map(|m| {
+            let router = api::router(m.clone(), None);
+            env.rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+                format!("http://{addr}")
+            })
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let get = |url: String| -> serde_json::Value {
+        env.rt.block_on(async { http.get(url).send().await.unwrap().json().await.unwrap() })
+    };
+    // Paid through 0, 1, 2, 0, 2, 1, …: each server in turn registers on top of the others.
+    let order = [0, 1, 2, 0, 2, 1, 1, 0];
+    for (i, &server) in order.iter().enumerate() {
+        let balance = 3 * (i as u64 + 1);
+        env.pay(&managers[server], &ch, balance, 3).expect("paid");
+        for base in &bases {
+            let view = get(format!("{base}/api/1/channels/{}/{}", ch.sender, ch.open_block));
+            assert_eq!(view["balance"], balance.to_string(), "{base} after payment {i}: {view}");
+            let stats = get(format!("{base}/api/1/stats"));
+            assert_eq!(stats["balance_sum"], balance.to_string(), "{base} after payment {i}: {stats}");
+            let list = get(format!("{base}/api/1/channels/{}", ch.sender));
+            assert_eq!(list[0]["balance"], balance.to_string(), "{base} after payment {i}: {list}");
+        }
+    }
+    // The in-memory views follow too, once refreshed (what the API does before each read).
+    for m in &managers {
+        env.rt.block_on(m.refresh(Some((ch.sender, ch.open_block)))).unwrap();
+        assert_eq!(m.record(ch.sender, ch.open_block).unwrap().balance, U192::from(3 * order.len() as u64));
+    }
+}
