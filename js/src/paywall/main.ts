@@ -282,6 +282,10 @@ class Paywall {
     for (let attempt = 0; ; attempt++) {
       const response = await this.send(signed);
       if (response.ok) return this.showPaid(response);
+      if (response.type === "opaqueredirect") {
+        // A redirect costs nothing, and a payment is never sent after one (it could go elsewhere).
+        throw new UraidenError("server", "The server redirects this address elsewhere: nothing was paid. Open the address it points to.");
+      }
       if (response.status !== 402) {
         const retry = response.headers.get("retry-after");
         throw new UraidenError("server", `The server answered ${response.status}${retry ? `; try again in ${retry} s` : ""}.`);
