@@ -182,12 +182,14 @@ impl ChannelManager {
         self.ctx.state.read().expect("state lock").view(&self.id(sender, open_block))
     }
 
-    /// Every channel known, confirmed or not, ordered by sender and open block.
+    /// Every channel known, confirmed or not, ordered by sender and open block (with a shared
+    /// store, as of the last [`refresh`](Self::refresh)).
     pub fn channels(&self) -> Vec<ChannelView> {
         self.ctx.state.read().expect("state lock").views()
     }
 
-    /// Counts and sums over every channel.
+    /// Counts and sums over every channel (with a shared store, as of the last
+    /// [`refresh`](Self::refresh)).
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::default();
         let mut senders = std::collections::HashSet::new();

@@ -147,6 +147,10 @@ impl ChannelView {
         let after = match event {
             // A pending opening of a confirmed channel changes nothing in its view.
             ChannelEvent::Opened { .. } => before,
+            // A top-up carries the deposit it made, which never lowers the one recorded: with a
+            // shared store the record may already hold later top-ups another server applied
+            // while this one still holds the earlier event as unconfirmed.
+            ChannelEvent::ToppedUp { deposit, .. } if *deposit < before.deposit => before,
             event => before.after(event),
         };
         self.unconfirmed_deposit = after.deposit;
@@ -177,4 +181,38 @@ pub struct AcceptedPayment {
     pub amount: U192,
     /// The balance registered now.
     pub balance: U192,
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::Address;
+
+    use super::*;
+
+    fn amount(n: u64) -> U192 {
+        U192::from(n)
+    }
+
+    /// A pending top-up behind the record (another server applied a later one from the shared
+    /// store) leaves the view's deposit alone; a newer one raises it.
+    #[test]
+    fn a_stale_pending_top_up_never_lowers_the_deposit_shown() {
+        let mut view = ChannelView {
+            sender: Address::repeat_byte(1),
+            open_block: 7,
+            status: ChannelStatus::Open,
+            confirmed: true,
+            confirmations: 9,
+            deposit: amount(30),
+            unconfirmed_deposit: amount(30),
+            balance: amount(4),
+            closing_balance: None,
+            settle_block: None,
+            settled_balance: None,
+        };
+        view.apply_pending(&ChannelEvent::ToppedUp { added: amount(10), deposit: amount(20) });
+        assert_eq!((view.deposit, view.unconfirmed_deposit), (amount(30), amount(30)));
+        view.apply_pending(&ChannelEvent::ToppedUp { added: amount(5), deposit: amount(35) });
+        assert_eq!((view.deposit, view.unconfirmed_deposit), (amount(30), amount(35)));
+    }
 }
