@@ -292,7 +292,10 @@ class Paywall {
       }
       const required = decodeHeader<PaymentRequired>(response.headers.get(PAYMENT_REQUIRED) ?? "");
       const refusal = required.error ?? "unknown";
-      if (refusal === "insufficient_confirmations" && Date.now() < deadline) {
+      // A channel the chain shows but the receiver has not seen yet (it follows the chain a
+      // little behind) is waited for as its confirmations are.
+      const waiting = refusal === "insufficient_confirmations" || refusal === "channel_not_found";
+      if (waiting && Date.now() < deadline) {
         const missing = response.headers.get(RDN_INSUFFICIENT_CONFIRMATIONS);
         say(`Waiting for your deposit's confirmations${missing ? ` (${missing} to go)` : ""}…`);
         // The same proof again: the server registered nothing.

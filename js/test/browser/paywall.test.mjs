@@ -83,6 +83,7 @@ test("a paywalled page shows the price and the connect button, and nothing was s
   assert.ok(await page.evaluate(shown("connect")), "the connect button is shown");
   await screenshot(page, "1-paywall");
   assert.deepEqual(wallet.signingCalls(), [], "nothing signed or sent before the person acts");
+  assert.ok(!wallet.calls.includes("eth_requestAccounts"), "no wallet prompt before the person acts");
   assert.equal((await created()).length, 0);
   await page.close();
 });
@@ -127,6 +128,18 @@ test("four more articles after fresh navigations are paid from the remembered ch
   const channels = await created();
   assert.equal(channels.length, 1, "no second channel");
   assert.equal((await registered(Number(channels[0].blockNumber))).balance, (5n * PRICE).toString());
+  // What the wallet showed and signed: one BalanceProof per article, each the price more.
+  const proofs = wallet.signedTypedData().filter((t) => t.primaryType === "BalanceProof");
+  assert.deepEqual(
+    proofs.map((t) => BigInt(t.message.balance)),
+    [1n, 2n, 3n, 4n, 5n].map((n) => n * PRICE),
+  );
+  for (const t of proofs) {
+    assert.equal(t.message.receiver.toLowerCase(), receiver.toLowerCase());
+    assert.equal(Number(t.message.openBlockNumber), Number(channels[0].blockNumber));
+    assert.equal(t.domain.verifyingContract.toLowerCase(), record.channels.toLowerCase());
+    assert.equal(Number(t.domain.chainId), 31337);
+  }
 });
 
 test("the deposit runs out: the page offers a top-up, then shows the next article", async () => {
@@ -269,6 +282,18 @@ test("with the receiver gone: close alone from the page, then settle after the c
   await page.click('[data-uraiden="settle"]');
   await waitFor(page, "the settlement", `/settled/.test(document.querySelector('[data-uraiden="status"]').textContent) && !${shown("settle")}`, 60_000);
   await screenshot(page, "10-settled");
+  const openBlock = Number(channels[1].blockNumber);
+  const event = (signature) =>
+    publicClient.getLogs({
+      address: record.channels,
+      event: parseAbiItem(signature),
+      args: { _sender: person, _receiver: receiver, _open_block_number: openBlock },
+      fromBlock: BigInt(record.block),
+    });
+  const [requested] = await event("event ChannelCloseRequested(address indexed _sender, address indexed _receiver, uint32 indexed _open_block_number, uint192 _balance)");
+  const [settledLog] = await event("event ChannelSettled(address indexed _sender, address indexed _receiver, uint32 indexed _open_block_number, uint192 _balance)");
+  assert.equal(requested.args._balance, PRICE, "closed alone at the balance paid");
+  assert.equal(settledLog.args._balance, PRICE);
   assert.equal(await tokenBalance(anvil.url, record.token, receiver), before[0] + PRICE);
   assert.equal(await tokenBalance(anvil.url, record.token, person), before[1] + 2n * PRICE);
   await page.close();

@@ -38,15 +38,30 @@ export class Wallet {
     this.authorized = false;
     this.refuse = new Set();
     this.calls = [];
+    this.requests = [];
   }
 
   signingCalls() {
     return this.calls.filter((m) => SIGNING.includes(m));
   }
 
+  /** The typed data the wallet signed, in order (parsed from eth_signTypedData_v4). */
+  signedTypedData() {
+    return this.requests.filter((r) => r.method === "eth_signTypedData_v4").map((r) => (typeof r.params[1] === "string" ? JSON.parse(r.params[1]) : r.params[1]));
+  }
+
   async handle(method, params) {
     this.calls.push(method);
+    this.requests.push({ method, params });
     if (this.refuse.has(method)) return { error: { code: 4001, message: "User rejected the request." } };
+    const mine = (address) => typeof address === "string" && address.toLowerCase() === this.account.toLowerCase();
+    if (SIGNING.includes(method)) {
+      // As a wallet does: nothing is signed or sent on another chain than the active one, nor
+      // for another account than the one it holds.
+      if (this.pretendChainId !== undefined) return { error: { code: 4901, message: "The wallet is on another chain." } };
+      const from = method === "eth_sendTransaction" ? params?.[0]?.from : params?.[0];
+      if (!mine(from)) return { error: { code: 4100, message: `not this wallet's account: ${from}` } };
+    }
     switch (method) {
       case "eth_requestAccounts":
         this.authorized = true;
@@ -56,10 +71,16 @@ export class Wallet {
       case "eth_chainId":
         if (this.pretendChainId !== undefined) return { result: `0x${this.pretendChainId.toString(16)}` };
         break;
-      case "wallet_switchEthereumChain":
+      case "wallet_switchEthereumChain": {
+        const wanted = params?.[0]?.chainId;
+        const real = await rpc(this.rpcUrl, "eth_chainId");
+        if (typeof wanted !== "string" || BigInt(wanted) !== BigInt(real)) {
+          return { error: { code: 4902, message: `unrecognised chain ${wanted}` } };
+        }
         this.pretendChainId = undefined;
-        await this.emit?.("chainChanged", await rpc(this.rpcUrl, "eth_chainId"));
+        await this.emit?.("chainChanged", real);
         return { result: null };
+      }
     }
     try {
       return { result: await rpc(this.rpcUrl, method, params ?? []) };
