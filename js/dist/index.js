@@ -712,13 +712,16 @@ var UraidenChannelScheme = class {
   options;
   scheme = SCHEME;
   #channels = /* @__PURE__ */ new Map();
+  /** The contract's token, read once: the only asset this scheme pays in. */
+  #token;
   /** The channel the last payment to `receiver` was signed on. */
   channelTo(receiver) {
     return this.#channels.get(receiver.toLowerCase());
   }
   async createPaymentPayload(x402Version, requirements) {
     const { ctx } = this.client;
-    checkRequirements(requirements, ctx.chainId, ctx.contract);
+    this.#token ??= await tokenOf(ctx);
+    checkRequirements(requirements, ctx.chainId, ctx.contract, this.#token);
     const amount = BigInt(requirements.amount);
     if (this.options.maxAmount !== void 0 && amount > this.options.maxAmount) {
       throw new UraidenError("protocol", `the server asks ${amount}; the cap is ${this.options.maxAmount}`);

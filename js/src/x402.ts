@@ -2,6 +2,7 @@
 // scheme client for the official SDK (@x402/core) that opens and tops up its channel itself.
 
 import { type Address, type Hex, getAddress } from "viem";
+import { tokenOf } from "./chain.js";
 import { type Channel, sameAddress } from "./channel.js";
 import type { ChannelClient } from "./client.js";
 import type { DepositMethod } from "./deposit.js";
@@ -128,6 +129,8 @@ export interface UraidenSchemeOptions {
 export class UraidenChannelScheme {
   readonly scheme = SCHEME;
   #channels = new Map<string, Channel>();
+  /** The contract's token, read once: the only asset this scheme pays in. */
+  #token?: Address;
 
   constructor(
     readonly client: ChannelClient,
@@ -141,7 +144,8 @@ export class UraidenChannelScheme {
 
   async createPaymentPayload(x402Version: number, requirements: PaymentRequirements) {
     const { ctx } = this.client;
-    checkRequirements(requirements, ctx.chainId, ctx.contract);
+    this.#token ??= await tokenOf(ctx);
+    checkRequirements(requirements, ctx.chainId, ctx.contract, this.#token);
     const amount = BigInt(requirements.amount);
     if (this.options.maxAmount !== undefined && amount > this.options.maxAmount) {
       throw new UraidenError("protocol", `the server asks ${amount}; the cap is ${this.options.maxAmount}`);

@@ -17,6 +17,7 @@ import {
   closingAgreement,
   findChannels,
   tokenAbi,
+  UraidenChannelScheme,
 } from "../../build/index.js";
 import { ACCOUNTS, deploy, fund, rpc, startAnvil, tokenBalance } from "../support/chain.mjs";
 
@@ -185,4 +186,22 @@ test("the remembered channel comes back with the chain's state; without memory, 
   assert.deepEqual([again.openBlock, again.balance, again.deposit], [ch.openBlock, 4n, 10n]);
   const forgetful = await new ChannelClient(ctx, { store: new ChannelStore(new MemoryStorage()) }).channel(ACCOUNTS[3].address);
   assert.deepEqual([forgetful.openBlock, forgetful.balance, forgetful.deposit], [ch.openBlock, 0n, 10n]);
+});
+
+test("the x402 scheme pays only in the contract's token, and asks nothing of the wallet otherwise", async () => {
+  const c = client();
+  const scheme = new UraidenChannelScheme(c, { deposit: 30n });
+  const requirements = {
+    scheme: "uraiden-channel",
+    network: "eip155:31337",
+    amount: "3",
+    asset: record.token,
+    payTo: other.address,
+    extra: { name: "RaidenMicroTransferChannels", version: "1", verifyingContract: record.channels },
+  };
+  const start = await nonce(sender.address);
+  await assert.rejects(scheme.createPaymentPayload(2, { ...requirements, asset: record.channels }), (e) => e.code === "protocol");
+  assert.equal(await nonce(sender.address), start, "no deposit for a foreign asset");
+  const paid = await scheme.createPaymentPayload(2, requirements);
+  assert.equal(paid.payload.balance, "3");
 });
