@@ -17,7 +17,7 @@ use uraiden::{
         TokenInfo,
         proxy::{self, ProxyConfig},
     },
-    receiver::{ChannelManager, ManagerConfig},
+    receiver::{ChannelManager, ManagerConfig, ManagerError},
 };
 
 /// The admin routes' bearer token when the file names no `admin_token_file`.
@@ -97,10 +97,11 @@ pub(crate) fn run(args: ProxyArgs, node: &NodeArgs) -> anyhow::Result<()> {
     manager_config.deployment_block = deployment_block;
     manager_config.confirmations = config.chain.confirmations;
     manager_config.poll_interval = config.chain.poll_interval;
+    manager_config.chain_lease = config.receiver.chain_lease;
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let manager = ChannelManager::start(manager_config).await.context("starting the channel manager")?;
+        let manager = start_manager(manager_config).await?;
         let token = read_token(&rpc_for_token, manager.token()).await;
         let listener = tokio::net::TcpListener::bind(config.server.listen).await.with_context(|| {
             format!("{}: server.listen: cannot listen on {}", args.config.display(), config.server.listen)
@@ -122,6 +123,25 @@ pub(crate) fn run(args: ProxyArgs, node: &NodeArgs) -> anyhow::Result<()> {
         manager.shutdown().await;
         anyhow::Ok(())
     })
+}
+
+/// Starts the channel manager; while the store is unreachable (a database not up yet, or
+/// restarting), says so and tries again, waiting twice as long each time up to 30 s. Anything
+/// else (a wrong store, a node that fails) ends the start with its reason.
+async fn start_manager(config: ManagerConfig) -> anyhow::Result<ChannelManager> {
+    let mut wait = std::time::Duration::from_millis(500);
+    loop {
+        match ChannelManager::start(config.clone()).await {
+            Ok(manager) => return Ok(manager),
+            Err(ManagerError::Store(error)) if error.is_unreachable() => {
+                let store = RedactedUrl::new(&config.store_url);
+                tracing::warn!(%store, %error, retry_in = ?wait, "the store is unreachable; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(30));
+            }
+            Err(error) => return Err(anyhow::Error::new(error).context("starting the channel manager")),
+        }
+    }
 }
 
 /// The symbol and decimals of the paywall's token, for the page browsers get with a 402; a

@@ -93,12 +93,18 @@ pub struct ManagerConfig {
     pub close_policy: ClosePolicy,
     /// How close transactions are sent.
     pub tx: TxPolicy,
+    /// With a store several servers share (PostgreSQL): how long the chain-work lease lasts
+    /// unless renewed. One server holds it and answers close requests, renewing it at every
+    /// poll; once its holder is gone, another takes it over within this time plus one poll
+    /// interval. More than twice the poll interval. Unused on SQLite (one process).
+    pub chain_lease: Duration,
 }
 
 impl ManagerConfig {
     /// A configuration with the defaults: 5 confirmations, a poll every second (10 s at most
     /// per node request), 12 s blocks, payments stopped after half the challenge period without
-    /// the node, a re-read after a deep reorg, log ranges of up to 10,000 blocks, close at once.
+    /// the node, a re-read after a deep reorg, log ranges of up to 10,000 blocks, close at once, a
+    /// 10 s chain-work lease.
     pub fn new(rpc_url: impl Into<String>, contract: Address, receiver: Signer, store_url: impl Into<String>) -> Self {
         Self {
             rpc_url: rpc_url.into(),
@@ -115,6 +121,7 @@ impl ManagerConfig {
             max_log_range: 10_000,
             close_policy: ClosePolicy::default(),
             tx: TxPolicy::default(),
+            chain_lease: Duration::from_secs(10),
         }
     }
 }
@@ -136,6 +143,7 @@ impl std::fmt::Debug for ManagerConfig {
             .field("max_log_range", &self.max_log_range)
             .field("close_policy", &self.close_policy)
             .field("tx", &self.tx)
+            .field("chain_lease", &self.chain_lease)
             .finish()
     }
 }

@@ -1,7 +1,10 @@
 //! The shared context: what every part of the manager reads (configuration, identity, node,
 //! store) and the state they share (the in-memory records and the status).
 
-use std::{collections::HashMap, sync::RwLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use alloy_primitives::Address;
 use tokio::sync::watch;
@@ -41,6 +44,8 @@ pub(crate) struct Context {
     pub state: RwLock<State>,
     /// What the manager reports.
     pub status: watch::Sender<SyncStatus>,
+    /// This manager's name for the chain-work lease of a shared store: random, chosen at start.
+    pub holder: Arc<str>,
 }
 
 impl Context {
@@ -75,15 +80,19 @@ impl Context {
             node,
             state: RwLock::new(state),
             status: watch::Sender::new(SyncStatus::default()),
+            holder: holder_name().into(),
         })
     }
 
     /// Reloads a channel's record from the store: with a shared store, another server may have
     /// registered payments since this one last looked.
-    pub(crate) async fn reload(&self, id: &ChannelId) {
-        if let Ok(Some(fresh)) = self.store.channel(id).await {
+    /// A store that cannot be read is an error: what is held may be stale, and deciding on it
+    /// could answer a client with an old balance or close with an old proof.
+    pub(crate) async fn reload(&self, id: &ChannelId) -> Result<(), StoreError> {
+        if let Some(fresh) = self.store.channel(id).await? {
             take_fresh(&mut self.state.write().expect("state lock").records, fresh);
         }
+        Ok(())
     }
 
     /// With a shared store, brings the records up to the store's (one channel, or all of them):
@@ -118,6 +127,15 @@ fn take_fresh(records: &mut HashMap<ChannelId, ChannelRecord>, fresh: ChannelRec
             records.insert(fresh.id, fresh);
         }
     }
+}
+
+/// A name no other server picks: the process id, the time, and 64 bits of the standard
+/// library's per-process random hash keys.
+fn holder_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos:x}-{random:016x}", std::process::id())
 }
 
 fn node_error(error: NodeError) -> ManagerError {

@@ -83,6 +83,8 @@ pub(crate) struct Closer {
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     /// Where failed attempts are reported (`SyncStatus::failed_closes`, `last_close_error`).
     status: tokio::sync::watch::Sender<super::SyncStatus>,
+    /// This manager's name for the chain-work lease ([`Store::holds_chain_work`]).
+    holder: Arc<str>,
 }
 
 impl Closer {
@@ -93,6 +95,7 @@ impl Closer {
         token: Address,
         policy: TxPolicy,
         status: tokio::sync::watch::Sender<super::SyncStatus>,
+        holder: Arc<str>,
     ) -> Self {
         let sender = Arc::new(TxSender::new(node.clone(), account));
         Self {
@@ -105,6 +108,7 @@ impl Closer {
             sent: Arc::default(),
             tasks: Arc::default(),
             status,
+            holder,
         }
     }
 
@@ -134,13 +138,23 @@ impl Closer {
                 closer.sender.forget().await;
             }
             let mut record = record;
-            if store.is_shared()
-                && let Ok(Some(fresh)) = store.channel(&record.id).await
-                && fresh.balance >= record.balance
-            {
-                record = fresh;
-            }
-            let result = closer.attempt(&store, &record).await;
+            let fresh = match store.is_shared() {
+                true => store
+                    .channel(&record.id)
+                    .await
+                    .map_err(|e| CloseError::Unavailable(format!("the store failed: {e}"))),
+                false => Ok(None),
+            };
+            let result = match fresh {
+                Ok(fresh) => {
+                    if let Some(fresh) = fresh.filter(|fresh| fresh.balance >= record.balance) {
+                        record = fresh;
+                    }
+                    closer.attempt(&store, &record).await
+                }
+                // Not closed with a proof another server may have bettered: tried again later.
+                Err(error) => Err(error),
+            };
             if let Err(error) = &result {
                 tracing::error!(channel = %record.id, %error, retry_in = ?delay, "closing with the last proof failed");
             }
@@ -215,8 +229,12 @@ impl Closer {
         let (to, data) = call.encode(self.token, self.contract);
         let request = TransactionRequest::default().with_from(receiver).with_to(to).with_input(data);
 
-        // What an earlier attempt sent may have been mined since, or its nonce taken.
+        // What an earlier attempt sent may have been mined since, or its nonce taken. An attempt
+        // of another process (a server that died, or this one before a restart) is in the store.
         let mut previous = self.sent.lock().expect("sent lock").get(&record.id).cloned();
+        if previous.is_none() {
+            previous = self.pending_in_store(store, record).await?;
+        }
         if let Some(prev) = &previous {
             if let Some(outcome) = self.find_mined(store, record, prev, 0).await? {
                 return Ok(outcome);
@@ -227,6 +245,12 @@ impl Closer {
                 previous = None;
                 self.sent.lock().expect("sent lock").remove(&record.id);
             }
+        }
+        // With a shared store, only the chain work's leader sends: a server that lost the lease
+        // while this attempt waited would otherwise race the new leader with its own nonce.
+        let leads = store.holds_chain_work(&self.holder).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
+        if !leads {
+            return Err(CloseError::Unavailable("another server leads the chain work now".into()));
         }
         let record_sent = |sent: InFlight| async move {
             let (hash, nonce) = (*sent.hashes.last().expect("a version was sent"), sent.nonce);
@@ -255,6 +279,25 @@ impl Closer {
             Err(error) => return Err(self.not_mined(record.id, error)),
         };
         self.record_mined(store, record, &mined).await
+    }
+
+    /// The close transaction of `record`'s channel the store holds as pending (sent by another
+    /// process, or by this one before a restart), as an earlier attempt to track or replace:
+    /// its nonce, every version sent with it, and today's fees (the next version is priced at
+    /// least one bump above them, and a replacement the node refuses is waited for instead).
+    async fn pending_in_store(&self, store: &Store, record: &ChannelRecord) -> Result<Option<InFlight>, CloseError> {
+        let txs = store.close_txs(&record.id).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
+        let Some(nonce) = txs.iter().filter(|tx| tx.state == CloseTxState::Pending).map(|tx| tx.nonce).max() else {
+            return Ok(None);
+        };
+        let hashes = txs
+            .iter()
+            .filter(|tx| tx.nonce == nonce && matches!(tx.state, CloseTxState::Pending | CloseTxState::Replaced))
+            .map(|tx| tx.tx_hash)
+            .collect();
+        let fees = self.node.fees().await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
+        tracing::info!(channel = %record.id, nonce, "a close sent before is pending: tracking it, replacing it if stuck");
+        Ok(Some(InFlight { nonce, hashes, fees }))
     }
 
     /// Why a close was not mined. A close that would revert with `ChannelNotFound` finds the
@@ -334,6 +377,8 @@ fn resend(policy: &TxPolicy) -> Resend {
 }
 
 /// Answers the senders' close requests, and watches whether the receiver can pay for a close.
+/// With a store several servers share, only the holder of the chain-work lease answers
+/// ([`Store::claim_chain_work`]).
 pub(crate) struct Disputes {
     ctx: Arc<Context>,
     closer: Closer,
@@ -345,11 +390,49 @@ pub(crate) struct Disputes {
     /// answered until it has caught up: the re-read forgets them until it reaches their blocks.
     /// Disputing one that a reorg removed only closes the channel with our proof.
     known_before_resync: HashMap<ChannelId, U192>,
+    /// Whether this server holds the chain-work lease (as of its last claim).
+    leading: bool,
 }
 
 impl Disputes {
     pub(crate) fn new(ctx: Arc<Context>, closer: Closer) -> Self {
-        Self { ctx, closer, answered: HashMap::new(), reloaded: HashSet::new(), known_before_resync: HashMap::new() }
+        Self {
+            ctx,
+            closer,
+            answered: HashMap::new(),
+            reloaded: HashSet::new(),
+            known_before_resync: HashMap::new(),
+            leading: false,
+        }
+    }
+
+    /// Claims (or renews) the chain-work lease; reports a change. A server that cannot reach
+    /// the store does not lead: its lease runs out, and a server that can takes over.
+    async fn lead(&mut self) -> bool {
+        let ctx = &self.ctx;
+        let held = match ctx.store.claim_chain_work(&ctx.holder, ctx.config.chain_lease).await {
+            Ok(held) => held,
+            Err(error) => {
+                if self.leading {
+                    tracing::warn!(%error, "cannot renew the chain-work lease");
+                }
+                false
+            }
+        };
+        if held != self.leading {
+            self.leading = held;
+            if held {
+                tracing::info!("this server leads the chain work: it answers close requests");
+            } else {
+                // Attempts under way finish: each only ever replaces its own transaction (one
+                // nonce), so it cannot cost a second close; none starts here from now on.
+                tracing::warn!("this server no longer leads the chain work; another answers close requests");
+                self.answered.clear();
+                self.reloaded.clear();
+            }
+            ctx.status.send_modify(|s| s.chain_work = held);
+        }
+        held
     }
 
     /// Remembers the close requests known now, to answer them while the chain is re-read.
@@ -374,6 +457,9 @@ impl Disputes {
     /// backs off after failures, so asking at every poll retries a failed dispute until the
     /// channel is settled.
     pub(crate) async fn answer_close_requests(&mut self, resyncing: bool) {
+        if !self.lead().await {
+            return;
+        }
         let at_once = self.ctx.config.close_policy == ClosePolicy::AtOnce;
         let mut requests = self.close_requests();
         if resyncing {
@@ -383,8 +469,13 @@ impl Disputes {
         }
         for (id, requested) in requests {
             if self.ctx.store.is_shared() && self.reloaded.insert((id, requested)) {
-                // Another server may have registered a later proof than this one's record.
-                self.ctx.reload(&id).await;
+                // Another server may have registered a later proof than this one's record: not
+                // answered before the store says so (the next poll tries again).
+                if let Err(error) = self.ctx.reload(&id).await {
+                    tracing::warn!(channel = %id, %error, "cannot read the channel for its close request; trying again");
+                    self.reloaded.remove(&(id, requested));
+                    continue;
+                }
             }
             let Some(record) = self.ctx.state.read().expect("state lock").records.get(&id).cloned() else { continue };
             if record.status == ChannelStatus::Settled {

@@ -159,6 +159,31 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database could not be reached or is not taking connections yet (refused,
+    /// reset, starting up, shutting down, out of connections): worth trying again later, unlike
+    /// a store that answered with something wrong.
+    pub fn is_unreachable(&self) -> bool {
+        fn unreachable(error: &sqlx::Error) -> bool {
+            match error {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+                // cannot_connect_now (starting up), admin_shutdown, crash_shutdown,
+                // too_many_connections.
+                sqlx::Error::Database(db) => {
+                    matches!(db.code().as_deref(), Some("57P03" | "57P01" | "57P02" | "53300"))
+                }
+                _ => false,
+            }
+        }
+        match self {
+            StoreError::Busy(_) => true,
+            StoreError::Database(error) => unreachable(error),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(error)) => unreachable(error),
+            _ => false,
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {

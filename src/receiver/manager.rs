@@ -73,6 +73,12 @@ impl ChannelManager {
         {
             return Err(ManagerError::Config(format!("unreachable_share must be above 0, not {share}")));
         }
+        if config.chain_lease <= config.poll_interval * 2 {
+            return Err(ManagerError::Config(format!(
+                "the chain-work lease ({:?}) must be more than twice the poll interval ({:?}): its holder renews it at every poll",
+                config.chain_lease, config.poll_interval
+            )));
+        }
         let ctx = Arc::new(Context::connect(config).await?);
         let closer = Closer::new(
             ctx.node.clone(),
@@ -81,6 +87,7 @@ impl ChannelManager {
             ctx.token,
             ctx.config.tx,
             ctx.status.clone(),
+            ctx.holder.clone(),
         );
         let (payments, writer) = Payments::start(ctx.clone());
         let disputes = Disputes::new(ctx.clone(), closer.clone());
@@ -282,7 +289,7 @@ impl ChannelManager {
         let id = self.id(sender, open_block);
         if self.ctx.store.is_shared() {
             // The latest payment may have been registered by another server.
-            self.ctx.reload(&id).await;
+            self.ctx.reload(&id).await.map_err(|e| CloseError::Unavailable(format!("the store failed: {e}")))?;
         }
         {
             let state = self.ctx.state.read().expect("state lock");
@@ -319,7 +326,8 @@ impl ChannelManager {
     pub async fn close_channel(&self, sender: Address, open_block: u32) -> Result<CloseOutcome, CloseError> {
         if self.ctx.store.is_shared() {
             // Close with the best proof any server registered, not this one's last.
-            self.ctx.reload(&self.id(sender, open_block)).await;
+            let id = self.id(sender, open_block);
+            self.ctx.reload(&id).await.map_err(|e| CloseError::Unavailable(format!("the store failed: {e}")))?;
         }
         let record = self.record(sender, open_block).ok_or(CloseError::UnknownChannel { sender, open_block })?;
         self.closer.close(&self.ctx.store, &record).await
@@ -359,5 +367,9 @@ impl ChannelManager {
         }
         // The follower is gone: no new attempt starts; the running ones stop here.
         self.closer.stop().await;
+        // Another server sharing the store takes the chain work at its next poll.
+        if let Err(error) = self.ctx.store.release_chain_work(&self.ctx.holder).await {
+            tracing::warn!(%error, "could not give the chain-work lease up; it expires by itself");
+        }
     }
 }

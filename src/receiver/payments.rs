@@ -141,7 +141,7 @@ impl Payments {
                 return Err(refusal);
             }
             let Ok(_read) = self.unknown_reads.try_acquire() else { return Err(refusal) };
-            self.ctx.reload(&id).await;
+            self.ctx.reload(&id).await.map_err(store_failed)?;
             reloaded = true;
             if let Err(refusal) = payable() {
                 if matches!(refusal, PaymentError::UnknownChannel { .. }) {
@@ -160,7 +160,7 @@ impl Payments {
         };
         match amount() {
             Err(refusal) if shared && !reloaded && may_be_stale(&refusal) => {
-                self.ctx.reload(&id).await;
+                self.ctx.reload(&id).await.map_err(store_failed)?;
                 amount()?;
             }
             result => result?,
@@ -192,6 +192,11 @@ impl Payments {
     }
 }
 
+/// A payment the store could not take (or read for): unavailable, the store named.
+fn store_failed(error: impl std::fmt::Display) -> PaymentError {
+    PaymentError::Unavailable(format!("the store failed: {error}"))
+}
+
 /// Whether a refusal may come from a record another server has changed since it was loaded.
 fn may_be_stale(refusal: &PaymentError) -> bool {
     matches!(
@@ -210,10 +215,17 @@ async fn write_payments(ctx: Arc<Context>, mut jobs: mpsc::Receiver<Job>) {
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let stale = commit_batch(&ctx, std::mem::take(&mut batch)).await;
         if !stale.is_empty() {
-            for job in &stale {
-                ctx.reload(&job.write.id).await;
+            let mut reloaded = Vec::with_capacity(stale.len());
+            for job in stale {
+                match ctx.reload(&job.write.id).await {
+                    Ok(()) => reloaded.push(job),
+                    // Not a refusal with a balance the store may have moved past.
+                    Err(error) => {
+                        let _ = job.reply.send(Err(store_failed(error)));
+                    }
+                }
             }
-            let unanswerable = commit_batch(&ctx, stale).await;
+            let unanswerable = commit_batch(&ctx, reloaded).await;
             debug_assert!(unanswerable.is_empty(), "reloaded jobs are answered");
         }
     }
@@ -278,7 +290,7 @@ async fn commit_batch(ctx: &Context, batch: Vec<Job>) -> Vec<Job> {
         Err(error) => {
             tracing::error!(%error, "payments not stored");
             for (job, _) in accepted {
-                let _ = job.reply.send(Err(PaymentError::Unavailable(format!("the store failed: {error}"))));
+                let _ = job.reply.send(Err(store_failed(&error)));
             }
         }
     }
@@ -293,7 +305,7 @@ async fn refused_by_store(ctx: &Context, job: &Job) -> PaymentError {
         Ok(None) => {
             return PaymentError::UnknownChannel { sender: job.write.id.sender, open_block: job.write.id.open_block };
         }
-        Err(error) => return PaymentError::Unavailable(format!("the store failed: {error}")),
+        Err(error) => return store_failed(error),
     };
     let mut state = ctx.state.write().expect("state lock");
     let record = state.records.entry(fresh.id).or_insert_with(|| fresh.clone());

@@ -32,6 +32,9 @@ pub struct SyncStatus {
     /// of the challenge period, `unavailable` while halted); filled in by
     /// [`ChannelManager::status`](super::ChannelManager::status).
     pub refusing_payments: Option<&'static str>,
+    /// Whether this server answers close requests: always with a store of its own (SQLite);
+    /// with a shared one (PostgreSQL), while it holds the chain-work lease (one server does).
+    pub chain_work: bool,
 }
 
 impl SyncStatus {

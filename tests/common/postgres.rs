@@ -94,13 +94,7 @@ impl PgServer {
         let log = server.dir.path().join("postgres.log").display().to_string();
         for _ in 0..5 {
             server.port = free_port();
-            let options = format!(
-                "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=400",
-                server.port
-            );
-            let timeout = READY_TIMEOUT.as_secs().to_string();
-            // `-w` waits until the server accepts connections (or fails).
-            let start = server.run("pg_ctl", &["start", "-w", "-t", &timeout, "-D", &data, "-l", &log, "-o", &options]);
+            let start = server.pg_ctl_start();
             if start.status.success() {
                 return server;
             }
@@ -110,6 +104,33 @@ impl PgServer {
             }
         }
         panic!("PostgreSQL found no free port in 5 tries");
+    }
+
+    /// `pg_ctl start` on this server's port, waiting until it accepts connections (or fails).
+    fn pg_ctl_start(&self) -> Output {
+        let (data, log) = (self.data.display().to_string(), self.dir.path().join("postgres.log"));
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=400",
+            self.port
+        );
+        let timeout = READY_TIMEOUT.as_secs().to_string();
+        let log = log.display().to_string();
+        self.run("pg_ctl", &["start", "-w", "-t", &timeout, "-D", &data, "-l", &log, "-o", &options])
+    }
+
+    /// Stops the server as a crash would (`pg_ctl stop -m immediate`: every process quits at
+    /// once, without a checkpoint; the next start recovers from the WAL).
+    pub fn crash(&self) {
+        let data = self.data.display().to_string();
+        let stop = self.run("pg_ctl", &["stop", "-w", "-t", "30", "-m", "immediate", "-D", &data]);
+        assert!(stop.status.success(), "pg_ctl stop -m immediate failed: {}", text(&stop));
+    }
+
+    /// Starts the server again after [`PgServer::crash`], on the same port and data.
+    pub fn restart(&self) {
+        let start = self.pg_ctl_start();
+        let log = std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
+        assert!(start.status.success(), "PostgreSQL did not start again: {}\n{log}", text(&start));
     }
 
     /// The URL of database `name`.
@@ -181,6 +202,22 @@ impl Drop for PgServer {
             eprintln!("pg_ctl stop failed ({}); killed the server", text(&stop));
         }
     }
+}
+
+/// Runs `sql` on the database at `url`; returns the rows' first column (text).
+pub fn query(url: &str, sql: &str) -> Vec<String> {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            use sqlx::{Connection, Row};
+            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connecting to PostgreSQL");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).fetch_all(&mut conn).await.expect("a query");
+            rows.iter().map(|row| row.get::<String, _>(0)).collect()
+        })
+    })
+    .join()
+    .expect("querying PostgreSQL")
 }
 
 /// Creates the library links that `native/pg-symlinks.json` lists (npm packages cannot ship

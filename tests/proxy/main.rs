@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod hostile;
+mod instances;
 mod reliability;
 mod slow;
 

@@ -51,18 +51,18 @@ impl Rng {
 }
 
 /// The channel as the management API shows it.
-fn api_channel(w: &World, proxy: &Proxy, ch: &ChannelId) -> serde_json::Value {
+pub(super) fn api_channel(w: &World, proxy: &Proxy, ch: &ChannelId) -> serde_json::Value {
     let answer = w.get(proxy, &format!("/api/1/channels/{}/{}", ch.sender, ch.open_block), HeaderMap::new());
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     serde_json::from_str(&answer.body).unwrap()
 }
 
-fn balance_of(view: &serde_json::Value) -> u64 {
+pub(super) fn balance_of(view: &serde_json::Value) -> u64 {
     view["balance"].as_str().expect("a decimal balance").parse().unwrap()
 }
 
 /// Waits (up to 30 s) until the API shows `ch` confirmed with `deposit`.
-fn wait_confirmed(w: &World, proxy: &Proxy, ch: &ChannelId, deposit: u64) {
+pub(super) fn wait_confirmed(w: &World, proxy: &Proxy, ch: &ChannelId, deposit: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let answer = w.get(proxy, &format!("/api/1/channels/{}/{}", ch.sender, ch.open_block), HeaderMap::new());

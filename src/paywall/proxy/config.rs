@@ -66,6 +66,9 @@ pub struct ReceiverConfig {
     /// `store`: `sqlite://…`, `postgres://…` or `postgresql://…` (default `sqlite://` of
     /// `uraiden-proxy.sqlite` next to the configuration file).
     pub store: String,
+    /// `chain_lease_ms`: with a PostgreSQL store several instances share, how long the
+    /// chain-work lease lasts unless renewed (default 10000; more than twice the poll interval).
+    pub chain_lease: Duration,
 }
 
 /// `[server]`: the listener and its limits.
@@ -180,6 +183,7 @@ struct RawChain {
 struct RawReceiver {
     private_key_file: Option<PathBuf>,
     store: Option<String>,
+    chain_lease_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -229,7 +233,7 @@ impl ProxyConfig {
             at.fail(&format!("line {line}"), e.message().replace('\n', " "))
         })?;
         let chain = at.chain(raw.chain)?;
-        let receiver = at.receiver(raw.receiver)?;
+        let receiver = at.receiver(raw.receiver, chain.poll_interval)?;
         let files = at.server_files(&raw.server)?;
         let server = at.server(raw.server, files)?;
         let routes = at.routes(raw.route, &server)?;
@@ -307,7 +311,7 @@ impl At<'_> {
         })
     }
 
-    fn receiver(&self, raw: RawReceiver) -> Result<ReceiverConfig, ConfigError> {
+    fn receiver(&self, raw: RawReceiver, poll_interval: Duration) -> Result<ReceiverConfig, ConfigError> {
         let store = match raw.store {
             Some(store) if STORE_SCHEMES.iter().any(|scheme| store.starts_with(scheme)) => store,
             Some(_) => {
@@ -321,7 +325,15 @@ impl At<'_> {
         if let Some(path) = &private_key_file {
             private_file(path).map_err(|reason| self.fail("receiver.private_key_file", reason))?;
         }
-        Ok(ReceiverConfig { private_key_file, store })
+        let chain_lease = Duration::from_millis(raw.chain_lease_ms.unwrap_or(10_000));
+        if chain_lease <= poll_interval * 2 {
+            let reason = format!(
+                "must be more than twice chain.poll_interval_ms ({}): the leading instance renews it at every poll",
+                poll_interval.as_millis()
+            );
+            return Err(self.fail("receiver.chain_lease_ms", reason));
+        }
+        Ok(ReceiverConfig { private_key_file, store, chain_lease })
     }
 
     /// Reads and checks the files `[server]` names.

@@ -15,6 +15,7 @@
 //! WAL mode with `synchronous=FULL` (each commit is fsynced; a batch of payments shares one
 //! commit); PostgreSQL with its default `synchronous_commit=on`.
 
+mod lease;
 mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};
