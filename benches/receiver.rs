@@ -18,12 +18,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest};
-use alloy_primitives::{Bytes, U256, aliases::U192};
+use alloy_primitives::{Bytes, aliases::U192};
 use uraiden::{
     chain::{Chain, RpcChain},
     channel::ChannelId,
-    contract::{Call, open_data},
     proof::{ChannelDomain, ProofVerifier},
     receiver::{ChannelManager, ManagerConfig},
 };
@@ -42,38 +40,6 @@ struct Channel {
 
 fn signed(f: &common::Fixture<RpcChain>, id: ChannelId, payments: usize) -> Channel {
     Channel { id, proofs: Arc::new((1..=payments).map(|b| f.pay(&id, b as u64)).collect()) }
-}
-
-/// Opens `count` channels from the fixture's sender by ERC223, one per block (a channel is
-/// keyed by its open block). Anvil mines each transaction as it arrives: its receipt is asked
-/// for every millisecond, not at the provider's polling interval.
-async fn open_many(f: &common::Fixture<RpcChain>, url: &str, count: usize, deposit: u64) -> Vec<ChannelId> {
-    let node = common::provider(url, Some(&f.sender));
-    let (sender, receiver) = (f.sender.address(), f.receiver.address());
-    let call = Call::TransferWithData { to: f.c.channels, amount: U256::from(deposit), data: open_data(receiver) };
-    let (to, input) = call.encode(f.c.token, f.c.channels);
-    let mut channels = Vec::with_capacity(count);
-    for _ in 0..count {
-        let request = TransactionRequest::default()
-            .with_from(sender)
-            .with_to(to)
-            .with_input(input.clone())
-            .with_gas_limit(500_000)
-            .with_max_fee_per_gas(100_000_000_000)
-            .with_max_priority_fee_per_gas(1_000_000_000);
-        let hash = *node.send_transaction(request).await.unwrap().tx_hash();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let receipt = loop {
-            if let Some(receipt) = node.get_transaction_receipt(hash).await.unwrap() {
-                break receipt;
-            }
-            assert!(Instant::now() < deadline, "the open {hash} was not mined in 10 s");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        };
-        assert!(receipt.status(), "the open succeeded");
-        channels.push(ChannelId { sender, receiver, open_block: receipt.block_number.unwrap() as u32 });
-    }
-    channels
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -208,7 +174,7 @@ fn main() {
     let one = f.open_erc223(one_deposit);
     let url = f.chain.anvil_endpoint().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build().unwrap();
-    let many = rt.block_on(open_many(&f, &url, CHANNELS, many_deposit));
+    let many = rt.block_on(common::open_many(&f, &url, CHANNELS, many_deposit));
     f.chain.mine(1).unwrap();
     eprintln!("opened {} channels in {:.1?}", CHANNELS + 1, opened.elapsed());
     let signing = Instant::now();

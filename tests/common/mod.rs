@@ -197,3 +197,41 @@ pub fn provider(url: &str, signer: Option<&Signer>) -> alloy::providers::DynProv
         None => ProviderBuilder::new().connect_http(url).erased(),
     }
 }
+
+/// Opens `count` channels from the fixture's sender by ERC223, one per block (a channel is
+/// keyed by its open block). Anvil mines each transaction as it arrives: its receipt is asked
+/// for every millisecond, not at the provider's polling interval.
+pub async fn open_many(f: &Fixture<uraiden::chain::RpcChain>, url: &str, count: usize, deposit: u64) -> Vec<ChannelId> {
+    let node = provider(url, Some(&f.sender));
+    let (sender, receiver) = (f.sender.address(), f.receiver.address());
+    use alloy::{network::TransactionBuilder, providers::Provider};
+    use std::time::{Duration, Instant};
+    let call = uraiden::contract::Call::TransferWithData {
+        to: f.c.channels,
+        amount: U256::from(deposit),
+        data: uraiden::contract::open_data(receiver),
+    };
+    let (to, input) = call.encode(f.c.token, f.c.channels);
+    let mut channels = Vec::with_capacity(count);
+    for _ in 0..count {
+        let request = alloy::rpc::types::TransactionRequest::default()
+            .with_from(sender)
+            .with_to(to)
+            .with_input(input.clone())
+            .with_gas_limit(500_000)
+            .with_max_fee_per_gas(100_000_000_000)
+            .with_max_priority_fee_per_gas(1_000_000_000);
+        let hash = *node.send_transaction(request).await.unwrap().tx_hash();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let receipt = loop {
+            if let Some(receipt) = node.get_transaction_receipt(hash).await.unwrap() {
+                break receipt;
+            }
+            assert!(Instant::now() < deadline, "the open {hash} was not mined in 10 s");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        assert!(receipt.status(), "the open succeeded");
+        channels.push(ChannelId { sender, receiver, open_block: receipt.block_number.unwrap() as u32 });
+    }
+    channels
+}

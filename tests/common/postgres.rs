@@ -118,6 +118,12 @@ impl PgServer {
         self.run("pg_ctl", &["start", "-w", "-t", &timeout, "-D", &data, "-l", &log, "-o", &options])
     }
 
+    /// The postmaster's process id (its children are the server's other processes).
+    pub fn pid(&self) -> u32 {
+        let text = std::fs::read_to_string(self.data.join("postmaster.pid")).expect("a running server's pid file");
+        text.lines().next().and_then(|line| line.trim().parse().ok()).expect("a pid in postmaster.pid")
+    }
+
     /// Stops the server as a crash would (`pg_ctl stop -m immediate`: every process quits at
     /// once, without a checkpoint; the next start recovers from the WAL).
     pub fn crash(&self) {
