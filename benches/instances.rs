@@ -26,11 +26,7 @@ use std::{
 
 use alloy_primitives::{Bytes, keccak256};
 use reqwest::header::HeaderMap;
-use uraiden::{
-    chain::Chain,
-    channel::ChannelId,
-    protocol::rdn,
-};
+use uraiden::{chain::Chain, channel::ChannelId, protocol::rdn};
 
 const CHANNELS: usize = 100;
 /// Payments per client per run.
@@ -280,10 +276,10 @@ fn main() {
 
     let one = rows[0].2.rate;
     println!(
-        "{} instances of `uraiden proxy` on one PostgreSQL database (fsync=on, synchronous_commit=on), \
-         {CHANNELS} clients x {PER_CLIENT} sequential paid requests per run, median of {runs} runs; \
-         CPU per paid request in microseconds (2 cores shared by everything)",
-        configurations.len()
+        "{configurations:?} instances of `uraiden proxy` on one PostgreSQL database (fsync=on, \
+         synchronous_commit=on), {CHANNELS} clients x {PER_CLIENT} sequential paid requests per run, median of \
+         {runs} runs; CPU per paid request in microseconds, on {} cores shared by everything",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
         "| instances | routing | paid req/s | worst run | vs 1 instance | instances' CPU | PostgreSQL CPU | load generator CPU | write transactions | WAL bytes |"

@@ -204,6 +204,16 @@ impl Node {
         self.bounded("eth_feeHistory", self.provider.estimate_eip1559_fees()).await
     }
 
+    /// The fees transaction `hash` was sent with, if the node knows it (pending or mined).
+    pub async fn sent_fees(&self, hash: B256) -> Result<Option<Eip1559Estimation>, NodeError> {
+        use alloy::consensus::Transaction;
+        let tx = self.bounded("eth_getTransactionByHash", self.provider.get_transaction_by_hash(hash)).await?;
+        Ok(tx.map(|tx| Eip1559Estimation {
+            max_fee_per_gas: tx.max_fee_per_gas(),
+            max_priority_fee_per_gas: tx.max_priority_fee_per_gas().unwrap_or(tx.max_fee_per_gas()),
+        }))
+    }
+
     /// The receipt of transaction `hash`, if it is mined.
     pub async fn receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, NodeError> {
         self.bounded("eth_getTransactionReceipt", self.provider.get_transaction_receipt(hash)).await

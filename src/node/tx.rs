@@ -235,7 +235,14 @@ impl TxSender {
         policy: &Resend,
         previous: Option<&InFlight>,
     ) -> Result<(u64, Eip1559Estimation), SendError<E>> {
-        let gas = match self.node.bounded("eth_estimateGas", self.node.provider().estimate_gas(request.clone())).await {
+        // A replacement is estimated on the latest block: the pending one holds the version it
+        // replaces, after which a close would revert (the channel is gone).
+        let estimate = self.node.provider().estimate_gas(request.clone());
+        let estimate = match previous {
+            Some(_) => estimate.block(alloy::eips::BlockId::latest()),
+            None => estimate,
+        };
+        let gas = match self.node.bounded("eth_estimateGas", estimate).await {
             Ok(gas) => gas,
             Err(NodeError::Reverted(revert)) => return Err(SendError::WouldRevert(revert)),
             Err(error) => return Err(SendError::Estimate(error)),

@@ -295,7 +295,14 @@ impl Closer {
             .filter(|tx| tx.nonce == nonce && matches!(tx.state, CloseTxState::Pending | CloseTxState::Replaced))
             .map(|tx| tx.tx_hash)
             .collect();
-        let fees = self.node.fees().await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
+        // The next version must outbid the last one sent: its fees, as the node has them (today's
+        // if the node has forgotten it; the node then takes the next version as new anyway).
+        let unavailable = |e: NodeError| CloseError::Unavailable(e.to_string());
+        let last = *txs.iter().rev().find(|tx| tx.nonce == nonce).map(|tx| &tx.tx_hash).expect("a version");
+        let fees = match self.node.sent_fees(last).await.map_err(unavailable)? {
+            Some(fees) => fees,
+            None => self.node.fees().await.map_err(unavailable)?,
+        };
         tracing::info!(channel = %record.id, nonce, "a close sent before is pending: tracking it, replacing it if stuck");
         Ok(Some(InFlight { nonce, hashes, fees }))
     }

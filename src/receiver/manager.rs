@@ -73,7 +73,8 @@ impl ChannelManager {
         {
             return Err(ManagerError::Config(format!("unreachable_share must be above 0, not {share}")));
         }
-        if config.chain_lease <= config.poll_interval * 2 {
+        let shared = config.store_url.starts_with("postgres://") || config.store_url.starts_with("postgresql://");
+        if shared && config.chain_lease <= config.poll_interval * 2 {
             return Err(ManagerError::Config(format!(
                 "the chain-work lease ({:?}) must be more than twice the poll interval ({:?}): its holder renews it at every poll",
                 config.chain_lease, config.poll_interval

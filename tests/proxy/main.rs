@@ -720,6 +720,12 @@ fn bad_configurations_are_refused_with_the_file_the_key_and_the_reason() {
             &["receiver.store", "sqlite://, postgres:// or postgresql://"],
         ),
         (
+            format!(
+                "{chain}poll_interval_ms = 2000\n[receiver]\nstore = \"postgres://a@127.0.0.1:1/x\"\nchain_lease_ms = 4000\n{route}"
+            ),
+            &["receiver.chain_lease_ms", "more than twice chain.poll_interval_ms (2000)"],
+        ),
+        (
             format!("{chain}[server]\nadmin_token_file = \"no-such-token\"\n{route}"),
             &["server.admin_token_file", "cannot be read"],
         ),

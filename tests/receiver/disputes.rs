@@ -489,3 +489,61 @@ fn payments_stop_when_the_node_is_unreachable_for_half_the_challenge_period() {
     wait_status(&manager, Duration::from_secs(15), "payments resume", |s| s.ready());
     env.pay(&manager, &ch, 5, 1).expect("the node is back");
 }
+
+/// Two managers of one receiver on one PostgreSQL store: the leader of the chain work sends a
+/// dispute, which stays in the mempool, and stops; the other takes the chain work over, finds
+/// that close in the store, and replaces it at the same nonce instead of sending a second close
+/// (which, once the first was mined, would revert and cost the receiver its gas). One close is
+/// mined, with the best proof; the receiver's account sent one transaction.
+#[test]
+fn a_dispute_pending_when_its_leader_stops_is_replaced_by_the_next_leader_not_doubled() {
+    let mut env = Env::on(common::receivers::Backend::Postgres);
+    let mut config = quick(env.config());
+    config.tx.stuck_after = Duration::from_secs(60);
+    let leader = env.start(config.clone());
+    wait_status(&leader, Duration::from_secs(10), "the first manager leads", |s| s.chain_work);
+    let follower = env.start(config);
+    let ch = paid_channel(&mut env, &leader, 40, 12);
+    env.sync(&follower);
+    assert!(!follower.status().chain_work, "one leader at a time");
+    let receiver_before = env.token_balance(ch.receiver);
+    let node = common::provider(&env.url, Some(&env.f.sender));
+    let nonce_before = env.rt.block_on(async { node.get_transaction_count(ch.receiver).await }).unwrap();
+
+    // Blocks by hand: the dispute stays pending.
+    env.rt.block_on(node.anvil_set_auto_mine(false)).unwrap();
+    let sender = env.f.sender.clone();
+    request_close(&env, &sender, &ch, 5);
+    env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
+    let txs = |env: &Env| env.rt.block_on(follower.store().close_txs(&ch)).unwrap();
+    wait_for(Duration::from_secs(20), "the leader's dispute", || !txs(&env).is_empty());
+    let first = txs(&env)[0].clone();
+    assert_eq!((first.state, first.balance), (CloseTxState::Pending, amount(12)));
+    env.rt.block_on(leader.shutdown());
+
+    wait_status(&follower, Duration::from_secs(20), "the follower takes the chain work over", |s| s.chain_work);
+    wait_for(Duration::from_secs(20), "the new leader's replacement", || txs(&env).len() >= 2);
+    let sent = txs(&env);
+    assert!(sent.iter().all(|t| t.nonce == first.nonce), "the same nonce: {sent:?}");
+    let pool = rpc(&env, &node, "txpool_content", serde_json::json!([]));
+    let receiver_key = format!("{:#x}", ch.receiver);
+    let pending = pool["pending"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.to_lowercase() == receiver_key)
+        .map(|(_, v)| v.as_object().unwrap().len())
+        .sum::<usize>();
+    assert_eq!(pending, 1, "one close of the receiver's in the pool: {pool}");
+
+    env.rt.block_on(node.anvil_mine(Some(1), None)).unwrap();
+    wait_for(Duration::from_secs(20), "the mined close recorded", || {
+        txs(&env).iter().any(|t| t.state == CloseTxState::Mined)
+    });
+    env.rt.block_on(node.anvil_set_auto_mine(true)).unwrap();
+    env.mine(&follower, CONFIRMATIONS);
+    assert_eq!(settled_with(&follower, &ch), Some(12));
+    assert_eq!(env.token_balance(ch.receiver), receiver_before + 12);
+    let nonce_after = env.rt.block_on(async { node.get_transaction_count(ch.receiver).await }).unwrap();
+    assert_eq!(nonce_after, nonce_before + 1, "one transaction of the receiver's");
+}

@@ -326,7 +326,7 @@ impl At<'_> {
             private_file(path).map_err(|reason| self.fail("receiver.private_key_file", reason))?;
         }
         let chain_lease = Duration::from_millis(raw.chain_lease_ms.unwrap_or(10_000));
-        if chain_lease <= poll_interval * 2 {
+        if !store.starts_with("sqlite:") && chain_lease <= poll_interval * 2 {
             let reason = format!(
                 "must be more than twice chain.poll_interval_ms ({}): the leading instance renews it at every poll",
                 poll_interval.as_millis()
