@@ -10,123 +10,18 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+#[path = "load/mod.rs"]
+mod load;
 
-use alloy_primitives::{Bytes, aliases::U192};
-use axum::{Router, routing::get};
+use std::{sync::Arc, time::Instant};
+
+use alloy_primitives::aliases::U192;
+use load::{CHANNELS, Headers, PRICE, Server, headers_for, run, run_paced};
 use uraiden::{
     chain::{Chain, RpcChain},
     channel::ChannelId,
-    paywall::PaywallLayer,
     proof::ProofVerifier,
-    protocol::rdn,
-    receiver::{ChannelManager, ManagerConfig},
 };
-
-const PRICE: u64 = 1;
-
-/// The headers of a client's i-th request.
-type Headers = Arc<dyn Fn(usize) -> reqwest::header::HeaderMap + Send + Sync>;
-const CHANNELS: usize = 100;
-
-struct Load {
-    requests: usize,
-    seconds: f64,
-    latencies: Vec<Duration>,
-}
-
-impl Load {
-    fn rate(&self) -> f64 {
-        self.requests as f64 / self.seconds
-    }
-
-    fn percentile(&self, p: f64) -> Duration {
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
-        sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-    }
-}
-
-/// One client: `requests` sequential GETs on one keep-alive connection; `headers(i)` gives the
-/// i-th request's headers.
-async fn client(url: String, requests: usize, headers: Headers) -> Vec<Duration> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
-    let mut latencies = Vec::with_capacity(requests);
-    for i in 0..requests {
-        let start = Instant::now();
-        let response = http.get(&url).headers(headers(i)).send().await.unwrap();
-        assert!(response.status().is_success(), "{}", response.status());
-        response.bytes().await.unwrap();
-        latencies.push(start.elapsed());
-    }
-    latencies
-}
-
-/// One client of an open-loop run: its k-th request is due at `start + (k * clients + index) /
-/// rate`, whether or not the earlier ones were quick (a late answer delays the next request on
-/// the same channel, and that delay counts: latency is measured from when a request was due).
-async fn paced_client(
-    url: String,
-    requests: usize,
-    headers: Headers,
-    (index, clients, rate): (usize, usize, f64),
-    start: tokio::time::Instant,
-) -> Vec<Duration> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
-    let mut latencies = Vec::with_capacity(requests);
-    for k in 0..requests {
-        let due = start + Duration::from_secs_f64((k * clients + index) as f64 / rate);
-        tokio::time::sleep_until(due).await;
-        let response = http.get(&url).headers(headers(k)).send().await.unwrap();
-        assert!(response.status().is_success(), "{}", response.status());
-        response.bytes().await.unwrap();
-        latencies.push(due.elapsed());
-    }
-    latencies
-}
-
-/// `clients` at `rate` requests per second in all.
-async fn run_paced(clients: Vec<(String, usize, Headers)>, rate: f64) -> Load {
-    let count = clients.len();
-    let start = tokio::time::Instant::now() + Duration::from_millis(50);
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .enumerate()
-        .map(|(i, (url, n, h))| tokio::spawn(paced_client(url, n, h, (i, count, rate), start)))
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.unwrap());
-    }
-    Load { requests: latencies.len(), seconds: start.elapsed().as_secs_f64(), latencies }
-}
-
-async fn run(clients: Vec<(String, usize, Headers)>) -> Load {
-    let start = Instant::now();
-    let tasks: Vec<_> = clients.into_iter().map(|(url, n, h)| tokio::spawn(client(url, n, h))).collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.unwrap());
-    }
-    Load { requests: latencies.len(), seconds: start.elapsed().as_secs_f64(), latencies }
-}
-
-fn headers_for(f: &common::Fixture<RpcChain>, ch: ChannelId, requests: usize) -> Headers {
-    let signatures: Vec<Bytes> = (1..=requests).map(|i| f.pay(&ch, i as u64 * PRICE)).collect();
-    let contract = f.c.channels.to_string();
-    Arc::new(move |i| {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert(rdn::CONTRACT_ADDRESS, contract.parse().unwrap());
-        h.insert(rdn::SENDER_ADDRESS, ch.sender.to_string().parse().unwrap());
-        h.insert(rdn::OPEN_BLOCK, ch.open_block.to_string().parse().unwrap());
-        h.insert(rdn::BALANCE, ((i + 1) as u64 * PRICE).to_string().parse().unwrap());
-        h.insert(rdn::BALANCE_SIGNATURE, signatures[i].to_string().parse().unwrap());
-        h
-    })
-}
 
 fn proof_checks_per_second(f: &common::Fixture<RpcChain>, ch: ChannelId) -> f64 {
     let verifier = ProofVerifier::new();
@@ -154,26 +49,11 @@ fn main() {
     let channels: Vec<ChannelId> = (0..CHANNELS).map(|_| f.open_erc223(deposit)).collect();
     let paced_channels: Vec<ChannelId> = (0..CHANNELS).map(|_| f.open_erc223(deposit)).collect();
     f.chain.mine(2).unwrap();
-    let url = f.chain.anvil_endpoint().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let store = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let mut config = ManagerConfig::new(url, f.c.channels, f.receiver.clone(), store);
-    config.confirmations = 1;
-    config.poll_interval = Duration::from_millis(200);
-    let manager = rt.block_on(ChannelManager::start(config)).unwrap();
     let head = f.chain.block_number().unwrap();
-    rt.block_on(manager.wait_for_block(head));
-    let paid = Router::new()
-        .route("/paid", get(|| async { "paid content" }))
-        .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)));
-    let app = paid.route("/free", get(|| async { "paid content" }));
-    let base = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        format!("http://{addr}")
-    });
+    let Server { base, manager } = rt.block_on(Server::start(&f, store, head));
     let free_headers: Headers = Arc::new(|_| reqwest::header::HeaderMap::new());
 
     let free_seq = rt.block_on(run(vec![(format!("{base}/free"), requests, free_headers.clone())]));
