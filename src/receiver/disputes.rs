@@ -68,6 +68,15 @@ enum Slot {
     Waiting { retry_at: Instant, delay: Duration },
 }
 
+/// Why a close attempt is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// The answer to a sender's close request: only while this server leads the chain work.
+    CloseRequest,
+    /// The operator (a cash-out through the API or the command line).
+    Operator,
+}
+
 /// Sends the receiver's close transactions, at most one attempt at a time per channel.
 #[derive(Clone, Debug)]
 pub(crate) struct Closer {
@@ -150,7 +159,7 @@ impl Closer {
                     if let Some(fresh) = fresh.filter(|fresh| fresh.balance >= record.balance) {
                         record = fresh;
                     }
-                    closer.attempt(&store, &record).await
+                    closer.attempt(&store, &record, Origin::CloseRequest).await
                 }
                 // Not closed with a proof another server may have bettered: tried again later.
                 Err(error) => Err(error),
@@ -174,7 +183,7 @@ impl Closer {
                 _ => Err(CloseError::Unavailable("a close of this channel is under way".into())),
             };
         };
-        let result = self.attempt(store, record).await;
+        let result = self.attempt(store, record, Origin::Operator).await;
         self.finish(record.id, &result, delay);
         result
     }
@@ -220,7 +229,7 @@ impl Closer {
     }
 
     /// One attempt: estimate, send (or replace what an earlier attempt left pending), track.
-    async fn attempt(&self, store: &Store, record: &ChannelRecord) -> Result<CloseOutcome, CloseError> {
+    async fn attempt(&self, store: &Store, record: &ChannelRecord, by: Origin) -> Result<CloseOutcome, CloseError> {
         let signature = record.balance_sig.clone().ok_or(CloseError::NothingPaid)?;
         let receiver = record.id.receiver;
         let unavailable = |e: NodeError| CloseError::Unavailable(e.to_string());
@@ -246,10 +255,12 @@ impl Closer {
                 self.sent.lock().expect("sent lock").remove(&record.id);
             }
         }
-        // With a shared store, only the chain work's leader sends: a server that lost the lease
-        // while this attempt waited would otherwise race the new leader with its own nonce.
-        let leads = store.holds_chain_work(&self.holder).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
-        if !leads {
+        // With a shared store, only the chain work's leader answers close requests: a server that
+        // lost the lease while this attempt waited would otherwise race the new leader with its
+        // own nonce. (A close the operator asked this server for is sent whoever leads.)
+        if by == Origin::CloseRequest
+            && !store.holds_chain_work(&self.holder).await.map_err(|e| CloseError::Unavailable(e.to_string()))?
+        {
             return Err(CloseError::Unavailable("another server leads the chain work now".into()));
         }
         let record_sent = |sent: InFlight| async move {
@@ -283,8 +294,8 @@ impl Closer {
 
     /// The close transaction of `record`'s channel the store holds as pending (sent by another
     /// process, or by this one before a restart), as an earlier attempt to track or replace:
-    /// its nonce, every version sent with it, and today's fees (the next version is priced at
-    /// least one bump above them, and a replacement the node refuses is waited for instead).
+    /// its nonce, every version sent with it, and the fees of the last (the next version is
+    /// priced at least one bump above them; a replacement the node refuses is waited for).
     async fn pending_in_store(&self, store: &Store, record: &ChannelRecord) -> Result<Option<InFlight>, CloseError> {
         let txs = store.close_txs(&record.id).await.map_err(|e| CloseError::Unavailable(e.to_string()))?;
         let Some(nonce) = txs.iter().filter(|tx| tx.state == CloseTxState::Pending).map(|tx| tx.nonce).max() else {

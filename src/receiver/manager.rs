@@ -335,14 +335,11 @@ impl ChannelManager {
     }
 
     /// Closes every channel that has a registered balance and is not settled.
+    /// With a shared store that cannot be read, each channel's answer is that error: none is
+    /// closed with a proof another server may have bettered.
     pub async fn close_all(&self) -> Vec<(ChannelId, Result<CloseOutcome, CloseError>)> {
-        if self.ctx.store.is_shared() {
-            // Close with the best proofs any server registered.
-            if let Ok(fresh) = self.ctx.store.channels(self.receiver()).await {
-                let mut state = self.ctx.state.write().expect("state lock");
-                state.records.extend(fresh.into_iter().map(|r| (r.id, r)));
-            }
-        }
+        // Close with the best proofs any server registered (nothing to read on SQLite).
+        let read = self.ctx.read_through(None).await;
         let records: Vec<ChannelRecord> = {
             let state = self.ctx.state.read().expect("state lock");
             state
@@ -352,6 +349,10 @@ impl ChannelManager {
                 .cloned()
                 .collect()
         };
+        if let Err(error) = read {
+            let error = CloseError::Unavailable(format!("the store failed: {error}"));
+            return records.into_iter().map(|r| (r.id, Err(error.clone()))).collect();
+        }
         let mut results = Vec::with_capacity(records.len());
         for record in records {
             results.push((record.id, self.closer.close(&self.ctx.store, &record).await));
