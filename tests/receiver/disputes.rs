@@ -547,3 +547,22 @@ fn a_dispute_pending_when_its_leader_stops_is_replaced_by_the_next_leader_not_do
     let nonce_after = env.rt.block_on(async { node.get_transaction_count(ch.receiver).await }).unwrap();
     assert_eq!(nonce_after, nonce_before + 1, "one transaction of the receiver's");
 }
+
+/// A cash-out the operator asks a server for is sent whether or not that server leads the chain
+/// work (only the answers to close requests wait for the lease), with the best proof any server
+/// registered.
+#[test]
+fn a_cash_out_asked_of_a_server_that_does_not_lead_is_sent() {
+    let mut env = Env::on(common::receivers::Backend::Postgres);
+    let config = env.config();
+    let leader = env.start(config.clone());
+    wait_status(&leader, Duration::from_secs(10), "the first manager leads", |s| s.chain_work);
+    let other = env.start(config);
+    let ch = paid_channel(&mut env, &leader, 40, 12);
+    env.sync(&other);
+    assert!(!other.status().chain_work, "one leader at a time");
+    let outcome = env.rt.block_on(other.close_channel(ch.sender, ch.open_block)).expect("the cash-out is sent");
+    assert_eq!(outcome.balance, amount(12), "with the proof the leader registered");
+    env.mine(&other, CONFIRMATIONS);
+    assert_eq!(settled_with(&other, &ch), Some(12));
+}
