@@ -263,7 +263,17 @@ test("with the receiver gone: close alone from the page, then settle after the c
   await waitFor(first, "the open button", shown("open"));
   await first.type('[data-uraiden="deposit"]', "0.03");
   await first.click('[data-uraiden="open"]');
-  await waitFor(first, "article 9", articleShown(9), 90_000);
+  try {
+    await waitFor(first, "article 9", articleShown(9), 90_000);
+  } catch (error) {
+    // What the page signed for, and what the receiver holds of each channel: to tell a payment
+    // on the wrong channel from a receiver's wrong view (a rare failure seen under load).
+    const signed = wallet.signedTypedData().filter((t) => t.primaryType === "BalanceProof").slice(-3);
+    const opened = (await created()).map((c) => Number(c.blockNumber));
+    const held = await Promise.all(opened.map((block) => registered(block).catch((e) => String(e))));
+    const text = (value) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+    throw new Error(`${error.message}; channels opened at ${text(opened)}; last proofs ${text(signed.map((t) => t.message))}; the receiver holds ${text(held)}`, { cause: error });
+  }
   await first.close();
   const channels = await created();
   assert.equal(channels.length, 2);
