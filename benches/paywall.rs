@@ -44,8 +44,10 @@ fn main() {
     // paced one, each large enough.
     let deposit = (requests.max(per_channel) as u64 + 1) * PRICE;
     let (deployer, sender) = (f.deployer.address(), f.sender.address());
-    f.c.transfer(&mut f.chain, deployer, sender, common::u256(deposit * (2 * CHANNELS as u64 + 1))).unwrap();
+    f.c.transfer(&mut f.chain, deployer, sender, common::u256(deposit * (2 * CHANNELS as u64 + 4))).unwrap();
     let sequential = f.open_erc223(deposit);
+    // One channel for each other durability mode's sequential run.
+    let durability_channels: Vec<ChannelId> = (0..3).map(|_| f.open_erc223(deposit)).collect();
     let channels: Vec<ChannelId> = (0..CHANNELS).map(|_| f.open_erc223(deposit)).collect();
     let paced_channels: Vec<ChannelId> = (0..CHANNELS).map(|_| f.open_erc223(deposit)).collect();
     f.chain.mine(2).unwrap();
@@ -108,4 +110,35 @@ fn main() {
         paid_conc.percentile(0.99).as_secs_f64() / free_conc.percentile(0.99).as_secs_f64()
     );
     rt.block_on(manager.shutdown());
+
+    // One channel's sequential paid rate under each durability mode, each on a server of its own.
+    let postgres = common::postgres::PgServer::start();
+    let (pg_on, pg_off) = (postgres.create_database(), postgres.create_database());
+    let name = pg_off.rsplit('/').next().unwrap().to_string();
+    common::postgres::query(&pg_off, &format!("ALTER DATABASE {name} SET synchronous_commit = off"));
+    let modes = [
+        (
+            format!("sqlite://{}?synchronous=normal", dir.path().join("normal.db").display()),
+            "SQLite `synchronous=normal`",
+        ),
+        (pg_on, "PostgreSQL `synchronous_commit=on`"),
+        (pg_off, "PostgreSQL `synchronous_commit=off`"),
+    ];
+    let mut durability = vec![("SQLite `synchronous=FULL` (default)", paid_seq.rate())];
+    for ((store, mode), ch) in modes.into_iter().zip(&durability_channels) {
+        let head = f.chain.block_number().unwrap();
+        let Server { base, manager } = rt.block_on(Server::start(&f, store, head));
+        let load = rt.block_on(run(vec![(format!("{base}/paid"), requests, headers_for(&f, *ch, requests))]));
+        durability.push((mode, load.rate()));
+        rt.block_on(manager.shutdown());
+    }
+    println!(
+        "one channel, {requests} sequential paid requests, by durability mode (free sequential: {:.0}/s)",
+        free_seq.rate()
+    );
+    println!("| mode | paid requests/s | / free sequential |");
+    println!("|---|---:|---:|");
+    for (mode, rate) in durability {
+        println!("| {mode} | {rate:.0} | {:.2} |", rate / free_seq.rate());
+    }
 }
