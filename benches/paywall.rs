@@ -23,6 +23,9 @@ use uraiden::{
     proof::ProofVerifier,
 };
 
+/// How many times the paced comparison runs.
+const PACED_RUNS: usize = 5;
+
 fn proof_checks_per_second(f: &common::Fixture<RpcChain>, ch: ChannelId) -> f64 {
     let verifier = ProofVerifier::new();
     let digest = f.c.domain.balance_digest(ch.receiver, ch.open_block, U192::from(7));
@@ -42,7 +45,7 @@ fn main() {
     let mut f = common::Fixture::new(common::anvil_chain());
     // One channel for the sequential run, CHANNELS for the concurrent one and CHANNELS for the
     // paced one, each large enough.
-    let deposit = (requests.max(per_channel) as u64 + 1) * PRICE;
+    let deposit = (requests.max(PACED_RUNS * per_channel) as u64 + 1) * PRICE;
     let (deployer, sender) = (f.deployer.address(), f.sender.address());
     f.c.transfer(&mut f.chain, deployer, sender, common::u256(deposit * (2 * CHANNELS as u64 + 4))).unwrap();
     let sequential = f.open_erc223(deposit);
@@ -67,15 +70,30 @@ fn main() {
     let paid_conc = rt.block_on(run(clients));
     // The same offered load on both routes, open loop: half the paid route's concurrent rate.
     let offered = paid_conc.rate() / 2.0;
-    let free_paced = rt.block_on(run_paced(
-        (0..CHANNELS).map(|_| (format!("{base}/free"), per_channel, free_headers.clone())).collect(),
-        offered,
-    ));
-    let clients = paced_channels
-        .iter()
-        .map(|ch| (format!("{base}/paid"), per_channel, headers_for(&f, *ch, per_channel)))
-        .collect();
-    let paid_paced = rt.block_on(run_paced(clients, offered));
+    // Repeated: the tail is what varies from run to run (the median and the worst are reported).
+    let paced_headers: Vec<Headers> =
+        paced_channels.iter().map(|ch| headers_for(&f, *ch, PACED_RUNS * per_channel)).collect();
+    let mut paced = Vec::with_capacity(PACED_RUNS);
+    for r in 0..PACED_RUNS {
+        let free_paced = rt.block_on(run_paced(
+            (0..CHANNELS).map(|_| (format!("{base}/free"), per_channel, free_headers.clone())).collect(),
+            offered,
+        ));
+        let clients = paced_headers
+            .iter()
+            .map(|h| {
+                let h = h.clone();
+                (format!("{base}/paid"), per_channel, Arc::new(move |i| h(r * per_channel + i)) as Headers)
+            })
+            .collect();
+        paced.push((free_paced, rt.block_on(run_paced(clients, offered))));
+    }
+    let tail_ratio = |(free, paid): &(load::Load, load::Load)| {
+        paid.percentile(0.99).as_secs_f64() / free.percentile(0.99).as_secs_f64()
+    };
+    let mut ratios: Vec<f64> = paced.iter().map(tail_ratio).collect();
+    ratios.sort_by(f64::total_cmp);
+    let (free_paced, paid_paced) = &paced[PACED_RUNS / 2];
     let checks = proof_checks_per_second(&f, sequential);
 
     println!(
@@ -88,21 +106,23 @@ fn main() {
         ("paid, 1 channel, sequential", &paid_seq),
         ("free route, 100 clients", &free_conc),
         ("paid, 100 channels, concurrent", &paid_conc),
-        ("free route, 100 clients, paced", &free_paced),
-        ("paid, 100 channels, paced", &paid_paced),
+        ("free route, 100 clients, paced (one of the runs)", free_paced),
+        ("paid, 100 channels, paced (the same run)", paid_paced),
     ] {
         println!("| {name} | {:.0} | {:.2?} | {:.2?} |", load.rate(), load.percentile(0.5), load.percentile(0.99));
     }
     println!("proof checks (verify_known), 1 core: {checks:.0}/s");
     println!(
-        "paid/free throughput: {:.2} sequential, {:.2} concurrent (goal >= 0.30)",
+        "paid/free throughput: {:.2} sequential, {:.2} concurrent (goal >= 0.5 concurrent)",
         paid_seq.rate() / free_seq.rate(),
         paid_conc.rate() / free_conc.rate()
     );
-    println!("paid concurrent / proof checks on one core: {:.2} (goal >= 0.50)", paid_conc.rate() / checks);
+    println!("paid concurrent / proof checks on one core: {:.2} (goal >= 0.7)", paid_conc.rate() / checks);
     println!(
-        "paid p99 / free p99 at the same offered load ({offered:.0} requests/s, open loop): {:.2} (goal <= 3)",
-        paid_paced.percentile(0.99).as_secs_f64() / free_paced.percentile(0.99).as_secs_f64()
+        "paid p99 / free p99 at the same offered load ({offered:.0} requests/s, open loop), {PACED_RUNS} runs: \
+         median {:.2}, worst {:.2}, all {ratios:.2?} (goal <= 2)",
+        ratios[PACED_RUNS / 2],
+        ratios[PACED_RUNS - 1]
     );
     println!(
         "paid p99 / free p99 closed loop (each at its own rate): {:.2} sequential, {:.2} concurrent",
