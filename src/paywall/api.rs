@@ -126,10 +126,18 @@ async fn paywall_script(headers: HeaderMap) -> Response {
     (common, [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], page::SCRIPT).into_response()
 }
 
+/// Ready when synced with the node and the store answers (every payment needs both): a
+/// balancer's health check routes away from an instance that lost its database.
 async fn ready(State(api): State<Api>) -> Response {
     let status = api.manager.status();
-    let code = if status.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!({ "ready": status.ready(), "status": status }))).into_response()
+    let store = api.manager.check_store().await;
+    let ready = status.ready() && store.is_ok();
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let store = match store {
+        Ok(()) => "ok".to_string(),
+        Err(error) => error.to_string(),
+    };
+    (code, Json(json!({ "ready": ready, "store": store, "status": status }))).into_response()
 }
 
 /// With a shared store, the records as every server of the receiver left them (a 503 when the

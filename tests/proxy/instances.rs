@@ -405,11 +405,18 @@ fn a_database_crash_under_load_refuses_payments_as_unavailable_and_service_resum
         std::thread::sleep(Duration::from_millis(20));
     }
     let acked_during = load.acked();
+    // The health check says so: a balancer routes away from an instance without its store.
+    let down = w.get(&instances[0], "/ready", HeaderMap::new());
+    let said: serde_json::Value = serde_json::from_str(&down.body).unwrap();
+    assert_eq!((down.status, &said["ready"]), (StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!(false)), "{said}");
+    assert_ne!(said["store"], "ok", "{said}");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(load.acked(), acked_during, "a payment was acknowledged while the database was down");
     server.restart();
     let restarted = Instant::now();
     load.wait_for(30, "after the database came back");
+    let up = ready(&w, &instances[0]);
+    assert_eq!((&up["ready"], &up["store"]), (&serde_json::json!(true), &serde_json::json!("ok")), "{up}");
     eprintln!("payments resumed {:?} after the database restarted", restarted.elapsed());
     let clients = load.stop(&w);
     for client in &clients {
