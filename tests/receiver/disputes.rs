@@ -490,6 +490,18 @@ fn payments_stop_when_the_node_is_unreachable_for_half_the_challenge_period() {
     env.pay(&manager, &ch, 5, 1).expect("the node is back");
 }
 
+/// Two managers of one receiver on one PostgreSQL store, the first leading the chain work (the
+/// second started once it does), and a channel of 40 paid up to 12 through the leader.
+fn leader_and_follower(env: &mut Env, config: ManagerConfig) -> (ChannelManager, ChannelManager, ChannelId) {
+    let leader = env.start(config.clone());
+    wait_status(&leader, Duration::from_secs(10), "the first manager leads", |s| s.chain_work);
+    let follower = env.start(config);
+    let ch = paid_channel(env, &leader, 40, 12);
+    env.sync(&follower);
+    assert!(!follower.status().chain_work, "one leader at a time");
+    (leader, follower, ch)
+}
+
 /// Two managers of one receiver on one PostgreSQL store: the leader of the chain work sends a
 /// dispute, which stays in the mempool, and stops; the other takes the chain work over, finds
 /// that close in the store, and replaces it at the same nonce instead of sending a second close
@@ -500,12 +512,7 @@ fn a_dispute_pending_when_its_leader_stops_is_replaced_by_the_next_leader_not_do
     let mut env = Env::on(common::receivers::Backend::Postgres);
     let mut config = quick(env.config());
     config.tx.stuck_after = Duration::from_secs(60);
-    let leader = env.start(config.clone());
-    wait_status(&leader, Duration::from_secs(10), "the first manager leads", |s| s.chain_work);
-    let follower = env.start(config);
-    let ch = paid_channel(&mut env, &leader, 40, 12);
-    env.sync(&follower);
-    assert!(!follower.status().chain_work, "one leader at a time");
+    let (leader, follower, ch) = leader_and_follower(&mut env, config);
     let receiver_before = env.token_balance(ch.receiver);
     let node = common::provider(&env.url, Some(&env.f.sender));
     let nonce_before = env.rt.block_on(async { node.get_transaction_count(ch.receiver).await }).unwrap();
@@ -555,12 +562,7 @@ fn a_dispute_pending_when_its_leader_stops_is_replaced_by_the_next_leader_not_do
 fn a_cash_out_asked_of_a_server_that_does_not_lead_is_sent() {
     let mut env = Env::on(common::receivers::Backend::Postgres);
     let config = env.config();
-    let leader = env.start(config.clone());
-    wait_status(&leader, Duration::from_secs(10), "the first manager leads", |s| s.chain_work);
-    let other = env.start(config);
-    let ch = paid_channel(&mut env, &leader, 40, 12);
-    env.sync(&other);
-    assert!(!other.status().chain_work, "one leader at a time");
+    let (_leader, other, ch) = leader_and_follower(&mut env, config);
     let outcome = env.rt.block_on(other.close_channel(ch.sender, ch.open_block)).expect("the cash-out is sent");
     assert_eq!(outcome.balance, amount(12), "with the proof the leader registered");
     env.mine(&other, CONFIRMATIONS);
