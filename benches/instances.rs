@@ -178,7 +178,7 @@ impl Bench {
             instances_cpu_us: us(cpu_instances, cpu_seconds(&pids)),
             postgres_cpu_us: us(cpu_postgres, cpu_seconds(&postgres)),
             client_cpu_us: us(cpu_self, cpu_seconds(&[std::process::id()])),
-            // Less the two read-only queries of `database_counters` (no transaction id).
+            // The counters' own queries are read-only: they take no transaction id.
             transactions: (xid_after - xid) / requests,
             wal_bytes: (wal_after - wal) / requests,
         }

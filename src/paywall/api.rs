@@ -126,18 +126,14 @@ async fn paywall_script(headers: HeaderMap) -> Response {
     (common, [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], page::SCRIPT).into_response()
 }
 
-/// Ready when synced with the node and the store answers (every payment needs both): a
-/// balancer's health check routes away from an instance that lost its database.
+/// Ready when synced with the node and the store answered the last poll (every payment needs
+/// both): a balancer's health check routes away from an instance that lost its database. No
+/// query of its own: an unauthenticated route must not take the payments' connections.
 async fn ready(State(api): State<Api>) -> Response {
     let status = api.manager.status();
-    let store = api.manager.check_store().await;
-    let ready = status.ready() && store.is_ok();
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let store = match store {
-        Ok(()) => "ok".to_string(),
-        Err(error) => error.to_string(),
-    };
-    (code, Json(json!({ "ready": ready, "store": store, "status": status }))).into_response()
+    let code = if status.ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let store = status.store_error.clone().unwrap_or_else(|| "ok".to_string());
+    (code, Json(json!({ "ready": status.ready(), "store": store, "status": status }))).into_response()
 }
 
 /// With a shared store, the records as every server of the receiver left them (a 503 when the

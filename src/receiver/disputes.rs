@@ -428,7 +428,15 @@ impl Disputes {
     /// the store does not lead: its lease runs out, and a server that can takes over.
     async fn lead(&mut self) -> bool {
         let ctx = &self.ctx;
-        let held = match ctx.store.claim_chain_work(&ctx.holder, ctx.config.chain_lease).await {
+        let claim = ctx.store.claim_chain_work(&ctx.holder, ctx.config.chain_lease).await;
+        // The claim is this server's regular look at a shared store: its health, for `/ready`.
+        let store_error = claim.as_ref().err().map(|e| format!("store: {e}"));
+        ctx.status.send_if_modified(|s| {
+            let changed = s.store_error != store_error;
+            s.store_error = store_error;
+            changed
+        });
+        let held = match claim {
             Ok(held) => held,
             Err(error) => {
                 if self.leading {

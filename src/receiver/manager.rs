@@ -184,12 +184,6 @@ impl ChannelManager {
         self.ctx.read_through(id.as_ref()).await
     }
 
-    /// Whether the store answers now (a query, bounded by the pool's wait for a connection):
-    /// for a health check, since every payment needs it.
-    pub async fn check_store(&self) -> Result<(), StoreError> {
-        self.ctx.store.ping().await
-    }
-
     /// The channel from `sender` opened in `open_block`, as the receiver sees it now (with a
     /// shared store, as of the last [`refresh`](Self::refresh) or payment here).
     pub fn channel(&self, sender: Address, open_block: u32) -> Option<ChannelView> {

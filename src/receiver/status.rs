@@ -35,12 +35,19 @@ pub struct SyncStatus {
     /// Whether this server answers close requests: always with a store of its own (SQLite);
     /// with a shared one (PostgreSQL), while it holds the chain-work lease (one server does).
     pub chain_work: bool,
+    /// Why a shared store (PostgreSQL) did not answer this server's last claim of the
+    /// chain-work lease (made at every poll), while it does not: every payment needs the store.
+    pub store_error: Option<String>,
 }
 
 impl SyncStatus {
     /// Whether the manager has caught up with the node and can take payments on new channels.
     pub fn ready(&self) -> bool {
-        self.node_reachable && self.halted.is_none() && self.synced_block.is_some() && self.refusing_payments.is_none()
+        self.node_reachable
+            && self.halted.is_none()
+            && self.synced_block.is_some()
+            && self.refusing_payments.is_none()
+            && self.store_error.is_none()
     }
 }
 

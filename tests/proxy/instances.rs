@@ -393,6 +393,8 @@ fn a_database_crash_under_load_refuses_payments_as_unavailable_and_service_resum
     }
     let load = Load::start(&w, &balancer.base, &channels, DEPOSIT);
     load.wait_for(30, "before the crash");
+    let before = ready(&w, &instances[0]);
+    assert_eq!((&before["ready"], &before["store"]), (&serde_json::json!(true), &serde_json::json!("ok")), "{before}");
     server.crash();
     // While the database is down: refusals, each a 503 naming the store; nothing acknowledged.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -405,18 +407,31 @@ fn a_database_crash_under_load_refuses_payments_as_unavailable_and_service_resum
         std::thread::sleep(Duration::from_millis(20));
     }
     let acked_during = load.acked();
-    // The health check says so: a balancer routes away from an instance without its store.
-    let down = w.get(&instances[0], "/ready", HeaderMap::new());
-    let said: serde_json::Value = serde_json::from_str(&down.body).unwrap();
-    assert_eq!((down.status, &said["ready"]), (StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!(false)), "{said}");
-    assert_ne!(said["store"], "ok", "{said}");
+    // The health check says so (from the next poll): a balancer routes away from an instance
+    // without its store.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let down = w.get(&instances[0], "/ready", HeaderMap::new());
+        let said: serde_json::Value = serde_json::from_str(&down.body).unwrap();
+        if down.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(said["ready"], false, "{said}");
+            assert!(said["store"].as_str().is_some_and(|s| s.starts_with("store: ")), "{said}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "/ready never said the store was down: {said}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(load.acked(), acked_during, "a payment was acknowledged while the database was down");
     server.restart();
     let restarted = Instant::now();
     load.wait_for(30, "after the database came back");
-    let up = ready(&w, &instances[0]);
-    assert_eq!((&up["ready"], &up["store"]), (&serde_json::json!(true), &serde_json::json!("ok")), "{up}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready(&w, &instances[0])["store"] != "ok" {
+        assert!(Instant::now() < deadline, "/ready never said the store was back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(ready(&w, &instances[0])["ready"], true);
     eprintln!("payments resumed {:?} after the database restarted", restarted.elapsed());
     let clients = load.stop(&w);
     for client in &clients {

@@ -216,14 +216,6 @@ impl Store {
         })
     }
 
-    /// Whether the database answers (`SELECT 1`, bounded by the pool's wait for a connection).
-    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query("SELECT 1").execute(pool).await?;
-            Ok(())
-        })
-    }
-
     /// The last confirmed block applied, if any.
     pub(crate) async fn cursor(&self) -> Result<Option<Cursor>, StoreError> {
         let row: (Option<i64>, Option<Vec<u8>>) = with_pool!(self, pool =>
