@@ -36,6 +36,7 @@ fn requirements(contract: Address) -> x402::PaymentRequirements {
             challenge_period: 10,
             confirmations: 5,
             channel: None,
+            session: None,
         },
     }
 }
@@ -97,6 +98,7 @@ proptest! {
                 open_block_number: open_block,
                 balance: balance.to_string(),
                 signature: signature.to_string(),
+                session_requests: None,
             },
         };
         let mut map = HeaderMap::new();
@@ -152,6 +154,7 @@ fn every_payment_header_sent_twice_is_malformed_in_either_protocol() {
             open_block_number: 7,
             balance: "10".into(),
             signature: Bytes::from(vec![1u8; 65]).to_string(),
+            session_requests: None,
         },
     };
     let mut once = HeaderMap::new();

@@ -39,8 +39,10 @@ pub(crate) struct SenderArgs {
 /// `uraiden get`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct GetArgs {
-    /// The URL to fetch (and pay for, on a 402).
-    url: String,
+    /// The URLs to fetch (and pay for, on a 402), one after the other; their bodies follow each
+    /// other on standard output.
+    #[arg(value_name = "URL", required = true)]
+    urls: Vec<String>,
     /// The HTTP method [default: GET, or POST with -d, as curl does].
     #[arg(short = 'X', long = "request", value_name = "METHOD")]
     method: Option<String>,
@@ -62,6 +64,11 @@ pub(crate) struct GetArgs {
     /// The most deposited to one receiver, in all open channels together, in base units.
     #[arg(long, default_value = "100000000", value_name = "AMOUNT")]
     max_deposit: U192,
+    /// Where a server sells prepaid sessions, the most requests one payment may buy (1: never
+    /// prepay). The session serves the next URLs of this command in its scope; what it does not
+    /// use is refunded by a cooperative close (`uraiden channel close --cooperative`).
+    #[arg(long, default_value = "1", value_name = "REQUESTS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_prepay: u32,
     /// Print what was paid as one JSON object (on standard error) instead of text.
     #[arg(long)]
     json: bool,
@@ -165,38 +172,53 @@ async fn get_async(args: GetArgs, node: &NodeArgs) -> anyhow::Result<()> {
         max_price: args.max_price,
         max_deposit: args.max_deposit,
         deposit: args.deposit,
+        max_prepay: args.max_prepay,
         ..PaymentPolicy::default()
     };
+    if args.output.is_some() && args.urls.len() > 1 {
+        bail!("-o FILE takes one URL's body; {} URLs were given", args.urls.len());
+    }
     let spinner = indicatif::ProgressBar::new_spinner().with_message("waiting for the server (paying, confirmations)");
     let shown = spinner.clone();
     let progress = std::sync::Arc::new(move |message: &str| shown.suspend(|| eprintln!("{message}")));
     let paying = PayingClient::new(channels, policy)?.with_progress(progress);
-    let mut request = paying.http().request(method, &args.url).headers(headers);
-    if let Some(body) = body {
-        request = request.body(body);
+    let mut failed = None;
+    for url in &args.urls {
+        let mut request = paying.http().request(method.clone(), url).headers(headers.clone());
+        if let Some(body) = &body {
+            request = request.body(body.clone());
+        }
+        let request = request.build().with_context(|| format!("the URL {url:?}"))?;
+        spinner.enable_steady_tick(Duration::from_millis(120));
+        let paid = paying.execute(request).await;
+        spinner.finish_and_clear();
+        let paid = paid?;
+        let status = paid.response.status();
+        report(&paid, args.json)?;
+        write_body(paid.response, args.output.as_deref()).await?;
+        if !status.is_success() && !status.is_redirection() {
+            failed.get_or_insert(status);
+        }
     }
-    let request = request.build().with_context(|| format!("the URL {:?}", args.url))?;
+    if let Some(status) = failed {
+        bail!("the server answered {status}");
+    }
+    Ok(())
+}
 
-    spinner.enable_steady_tick(Duration::from_millis(120));
-    let paid = paying.execute(request).await;
-    spinner.finish_and_clear();
-    let paid = paid?;
-    let status = paid.response.status();
-    let length = paid.response.content_length();
-    report(&paid.payment, &paid.redirects, status, args.json)?;
-
-    let mut response = paid.response;
-    let bar = match length {
+/// Writes a response's body to `output`, or to standard output.
+async fn write_body(mut response: reqwest::Response, output: Option<&Path>) -> anyhow::Result<()> {
+    let bar = match response.content_length() {
         Some(length) => indicatif::ProgressBar::new(length),
         None => indicatif::ProgressBar::new_spinner(),
     };
-    let mut out: Box<dyn AsyncWrite + Unpin + Send> = match &args.output {
+    let mut out: Box<dyn AsyncWrite + Unpin + Send> = match output {
         Some(path) => Box::new(tokio::io::BufWriter::new(
             tokio::fs::File::create(path).await.with_context(|| format!("creating {}", path.display()))?,
         )),
         None => Box::new(tokio::io::stdout()),
     };
-    if args.output.is_none() {
+    if output.is_none() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     while let Some(chunk) = response.chunk().await.context("reading the response body")? {
@@ -205,19 +227,12 @@ async fn get_async(args: GetArgs, node: &NodeArgs) -> anyhow::Result<()> {
     }
     out.flush().await.context("writing the body")?;
     bar.finish_and_clear();
-    if !status.is_success() && !status.is_redirection() {
-        bail!("the server answered {status}");
-    }
     Ok(())
 }
 
 /// What was paid, and the redirects followed (never with the payment), on standard error.
-fn report(
-    payment: &Option<uraiden::sender::PaymentMade>,
-    redirects: &[String],
-    status: reqwest::StatusCode,
-    json: bool,
-) -> anyhow::Result<()> {
+fn report(paid: &uraiden::sender::PaidResponse, json: bool) -> anyhow::Result<()> {
+    let (payment, redirects, status) = (&paid.payment, &paid.redirects, paid.response.status());
     if json {
         let mut value = match payment {
             Some(p) => serde_json::json!({
@@ -226,7 +241,10 @@ fn report(
             }),
             None => serde_json::json!({ "status": status.as_u16(), "paid": "0" }),
         };
-        value["redirects"] = redirects.into();
+        value["redirects"] = redirects.as_slice().into();
+        if let Some(remaining) = paid.session_remaining {
+            value["session_remaining"] = remaining.into();
+        }
         eprintln!("{value}");
     } else {
         for url in redirects {
@@ -237,7 +255,13 @@ fn report(
                 "paid {} to {} at {} (channel opened in block {}, balance now {}); {status}",
                 p.amount, p.receiver, p.url, p.open_block, p.balance
             ),
-            None => eprintln!("paid nothing; {status}"),
+            None => match paid.session_remaining {
+                Some(remaining) => eprintln!("paid from a prepaid session ({remaining} request(s) left); {status}"),
+                None => eprintln!("paid nothing; {status}"),
+            },
+        }
+        if let (Some(_), Some(remaining)) = (payment, paid.session_remaining) {
+            eprintln!("the payment bought a prepaid session: {remaining} more request(s)");
         }
     }
     Ok(())

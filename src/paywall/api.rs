@@ -223,7 +223,15 @@ async fn channel(State(api): State<Api>, id: Result<Path<(String, String)>, Path
     let view = api.manager.channel(sender, block).ok_or_else(|| {
         error(StatusCode::NOT_FOUND, "channel_not_found", format!("no channel from {sender} opened in block {block}"))
     })?;
-    Ok(Json(view).into_response())
+    // What a cooperative close refunds: the prepaid requests the channel's sessions did not use.
+    let unused = api
+        .manager
+        .unused_prepaid(sender, block)
+        .await
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("the store failed: {e}")))?;
+    let mut json = serde_json::to_value(view).expect("views serialise");
+    json["unused_prepaid"] = unused.to_string().into();
+    Ok(Json(json).into_response())
 }
 
 async fn cooperative_close(
@@ -258,6 +266,8 @@ fn close_error(e: CloseError) -> ApiError {
     match e {
         CloseError::UnknownChannel { .. } => error(StatusCode::NOT_FOUND, "channel_not_found", e),
         CloseError::NotLatest | CloseError::NothingPaid => error(StatusCode::FORBIDDEN, "not_latest", e),
+        CloseError::BelowUnused { .. } => error(StatusCode::FORBIDDEN, "below_unused", e),
+        CloseError::InvalidProof => error(StatusCode::FORBIDDEN, "invalid_signature", e),
         CloseError::Settled => error(StatusCode::CONFLICT, "channel_settled", e),
         CloseError::Unavailable(_) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
     }

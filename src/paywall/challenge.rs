@@ -18,7 +18,7 @@ use crate::{
         field::Malformed,
         rdn,
         reason::{MALFORMED_PAYMENT, PAYMENT_REQUIRED},
-        x402,
+        session, x402,
     },
     receiver::{self, ChannelManager, PaymentError},
 };
@@ -62,6 +62,8 @@ pub struct Terms {
     pub confirmations: u64,
     /// x402's `maxTimeoutSeconds`.
     pub max_timeout_seconds: u64,
+    /// The prepaid sessions this route sells, if any.
+    pub session: Option<session::Offer>,
 }
 
 impl Terms {
@@ -75,6 +77,7 @@ impl Terms {
             challenge_period: manager.challenge_period(),
             confirmations: manager.confirmations(),
             max_timeout_seconds: 300,
+            session: None,
         }
     }
 
@@ -102,6 +105,7 @@ impl Terms {
                 challenge_period: self.challenge_period,
                 confirmations: self.confirmations,
                 channel: last,
+                session: self.session.clone(),
             },
         }
     }
@@ -117,6 +121,11 @@ impl Terms {
         set(rdn::TOKEN_ADDRESS, self.token.to_string());
         set(rdn::CHAIN_ID, self.chain_id.to_string());
         set(rdn::PRICE, price.to_string());
+        if let Some(offer) = &self.session {
+            set(session::MAX, offer.max_requests.to_string());
+            set(session::SCOPE, offer.scope.clone());
+            set(session::TTL, offer.ttl_seconds.to_string());
+        }
     }
 }
 
@@ -181,12 +190,24 @@ pub fn payment_required(
     (StatusCode::PAYMENT_REQUIRED, headers, body).into_response()
 }
 
-/// The value of the µRaiden flag of a refusal: the confirmations still missing, else `1`.
+/// The value of the µRaiden flag of a refusal: the confirmations still missing, a session's
+/// reason, else `1`.
 fn rdn_flag_value(refusal: &Refusal) -> String {
     match refusal {
         Refusal::Payment(PaymentError::Unconfirmed { missing }) => missing.to_string(),
+        Refusal::Payment(PaymentError::Session(error)) => error.reason().as_str().to_string(),
         _ => "1".to_string(),
     }
+}
+
+/// Adds what a session has left to a response served from it (or to the response of the
+/// payment that bought it, with its `credential`).
+pub fn add_session(headers: &mut HeaderMap, credential: Option<&str>, spent: &receiver::SessionUse) {
+    if let Some(credential) = credential {
+        headers.insert(session::SESSION, HeaderValue::from_str(credential).expect("base64url and dots"));
+    }
+    headers.insert(session::REMAINING, HeaderValue::from(spent.remaining));
+    headers.insert(session::EXPIRES, HeaderValue::from(spent.expires));
 }
 
 /// Adds the receipt of `accepted` (the receiver's registration of `payment`) to a paid

@@ -9,6 +9,12 @@
 //! every paywall of the manager (every route of a server); and only if it answered 2xx,
 //! register the payment and add the receipt. A failed request or a redirect costs nothing, and
 //! its proof may be sent again.
+//!
+//! With prepaid sessions ([`PaywallLayer::with_sessions`]), a payment may buy `n` requests
+//! (`RDN-Session-Requests`, or x402's `payload.sessionRequests`, up to the route's maximum) and
+//! is answered with a credential (`RDN-Session`); a request carrying the credential and no
+//! payment is served from the session: checked without a signature or a store read, counted
+//! down, and given back if the handler does not answer 2xx.
 
 use std::{
     pin::Pin,
@@ -18,7 +24,7 @@ use std::{
 
 use alloy_primitives::{Address, aliases::U192};
 use axum::{body::Body, extract::OriginalUri, response::Response};
-use http::{Method, Request, header, request::Parts};
+use http::{HeaderValue, Method, Request, header, request::Parts};
 use tower::{Layer, Service};
 
 use super::{
@@ -27,8 +33,14 @@ use super::{
     pricing::Pricing,
 };
 use crate::{
-    protocol::{Payment, Reason, reason::MALFORMED_PAYMENT, x402},
-    receiver::{ChannelManager, PaymentError},
+    protocol::{
+        Payment, Reason,
+        field::{self, Malformed},
+        rdn,
+        reason::MALFORMED_PAYMENT,
+        session, x402,
+    },
+    receiver::{ChannelManager, PaymentError, SessionError, SessionTerms},
 };
 
 /// Marks a request whose channel lock a paywall holds and whose payment it will register. A
@@ -69,6 +81,7 @@ impl<P> std::fmt::Debug for PaywallLayer<P> {
 struct Shared<P> {
     manager: ChannelManager,
     terms: Terms,
+    sessions: Option<SessionTerms>,
     pricing: P,
     description: String,
     mime_type: Option<String>,
@@ -93,6 +106,7 @@ impl<P: Pricing> PaywallLayer<P> {
             shared: Arc::new(Shared {
                 manager,
                 terms,
+                sessions: None,
                 pricing,
                 description: String::new(),
                 mime_type: None,
@@ -113,6 +127,27 @@ impl<P: Pricing> PaywallLayer<P> {
         self.rebuild(|s| {
             s.description = description.into();
             s.mime_type = mime_type;
+        })
+    }
+
+    /// The same paywall selling prepaid sessions on its route: one payment may buy up to
+    /// `terms.max_requests` requests of `terms.scope` (the path prefix, ending in `/`, or the
+    /// one path this paywall guards), each at the price of the request that buys them.
+    ///
+    /// # Panics
+    /// If `max_requests` is below 2, the scope does not start with `/` or is longer than
+    /// [`session::MAX_SCOPE`], or the TTL is zero.
+    pub fn with_sessions(self, terms: SessionTerms) -> Self {
+        assert!(terms.max_requests >= 2, "a session buys at least 2 requests");
+        assert!(terms.scope.starts_with('/') && terms.scope.len() <= session::MAX_SCOPE, "a scope is a path");
+        assert!(terms.ttl.as_secs() > 0, "a session lasts at least a second");
+        self.rebuild(|s| {
+            s.terms.session = Some(session::Offer {
+                max_requests: terms.max_requests,
+                scope: terms.scope.clone(),
+                ttl_seconds: terms.ttl.as_secs(),
+            });
+            s.sessions = Some(terms);
         })
     }
 
@@ -203,17 +238,44 @@ impl<P: Pricing> Shared<P> {
         if price.is_zero() {
             return inner.call(Request::from_parts(parts, body)).await.map(|r| r.map(Body::new));
         }
+        let credential = match field::single(&parts.headers, session::SESSION) {
+            Ok(credential) => credential.cloned(),
+            Err(malformed) => return Ok(self.malformed(&malformed)),
+        };
+        if let Some(credential) = credential {
+            if [x402::PAYMENT_SIGNATURE, rdn::BALANCE, rdn::SENDER_BALANCE, rdn::BALANCE_SIGNATURE]
+                .iter()
+                .any(|name| parts.headers.contains_key(*name))
+            {
+                let both = Malformed::new(session::SESSION, "sent with a payment: send one or the other");
+                return Ok(self.malformed(&both));
+            }
+            return self.serve_session(inner, parts, body, price, &credential).await;
+        }
         let payment = match Payment::from_headers(&parts.headers) {
             Ok(Some(payment)) => payment,
             Ok(None) => return Ok(self.refuse(&parts, price, Refusal::PaymentRequired)),
-            Err(malformed) => {
-                self.observe_refusal(MALFORMED_PAYMENT);
-                return Ok(challenge::malformed(&malformed));
-            }
+            Err(malformed) => return Ok(self.malformed(&malformed)),
         };
         if !self.terms.matches(&payment) {
             return Ok(self.refuse(&parts, price, Refusal::ContractMismatch));
         }
+        // A payment for more than this request buys a session of that many requests.
+        let buying = match payment.session_requests {
+            None | Some(1) => None,
+            Some(n) => match &self.sessions {
+                Some(terms) if n <= terms.max_requests => Some((terms, n)),
+                _ => {
+                    let most = self.sessions.as_ref().map_or(1, |t| t.max_requests);
+                    let error = SessionError::Mismatch(format!("{n} requests: this route sells at most {most}"));
+                    return Ok(self.refuse(&parts, price, Refusal::Payment(PaymentError::Session(error))));
+                }
+            },
+        };
+        let charge = match buying {
+            Some((_, n)) => price.checked_mul(U192::from(n)).unwrap_or(U192::MAX),
+            None => price,
+        };
         let locks = self.manager.paywall_locks();
         let held = LockHeld {
             table: std::ptr::from_ref(locks) as usize,
@@ -227,7 +289,7 @@ impl<P: Pricing> Shared<P> {
         parts.extensions.insert(held);
         let checked = match self
             .manager
-            .check_payment(payment.sender, payment.open_block, payment.balance, &payment.balance_signature, price)
+            .check_payment(payment.sender, payment.open_block, payment.balance, &payment.balance_signature, charge)
             .await
         {
             Ok(checked) => checked,
@@ -240,10 +302,19 @@ impl<P: Pricing> Shared<P> {
             tracing::debug!(%status, "the handler did not answer 2xx: nothing charged");
             return Ok(response.map(Body::new));
         }
-        match self.manager.commit_payment(checked).await {
-            Ok(accepted) => {
+        let committed = match buying {
+            Some((terms, n)) => {
+                self.manager.commit_session(checked, terms, price, n).await.map(|(a, c, s)| (a, Some((c, s))))
+            }
+            None => self.manager.commit_payment(checked).await.map(|accepted| (accepted, None)),
+        };
+        match committed {
+            Ok((accepted, session)) => {
                 let mut response = response.map(Body::new);
                 challenge::add_receipt(response.headers_mut(), &self.terms, &payment, &accepted);
+                if let Some((credential, spent)) = session {
+                    challenge::add_session(response.headers_mut(), Some(&credential), &spent);
+                }
                 if let Some(observer) = &self.observer {
                     observer.accepted(accepted.amount);
                 }
@@ -251,6 +322,57 @@ impl<P: Pricing> Shared<P> {
             }
             Err(error) => Ok(self.refuse(&head, price, Refusal::Payment(error))),
         }
+    }
+
+    /// Serves a request from the prepaid session of `credential`: spent before the handler
+    /// runs, given back if it does not answer 2xx. A refused credential is a 402 like any
+    /// refused payment (the client may pay with a proof instead).
+    async fn serve_session<S, B, ResBody>(
+        &self,
+        mut inner: S,
+        parts: Parts,
+        body: B,
+        price: U192,
+        credential: &HeaderValue,
+    ) -> Result<Response, S::Error>
+    where
+        S: Service<Request<B>, Response = Response<ResBody>>,
+        ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        ResBody::Error: Into<axum::BoxError>,
+    {
+        let named = match named_channel(&parts.headers) {
+            Ok(named) => named,
+            Err(malformed) => return Ok(self.malformed(&malformed)),
+        };
+        let scope = self.sessions.as_ref().map_or("", |t| t.scope.as_str());
+        let spent = match credential.to_str() {
+            Ok(text) => self.manager.spend_session(text, scope, price, named).await,
+            Err(_) => Err(PaymentError::Session(SessionError::Unknown)),
+        };
+        let spent = match spent {
+            Ok(spent) => spent,
+            Err(error) => return Ok(self.refuse(&parts, price, Refusal::Payment(error))),
+        };
+        let response = match inner.call(Request::from_parts(parts, body)).await {
+            Ok(response) => response,
+            Err(error) => {
+                self.manager.give_back_session(&spent);
+                return Err(error);
+            }
+        };
+        let mut response = response.map(Body::new);
+        if !response.status().is_success() {
+            tracing::debug!(status = %response.status(), "the handler did not answer 2xx: the session's request given back");
+            self.manager.give_back_session(&spent);
+            return Ok(response);
+        }
+        challenge::add_session(response.headers_mut(), None, &spent);
+        Ok(response)
+    }
+
+    fn malformed(&self, malformed: &Malformed) -> Response {
+        self.observe_refusal(MALFORMED_PAYMENT);
+        challenge::malformed(malformed)
     }
 
     fn refuse(&self, parts: &Parts, price: U192, refusal: Refusal) -> Response {
@@ -284,6 +406,19 @@ impl<P: Pricing> Shared<P> {
             observer.refused(reason);
         }
     }
+}
+
+/// The channel a request with a session credential names, if it names one
+/// (`RDN-Sender-Address` and `RDN-Open-Block`): the credential must be that channel's.
+fn named_channel(headers: &http::HeaderMap) -> Result<Option<(Address, u32)>, Malformed> {
+    let text = |name: &'static str| -> Result<Option<&str>, Malformed> {
+        field::single(headers, name)?
+            .map(|v| v.to_str().map(str::trim).map_err(|_| Malformed::new(name, "not visible ASCII")))
+            .transpose()
+    };
+    let sender = text(rdn::SENDER_ADDRESS)?.map(|v| field::parse_address(rdn::SENDER_ADDRESS, v)).transpose()?;
+    let block = text(rdn::OPEN_BLOCK)?.map(|v| field::parse_open_block(rdn::OPEN_BLOCK, v)).transpose()?;
+    Ok(sender.zip(block))
 }
 
 /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method` (what a

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue};
 
 use super::{
     field::{Malformed, parse_address, parse_amount, parse_open_block, parse_signature, single},
-    rdn, x402,
+    rdn, session, x402,
 };
 
 /// The protocol a payment came in: the answer uses the same.
@@ -37,6 +37,9 @@ pub struct Payment {
     /// The sender's balance proof of `balance` (on the wire: `RDN-Balance-Signature`, or
     /// x402's `payload.signature`).
     pub balance_signature: Bytes,
+    /// How many requests it buys as a prepaid session (`RDN-Session-Requests`, or x402's
+    /// `payload.sessionRequests`); `None`: this request only.
+    pub session_requests: Option<u32>,
 }
 
 /// The terms an x402 client says it accepted.
@@ -83,7 +86,18 @@ impl Payment {
             (None, None) => return Err(Malformed::new(rdn::BALANCE, "missing")),
         };
         let balance_signature = parse_signature(rdn::BALANCE_SIGNATURE, required(headers, rdn::BALANCE_SIGNATURE)?)?;
-        Ok(Self { protocol: Protocol::Rdn, contract, accepted: None, sender, open_block, balance, balance_signature })
+        let session_requests =
+            optional(headers, session::REQUESTS)?.map(|v| parse_requests(session::REQUESTS, v)).transpose()?;
+        Ok(Self {
+            protocol: Protocol::Rdn,
+            contract,
+            accepted: None,
+            sender,
+            open_block,
+            balance,
+            balance_signature,
+            session_requests,
+        })
     }
 
     /// Reads x402's `PAYMENT-SIGNATURE`.
@@ -118,7 +132,19 @@ impl Payment {
             open_block: payment.payload.open_block_number,
             balance,
             balance_signature,
+            session_requests: match payment.payload.session_requests {
+                Some(0) => return Err(Malformed::new(name, "payload.sessionRequests is 0")),
+                n => n,
+            },
         })
+    }
+}
+
+/// A count of requests a session buys: a positive decimal `u32`.
+fn parse_requests(name: &'static str, value: &str) -> Result<u32, Malformed> {
+    match value.parse::<u32>() {
+        Ok(n) if n > 0 && value.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(Malformed::new(name, "not a count of requests (1 to 4294967295)")),
     }
 }
 

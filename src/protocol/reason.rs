@@ -3,7 +3,7 @@
 //! `PaymentError::reason`, the paywall's answers and the paying client's reading of a refusal
 //! all go through [`Reason`].
 
-use super::rdn;
+use super::{rdn, session};
 
 /// Why a payment was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -26,6 +26,16 @@ pub enum Reason {
     NodeUnreachable,
     /// The receiver cannot take payments now (answered 503, not 402).
     Unavailable,
+    /// A session credential this receiver never issued (unreadable, or no such session).
+    SessionUnknown,
+    /// A session credential whose MAC is not the receiver's.
+    SessionForged,
+    /// A session credential past its expiry.
+    SessionExpired,
+    /// A session whose requests are all spent.
+    SessionExhausted,
+    /// A session credential for another receiver, contract, chain, channel, route or price.
+    SessionMismatch,
 }
 
 /// The `error` of the 400 answering a payment header that cannot be read (also a metrics
@@ -36,7 +46,7 @@ pub const PAYMENT_REQUIRED: &str = "payment_required";
 
 impl Reason {
     /// Every reason.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 14] = [
         Reason::ChannelNotFound,
         Reason::InsufficientConfirmations,
         Reason::ChannelClosing,
@@ -46,6 +56,11 @@ impl Reason {
         Reason::ContractMismatch,
         Reason::NodeUnreachable,
         Reason::Unavailable,
+        Reason::SessionUnknown,
+        Reason::SessionForged,
+        Reason::SessionExpired,
+        Reason::SessionExhausted,
+        Reason::SessionMismatch,
     ];
 
     /// The name on the wire: x402's `error`, the JSON body's `error`, metrics' `reason`.
@@ -60,6 +75,11 @@ impl Reason {
             Reason::ContractMismatch => "contract_mismatch",
             Reason::NodeUnreachable => "node_unreachable",
             Reason::Unavailable => "unavailable",
+            Reason::SessionUnknown => "session_unknown",
+            Reason::SessionForged => "session_forged",
+            Reason::SessionExpired => "session_expired",
+            Reason::SessionExhausted => "session_exhausted",
+            Reason::SessionMismatch => "session_mismatch",
         }
     }
 
@@ -69,7 +89,8 @@ impl Reason {
     }
 
     /// The µRaiden flag header a 402 carries for it (none for the 503s). Several reasons share
-    /// `RDN-Nonexisting-Channel`.
+    /// `RDN-Nonexisting-Channel`; the session reasons share `RDN-Invalid-Session`, whose value
+    /// names the reason.
     pub fn rdn_flag(self) -> Option<&'static str> {
         match self {
             Reason::ChannelNotFound | Reason::ChannelClosing | Reason::ContractMismatch => {
@@ -80,11 +101,17 @@ impl Reason {
             Reason::AmountMismatch => Some(rdn::INVALID_AMOUNT),
             Reason::BalanceExceedsDeposit => Some(rdn::INSUFFICIENT_FUNDS),
             Reason::NodeUnreachable | Reason::Unavailable => None,
+            Reason::SessionUnknown
+            | Reason::SessionForged
+            | Reason::SessionExpired
+            | Reason::SessionExhausted
+            | Reason::SessionMismatch => Some(session::INVALID_SESSION),
         }
     }
 
     /// The reason a µRaiden flag header names, as a client reads it
-    /// (`RDN-Nonexisting-Channel`: [`Reason::ChannelNotFound`]).
+    /// (`RDN-Nonexisting-Channel`: [`Reason::ChannelNotFound`]; `RDN-Invalid-Session`: read its
+    /// value with [`Reason::parse`], this says [`Reason::SessionUnknown`]).
     pub fn from_rdn_flag(flag: &str) -> Option<Self> {
         match flag {
             rdn::NONEXISTING_CHANNEL => Some(Reason::ChannelNotFound),
@@ -92,6 +119,7 @@ impl Reason {
             rdn::INVALID_BALANCE_PROOF => Some(Reason::InvalidSignature),
             rdn::INVALID_AMOUNT => Some(Reason::AmountMismatch),
             rdn::INSUFFICIENT_FUNDS => Some(Reason::BalanceExceedsDeposit),
+            session::INVALID_SESSION => Some(Reason::SessionUnknown),
             _ => None,
         }
     }
@@ -118,5 +146,6 @@ mod tests {
         }
         let flags: Vec<_> = Reason::ALL.iter().filter_map(|r| r.rdn_flag()).collect();
         assert!(rdn::REFUSAL_FLAGS.iter().all(|f| flags.contains(f)), "every flag names a reason");
+        assert!(flags.contains(&session::INVALID_SESSION));
     }
 }

@@ -96,6 +96,9 @@ pub struct ChannelExtra {
     /// With `amount_mismatch`: the last registered payment, to resynchronise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<LastPayment>,
+    /// Prepaid sessions, when the route offers them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<super::session::Offer>,
 }
 
 /// The last registered payment of a channel.
@@ -131,6 +134,10 @@ pub struct ChannelPayload {
     pub balance: String,
     /// The balance proof (`0x` + 130 hex digits).
     pub signature: String,
+    /// How many requests the payment buys as a prepaid session, when the requirement offered
+    /// sessions (`extra.session`); absent: this request only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_requests: Option<u32>,
 }
 
 /// The receipt of a paid request.
@@ -217,6 +224,9 @@ struct LenientExtra {
     confirmations: Option<u64>,
     #[serde(default)]
     channel: Option<LenientLast>,
+    /// Read apart: an unreadable session offer is no offer, not an unreadable entry.
+    #[serde(default)]
+    session: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +251,8 @@ pub struct Offer {
     pub verifying_contract: Address,
     /// Confirmations the server needs (1 when it does not say).
     pub confirmations: u64,
+    /// Prepaid sessions, when offered (and readable).
+    pub session: Option<super::session::Offer>,
     /// The entry exactly as the server wrote it: echoed back as `accepted`.
     pub raw: serde_json::Value,
 }
@@ -293,6 +305,7 @@ pub fn read_challenge(headers: &HeaderMap) -> Option<Challenge> {
             pay_to: entry.pay_to,
             verifying_contract: entry.extra.verifying_contract,
             confirmations: entry.extra.confirmations.unwrap_or(1),
+            session: entry.extra.session.and_then(|s| serde_json::from_value(s).ok()),
             raw,
         });
         break;
@@ -332,15 +345,16 @@ pub fn read_receipt(headers: &HeaderMap) -> Option<Result<(u32, U192), String>> 
 }
 
 /// The `PAYMENT-SIGNATURE` value paying with a balance proof: the accepted entry echoed as the
-/// server wrote it.
+/// server wrote it; `session_requests` buys a prepaid session of that many requests.
 pub fn payment_signature(
     accepted: &serde_json::Value,
     sender: Address,
     open_block: u32,
     balance: U192,
     signature: &str,
+    session_requests: Option<u32>,
 ) -> HeaderValue {
-    let payload = serde_json::json!({
+    let mut payload = serde_json::json!({
         "x402Version": X402_VERSION,
         "accepted": accepted,
         "payload": {
@@ -350,6 +364,9 @@ pub fn payment_signature(
             "signature": signature,
         },
     });
+    if let Some(n) = session_requests {
+        payload["payload"]["sessionRequests"] = n.into();
+    }
     let encoded = STANDARD.encode(serde_json::to_vec(&payload).expect("JSON values serialise"));
     HeaderValue::from_str(&encoded).expect("base64 is a valid header value")
 }

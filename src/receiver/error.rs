@@ -67,6 +67,48 @@ pub enum PaymentError {
     /// failure, a shutdown). The payment was not registered.
     #[error("payments are suspended: {0}")]
     Unavailable(String),
+    /// A prepaid session's credential was refused.
+    #[error("{0}")]
+    Session(SessionError),
+}
+
+/// Why a prepaid session's credential was refused (the request may pay with a proof instead).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// Not a credential, or one for a session this receiver never sold.
+    #[error("unknown session credential")]
+    Unknown,
+    /// A credential whose MAC is not this receiver's.
+    #[error("the session credential was not issued by this receiver")]
+    Forged,
+    /// A credential past its expiry.
+    #[error("the session expired at {expires} (unix seconds)")]
+    Expired {
+        /// When it expired.
+        expires: u64,
+    },
+    /// Every request the session bought was spent.
+    #[error("the session's {requests} requests are spent")]
+    Exhausted {
+        /// Requests it bought.
+        requests: u32,
+    },
+    /// A credential for another receiver, contract, chain, channel, route or price.
+    #[error("the session credential is for {0}")]
+    Mismatch(String),
+}
+
+impl SessionError {
+    /// The reason, as the wire protocols name it.
+    pub fn reason(&self) -> Reason {
+        match self {
+            SessionError::Unknown => Reason::SessionUnknown,
+            SessionError::Forged => Reason::SessionForged,
+            SessionError::Expired { .. } => Reason::SessionExpired,
+            SessionError::Exhausted { .. } => Reason::SessionExhausted,
+            SessionError::Mismatch(_) => Reason::SessionMismatch,
+        }
+    }
 }
 
 impl PaymentError {
@@ -81,6 +123,7 @@ impl PaymentError {
             PaymentError::InsufficientFunds { .. } => Reason::BalanceExceedsDeposit,
             PaymentError::NodeUnreachable { .. } => Reason::NodeUnreachable,
             PaymentError::Unavailable(_) => Reason::Unavailable,
+            PaymentError::Session(error) => error.reason(),
         }
     }
 }
@@ -105,6 +148,17 @@ pub enum CloseError {
     /// The balance or the signature is not the last registered one.
     #[error("the balance and signature are not the last registered payment")]
     NotLatest,
+    /// The balance is below the last registered one by more than the prepaid requests not used.
+    #[error("the balance {balance} is below {lowest}: the last registered balance less the prepaid requests not used")]
+    BelowUnused {
+        /// The balance asked for.
+        balance: U192,
+        /// The lowest balance the receiver agrees to close at.
+        lowest: U192,
+    },
+    /// The balance proof is not the sender's signature of the balance.
+    #[error("the balance signature is not the sender's")]
+    InvalidProof,
     /// The receiver cannot act now.
     #[error("closing is suspended: {0}")]
     Unavailable(String),

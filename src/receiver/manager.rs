@@ -12,10 +12,11 @@ use super::{
     config::ManagerConfig,
     context::Context,
     disputes::{CloseOutcome, Closer, Disputes},
-    error::{CloseError, ManagerError, PaymentError, StoreError},
+    error::{CloseError, ManagerError, PaymentError, SessionError, StoreError},
     follower::Follower,
     locks::ChannelLocks,
     payments::{CheckedPayment, Payments},
+    sessions::{SessionTerms, SessionUse, Sessions, SpendError},
     status::SyncStatus,
     store::{Store, StoreIdentity, StoreView},
     types::{AcceptedPayment, ChannelRecord, ChannelStatus, ChannelView},
@@ -49,6 +50,7 @@ pub struct Stats {
 pub struct ChannelManager {
     ctx: Arc<Context>,
     payments: Arc<Payments>,
+    sessions: Arc<Sessions>,
     closer: Closer,
     /// The per-channel locks of every paywall in front of this manager.
     paywall_locks: Arc<ChannelLocks>,
@@ -90,15 +92,20 @@ impl ChannelManager {
             ctx.status.clone(),
             ctx.holder.clone(),
         );
+        // SQLite: claims a crashed run held are this process's to serve again.
+        ctx.store.reset_session_claims().await?;
+        let sessions = Arc::new(Sessions::new(&ctx.config.receiver, ctx.store.is_shared()));
         let (payments, writer) = Payments::start(ctx.clone());
         let disputes = Disputes::new(ctx.clone(), closer.clone());
         let follower = tokio::spawn(Follower::new(ctx.clone(), disputes).run());
+        let uses = tokio::spawn(write_session_uses(ctx.clone(), sessions.clone()));
         Ok(Self {
             ctx,
             payments: Arc::new(payments),
+            sessions,
             closer,
             paywall_locks: Arc::default(),
-            tasks: Arc::new(Mutex::new(vec![writer, follower])),
+            tasks: Arc::new(Mutex::new(vec![writer, follower, uses])),
         })
     }
 
@@ -277,9 +284,80 @@ impl ChannelManager {
         self.payments.commit(checked).await
     }
 
+    /// Registers a payment that [`check_payment`](Self::check_payment) accepted for `requests`
+    /// prices of `price` as the purchase of a prepaid session on `terms.scope` (in the
+    /// payment's own transaction), the buying request served. Returns the payment, the
+    /// session's credential (the header value) and what the session has left.
+    pub async fn commit_session(
+        &self,
+        checked: CheckedPayment,
+        terms: &SessionTerms,
+        price: U192,
+        requests: u32,
+    ) -> Result<(AcceptedPayment, String, SessionUse), PaymentError> {
+        if requests < 2 || U192::from(requests).checked_mul(price) != Some(checked.price()) {
+            return Err(PaymentError::Session(SessionError::Mismatch(format!(
+                "{requests} requests at {price}, not a payment of {}",
+                checked.price()
+            ))));
+        }
+        let (credential, row) = self.sessions.sell(
+            self.chain_id(),
+            self.contract(),
+            checked.channel(),
+            terms,
+            price,
+            requests,
+            checked.balance(),
+        );
+        let accepted = self.payments.commit(checked.buying(row.clone())).await?;
+        Ok((accepted, credential.encode(), self.sessions.sold(&row)))
+    }
+
+    /// Spends one request of a prepaid session: `credential` (the header value) must be this
+    /// receiver's, unexpired, for `scope` at `price` (and for `channel`, when the client named
+    /// one), its channel open, and the session not spent. No signature is checked and, while
+    /// this server holds a claim on the session, nothing is read from the store.
+    pub async fn spend_session(
+        &self,
+        credential: &str,
+        scope: &str,
+        price: U192,
+        channel: Option<(Address, u32)>,
+    ) -> Result<SessionUse, PaymentError> {
+        let channel = channel.map(|(sender, open_block)| self.id(sender, open_block));
+        let credential = self
+            .sessions
+            .check(credential, self.chain_id(), self.contract(), scope, price, channel)
+            .map_err(PaymentError::Session)?;
+        self.ctx.state.read().expect("state lock").payable(&credential.grant.channel, self.confirmations())?;
+        self.sessions.spend(&self.ctx.store, &credential).await.map_err(|error| match error {
+            SpendError::Session(error) => PaymentError::Session(error),
+            SpendError::Store(error) => PaymentError::Unavailable(format!("the store failed: {error}")),
+        })
+    }
+
+    /// Gives back a request spent from a session that was not charged after all (its handler
+    /// did not answer 2xx).
+    pub fn give_back_session(&self, spent: &SessionUse) {
+        self.sessions.give_back(spent);
+    }
+
+    /// What the channel from `sender` opened in `open_block` prepaid and did not use: a
+    /// cooperative close at the last registered balance less this is agreed to.
+    pub async fn unused_prepaid(&self, sender: Address, open_block: u32) -> Result<U192, StoreError> {
+        let id = self.id(sender, open_block);
+        self.ctx.read_through(Some(&id)).await?;
+        let Some(balance) = self.record(sender, open_block).map(|r| r.balance) else { return Ok(U192::ZERO) };
+        self.sessions.unused(&self.ctx.store, &id, balance).await
+    }
+
     /// Signs a cooperative close: the receiver's closing agreement over `balance_signature`,
     /// only if `balance` and `balance_signature` are the last registered payment (proving the
-    /// caller holds the sender's latest proof). The channel then takes no more payments.
+    /// caller holds the sender's latest proof), or `balance` is lower by at most what the
+    /// channel's prepaid sessions did not use ([`unused_prepaid`](Self::unused_prepaid)) and
+    /// `balance_signature` is the sender's proof of it (the refund). The channel then takes no
+    /// more payments, and its sessions end.
     pub async fn sign_close(
         &self,
         sender: Address,
@@ -292,7 +370,7 @@ impl ChannelManager {
             // The latest payment may have been registered by another server.
             self.ctx.reload(&id).await.map_err(|e| CloseError::Unavailable(format!("the store failed: {e}")))?;
         }
-        {
+        let last = {
             let state = self.ctx.state.read().expect("state lock");
             if let Some(reason) = &state.halted {
                 return Err(CloseError::Unavailable(reason.clone()));
@@ -302,19 +380,35 @@ impl ChannelManager {
                 return Err(CloseError::Settled);
             }
             let stored = record.balance_sig.as_ref().ok_or(CloseError::NothingPaid)?;
-            if record.balance != balance || stored.as_ref() != balance_signature {
+            if record.balance == balance && stored.as_ref() == balance_signature {
+                (record.balance, stored.clone())
+            } else if balance < record.balance {
+                let digest = self.ctx.domain.balance_digest(id.receiver, open_block, balance);
+                if crate::proof::recover(digest, balance_signature).ok() != Some(sender) {
+                    return Err(CloseError::InvalidProof);
+                }
+                (record.balance, stored.clone())
+            } else {
                 return Err(CloseError::NotLatest);
             }
+        };
+        let unavailable = |e: StoreError| CloseError::Unavailable(e.to_string());
+        if balance < last.0 {
+            // A refund: the sessions end first, so that nothing is served after what is
+            // counted as unused.
+            self.sessions.end(&self.ctx.store, &id).await.map_err(unavailable)?;
+            let unused = self.sessions.unused(&self.ctx.store, &id, last.0).await.map_err(unavailable)?;
+            let lowest = last.0.saturating_sub(unused);
+            if balance < lowest {
+                return Err(CloseError::BelowUnused { balance, lowest });
+            }
         }
-        let matched = self
-            .ctx
-            .store
-            .sign_close(&id, balance, balance_signature)
-            .await
-            .map_err(|e| CloseError::Unavailable(e.to_string()))?;
+        // Matched against the last registered payment: none may come in between.
+        let matched = self.ctx.store.sign_close(&id, last.0, &last.1).await.map_err(unavailable)?;
         if !matched {
             return Err(CloseError::NotLatest);
         }
+        self.sessions.end(&self.ctx.store, &id).await.map_err(unavailable)?;
         if let Some(record) = self.ctx.state.write().expect("state lock").records.get_mut(&id) {
             record.status = ChannelStatus::Closing;
             record.close_signed = true;
@@ -369,9 +463,24 @@ impl ChannelManager {
         }
         // The follower is gone: no new attempt starts; the running ones stop here.
         self.closer.stop().await;
+        if let Err(error) = self.sessions.close(&self.ctx.store).await {
+            tracing::warn!(%error, "sessions' last uses not written (a restart may serve them again)");
+        }
         // Another server sharing the store takes the chain work at its next poll.
         if let Err(error) = self.ctx.store.release_chain_work(&self.ctx.holder).await {
             tracing::warn!(%error, "could not give the chain-work lease up; it expires by itself");
+        }
+    }
+}
+
+/// Writes the requests served from sessions every [`FLUSH_EVERY`](super::FLUSH_EVERY).
+async fn write_session_uses(ctx: Arc<Context>, sessions: Arc<Sessions>) {
+    let mut ticks = tokio::time::interval(super::FLUSH_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = sessions.write_uses(&ctx.store).await {
+            tracing::warn!(%error, "sessions' uses not written; trying again");
         }
     }
 }

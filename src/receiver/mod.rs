@@ -10,6 +10,7 @@
 //! - `payments`: the payment writer (check, reserve, persist).
 //! - `state`: the in-memory state and how a channel looks with the unconfirmed blocks.
 //! - `rules`: when a payment's amount is accepted, what a close request calls for.
+//! - `sessions`: prepaid sessions (one payment buys `n` requests; credentials spend them).
 //! - `follower`: the chain, confirmed and unconfirmed, and reorgs.
 //! - `disputes`: answering close requests, the receiver's close transactions, its funds.
 //! - `store`: SQLite or PostgreSQL, the crate's alone; [`StoreView`] reads it.
@@ -25,6 +26,7 @@ mod locks;
 mod manager;
 mod payments;
 mod rules;
+mod sessions;
 mod state;
 mod status;
 pub(crate) mod store;
@@ -32,10 +34,11 @@ pub(crate) mod types;
 
 pub use config::{ClosePolicy, ManagerConfig, POOL_WAIT, TxPolicy};
 pub use disputes::CloseOutcome;
-pub use error::{CloseError, ManagerError, PaymentError, StoreError};
+pub use error::{CloseError, ManagerError, PaymentError, SessionError, StoreError};
 pub use locks::ChannelLocks;
 pub use manager::{ChannelManager, Stats};
 pub use payments::CheckedPayment;
+pub use sessions::{FLUSH_EVERY, SHARED_BLOCK, SessionTerms, SessionUse};
 pub use status::{LowFunds, SyncStatus};
 pub use store::{CloseTx, CloseTxState, StoreIdentity, StoreView};
 pub use types::{AcceptedPayment, ChannelRecord, ChannelView};

@@ -13,7 +13,13 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::{context::Context, error::PaymentError, rules::check_amount, store::PaymentWrite, types::AcceptedPayment};
+use super::{
+    context::Context,
+    error::PaymentError,
+    rules::check_amount,
+    store::{PaymentWrite, SessionRow},
+    types::AcceptedPayment,
+};
 use crate::{channel::ChannelId, proof::ProofVerifier};
 
 /// Payments committed together at most (one transaction, one fsync).
@@ -65,6 +71,12 @@ impl CheckedPayment {
     /// What it pays.
     pub fn price(&self) -> U192 {
         self.price
+    }
+
+    /// The same payment buying the prepaid session `row` (written in its transaction).
+    pub(crate) fn buying(mut self, row: SessionRow) -> Self {
+        self.write.session = Some(row);
+        self
     }
 }
 
@@ -166,7 +178,13 @@ impl Payments {
             result => result?,
         }
         Ok(CheckedPayment {
-            write: PaymentWrite { id, previous: U192::ZERO, balance, signature: Bytes::copy_from_slice(signature) },
+            write: PaymentWrite {
+                id,
+                previous: U192::ZERO,
+                balance,
+                signature: Bytes::copy_from_slice(signature),
+                session: None,
+            },
             price,
         })
     }

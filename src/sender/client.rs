@@ -465,13 +465,18 @@ impl ChannelClient {
     /// with the sender's signed close request (the consent a server requires, which no payment
     /// carries), checks the answer is the receiver's, then sends the cooperative close.
     pub async fn close_cooperatively(&self, channel: &SenderChannel, api_base: &str) -> Result<B256, SenderError> {
+        let url = format!("{}{}", api_base.trim_end_matches('/'), api::channel_path(self.sender(), channel.open_block));
+        // Prepaid sessions' unused requests are refunded: the receiver says what they come to,
+        // and the sender signs that much less (never more than it acknowledged).
+        let refund = self.unused_prepaid(&url).await.filter(|r| *r <= channel.balance).unwrap_or_default();
+        let balance = channel.balance - refund;
+        let channel = &SenderChannel { balance, ..channel.clone() };
         let balance_sig = self.sign(channel.receiver, channel.open_block, channel.balance);
         let consent = self.signer.sign_digest(self.domain.close_request_digest(
             channel.receiver,
             channel.open_block,
             channel.balance,
         ));
-        let url = format!("{}{}", api_base.trim_end_matches('/'), api::channel_path(self.sender(), channel.open_block));
         let body = CooperativeClose {
             balance: channel.balance.to_string(),
             balance_signature: balance_sig.to_string(),
@@ -518,6 +523,23 @@ impl ChannelClient {
         let receipt = self.transact(call, Nonce::Pending).await?;
         self.store.upsert_chain(&SenderChannel { status: ChannelStatus::Settled, ..channel.clone() }).await?;
         Ok(receipt.transaction_hash)
+    }
+
+    /// What the receiver says the channel at `url` (its management API's channel) prepaid and
+    /// did not use (`unused_prepaid`), if it says; any failure is no refund.
+    async fn unused_prepaid(&self, url: &str) -> Option<U192> {
+        let client = reqwest::Client::builder()
+            .timeout(self.http_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .ok()?;
+        let response = client.get(url).send().await.ok()?;
+        if !response.status().is_success() || response.content_length().is_some_and(|n| n > MAX_CLOSE_ANSWER as u64) {
+            return None;
+        }
+        let bytes = response.bytes().await.ok()?;
+        let view: serde_json::Value = serde_json::from_slice(&bytes[..bytes.len().min(MAX_CLOSE_ANSWER)]).ok()?;
+        crate::protocol::field::parse_amount("unused_prepaid", view.get("unused_prepaid")?.as_str()?).ok()
     }
 
     /// Closes `channel`: cooperatively through the receiver's server at `api_base` when one is

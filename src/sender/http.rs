@@ -26,10 +26,15 @@ use reqwest::{
 };
 use tokio::time::Instant;
 
-use super::{client::ChannelClient, error::SenderError, store::SenderChannel};
+use super::{
+    client::ChannelClient,
+    error::SenderError,
+    sessions::{Held, SessionWallet, check_bought},
+    store::SenderChannel,
+};
 use crate::{
     channel::ChannelStatus,
-    protocol::{Reason, field, rdn, x402},
+    protocol::{Reason, field, rdn, session, x402},
 };
 
 /// How much the client may spend and how it funds channels.
@@ -55,6 +60,10 @@ pub struct PaymentPolicy {
     pub request_timeout: Duration,
     /// The most redirects followed (without payment headers) for one request.
     pub max_redirects: usize,
+    /// The most requests one payment may buy where a server sells prepaid sessions (1: never
+    /// prepay). Each is at most `max_price`; what a session does not use is refunded at a
+    /// cooperative close.
+    pub max_prepay: u32,
 }
 
 impl Default for PaymentPolicy {
@@ -68,6 +77,7 @@ impl Default for PaymentPolicy {
             confirmation_timeout: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
             max_redirects: 10,
+            max_prepay: 1,
         }
     }
 }
@@ -86,6 +96,8 @@ pub struct Quote {
     /// The x402 `accepts` entry to echo back, as the server wrote it, when the server offered
     /// the `uraiden-channel` scheme.
     pub x402: Option<serde_json::Value>,
+    /// The prepaid sessions the server sells for this URL, if any.
+    pub session: Option<session::Offer>,
 }
 
 /// A program's veto over each payment.
@@ -118,6 +130,8 @@ pub struct PaidResponse {
     pub payment: Option<PaymentMade>,
     /// The redirects followed, in order (always without payment headers).
     pub redirects: Vec<String>,
+    /// Requests left in the prepaid session this request was served from, or bought.
+    pub session_remaining: Option<u32>,
 }
 
 /// The paying HTTP client. Payments are made one at a time (one lock per client), so a burst of
@@ -130,6 +144,7 @@ pub struct PayingClient {
     approval: Option<Approval>,
     progress: Option<Progress>,
     lock: Arc<tokio::sync::Mutex<()>>,
+    sessions: Arc<SessionWallet>,
 }
 
 impl std::fmt::Debug for PayingClient {
@@ -172,6 +187,8 @@ fn redirect_target(response: &Response) -> Option<Url> {
 /// Removes every payment header (x402 and RDN) from `headers`.
 fn strip_payment(headers: &mut HeaderMap) {
     headers.remove(x402::PAYMENT_SIGNATURE);
+    headers.remove(session::SESSION);
+    headers.remove(session::REQUESTS);
     for name in rdn::PAYMENT_HEADERS {
         headers.remove(name);
     }
@@ -212,7 +229,15 @@ impl PayingClient {
             .connect_timeout(policy.request_timeout)
             .read_timeout(policy.request_timeout)
             .build()?;
-        Ok(Self { http, channels, policy, approval: None, progress: None, lock: Arc::default() })
+        Ok(Self {
+            http,
+            channels,
+            policy,
+            approval: None,
+            progress: None,
+            lock: Arc::default(),
+            sessions: Arc::default(),
+        })
     }
 
     /// The same client asking `approval` before each payment.
@@ -280,9 +305,15 @@ impl PayingClient {
     pub async fn execute(&self, request: Request) -> Result<PaidResponse, SenderError> {
         let original_scheme = request.url().scheme().to_string();
         let mut redirects = Vec::new();
-        let (response, exact) = self.follow(request, &mut redirects).await?;
+        let (response, exact) = match self.from_session(request).await? {
+            SessionAnswer::Served(response, remaining) => {
+                return Ok(PaidResponse { response, payment: None, redirects, session_remaining: Some(remaining) });
+            }
+            SessionAnswer::Refused(response, exact) => (response, Some(exact)),
+            SessionAnswer::None(request) => self.follow(request, &mut redirects).await?,
+        };
         if response.status() != StatusCode::PAYMENT_REQUIRED {
-            return Ok(PaidResponse { response, payment: None, redirects });
+            return Ok(PaidResponse { response, payment: None, redirects, session_remaining: None });
         }
         let exact = exact.ok_or(SenderError::NotRetryable)?;
         // A payment is never sent in clear text when the user asked for TLS.
@@ -299,10 +330,12 @@ impl PayingClient {
         let mut recovered = false;
         let mut waiting: Option<(Instant, Duration)> = None;
         loop {
-            let (signed, signature) = self.channels.sign_payment(&channel, quote.price).await?;
-            let balance = signed.balance + quote.price;
+            let requests = self.requests_to_buy(&quote, &channel, exact.url());
+            let charge = quote.price * U192::from(requests);
+            let (signed, signature) = self.channels.sign_payment(&channel, charge).await?;
+            let balance = signed.balance + charge;
             let mut request = exact.try_clone().ok_or(SenderError::NotRetryable)?;
-            self.add_payment(&mut request, &quote, &signed, balance, &signature);
+            self.add_payment(&mut request, &quote, &signed, balance, &signature, requests);
             let response = self.send(request).await?;
             let status = response.status();
             if status.is_success() || status.is_redirection() {
@@ -310,13 +343,17 @@ impl PayingClient {
                 // that charges a redirect says so with its receipt): nothing is acknowledged,
                 // and the same balance is signed again for the next payment.
                 let charged = status.is_success() || has_receipt(response.headers());
+                let mut session_remaining = None;
                 let payment = match charged {
                     true => {
                         let channel = self.settled(&response, &signed, balance).await?;
+                        if requests > 1 {
+                            session_remaining = Some(self.keep_session(&response, &quote, &signed, requests, balance)?);
+                        }
                         Some(PaymentMade {
                             receiver: channel.receiver,
                             open_block: channel.open_block,
-                            amount: quote.price,
+                            amount: charge,
                             balance: channel.balance,
                             url: quote.url.clone(),
                         })
@@ -324,7 +361,7 @@ impl PayingClient {
                     false => None,
                 };
                 let Some(target) = redirect_target(&response) else {
-                    return Ok(PaidResponse { response, payment, redirects });
+                    return Ok(PaidResponse { response, payment, redirects, session_remaining });
                 };
                 // Followed without the payment: it was for the URL that asked for it only.
                 match charged {
@@ -337,11 +374,11 @@ impl PayingClient {
                 redirects.push(target.to_string());
                 let next = redirected(previous, status, target);
                 let (response, _) = self.follow(next, &mut redirects).await?;
-                return Ok(PaidResponse { response, payment, redirects });
+                return Ok(PaidResponse { response, payment, redirects, session_remaining });
             }
             if status != StatusCode::PAYMENT_REQUIRED {
                 // The server failed: it charged nothing, and says so with its status.
-                return Ok(PaidResponse { response, payment: None, redirects });
+                return Ok(PaidResponse { response, payment: None, redirects, session_remaining: None });
             }
             let refusal = refusal(&response);
             channel = match refusal {
@@ -488,6 +525,7 @@ impl PayingClient {
                 price: offer.amount,
                 receiver: offer.pay_to,
                 confirmations: offer.confirmations,
+                session: offer.session.filter(valid_offer),
                 x402: Some(offer.raw),
             });
         }
@@ -509,6 +547,7 @@ impl PayingClient {
                 .map_err(|e| bad(&e.to_string()))?,
             confirmations: 1,
             x402: None,
+            session: rdn_session_offer(response.headers()),
         })
     }
 
@@ -610,15 +649,23 @@ impl PayingClient {
         channel: &SenderChannel,
         balance: U192,
         signature: &Bytes,
+        requests: u32,
     ) {
         let headers = request.headers_mut();
         strip_payment(headers);
         let value = |v: String| HeaderValue::from_str(&v).expect("ASCII");
+        let session_requests = (requests > 1).then_some(requests);
         match &quote.x402 {
             Some(accepted) => {
                 let sender = self.channels.sender();
-                let payment =
-                    x402::payment_signature(accepted, sender, channel.open_block, balance, &signature.to_string());
+                let payment = x402::payment_signature(
+                    accepted,
+                    sender,
+                    channel.open_block,
+                    balance,
+                    &signature.to_string(),
+                    session_requests,
+                );
                 headers.insert(x402::PAYMENT_SIGNATURE, payment);
             }
             None => {
@@ -627,9 +674,117 @@ impl PayingClient {
                 headers.insert(rdn::OPEN_BLOCK, value(channel.open_block.to_string()));
                 headers.insert(rdn::BALANCE, value(balance.to_string()));
                 headers.insert(rdn::BALANCE_SIGNATURE, value(signature.to_string()));
+                if let Some(n) = session_requests {
+                    headers.insert(session::REQUESTS, HeaderValue::from(n));
+                }
             }
         }
     }
+
+    /// How many requests the next payment buys: 1, or a session of up to the server's and the
+    /// policy's maximum that the channel's deposit covers, when `url` is in the offer's scope.
+    fn requests_to_buy(&self, quote: &Quote, channel: &SenderChannel, url: &Url) -> u32 {
+        let Some(offer) = quote.session.as_ref().filter(|o| o.covers(url.path())) else { return 1 };
+        let most = offer.max_requests.min(self.policy.max_prepay);
+        if most < 2 || quote.price.is_zero() {
+            return 1;
+        }
+        let affordable = channel.room() / quote.price;
+        let n = U192::from(most).min(affordable).to::<u32>();
+        if n >= 2 { n } else { 1 }
+    }
+
+    /// Keeps the credential a session purchase was answered with; returns what it has left.
+    fn keep_session(
+        &self,
+        response: &Response,
+        quote: &Quote,
+        signed: &SenderChannel,
+        requests: u32,
+        balance: U192,
+    ) -> Result<u32, SenderError> {
+        let protocol = |reason: String| SenderError::Protocol { url: response.url().to_string(), reason };
+        let scope = quote.session.as_ref().map(|o| o.scope.clone()).unwrap_or_default();
+        let text = response
+            .headers()
+            .get(session::SESSION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| protocol(format!("a session of {requests} requests was paid for and no {} came back (what it did not use is refunded at a cooperative close)", session::SESSION)))?;
+        let credential = check_bought(
+            text,
+            self.channels.sender(),
+            signed.receiver,
+            signed.open_block,
+            &scope,
+            quote.price,
+            requests,
+            balance,
+        )
+        .map_err(protocol)?;
+        let remaining = header_number(response, session::REMAINING).unwrap_or(requests - 1).min(requests - 1);
+        let url = response.url().clone();
+        self.sessions.keep(
+            &url,
+            scope,
+            Held { credential: text.to_string(), remaining, expires: credential.grant.expires },
+        );
+        Ok(remaining)
+    }
+
+    /// Sends `request` with a credential of a session bought for its URL, if there is one:
+    /// served (2xx or any answer but a 402), refused (the 402 to pay, the session forgotten), or
+    /// no session to use.
+    async fn from_session(&self, mut request: Request) -> Result<SessionAnswer, SenderError> {
+        let Some((scope, held)) = self.sessions.for_url(request.url()) else { return Ok(SessionAnswer::None(request)) };
+        let Some(exact) = request.try_clone() else { return Ok(SessionAnswer::None(request)) };
+        strip_payment(request.headers_mut());
+        let credential = HeaderValue::from_str(&held.credential).map_err(|_| SenderError::NotRetryable)?;
+        request.headers_mut().insert(session::SESSION, credential);
+        let url = request.url().clone();
+        let response = self.send(request).await?;
+        if response.status() == StatusCode::PAYMENT_REQUIRED {
+            self.tell(&format!("the prepaid session for {scope} was refused; paying with a proof"));
+            self.sessions.forget(&url, &scope);
+            return Ok(SessionAnswer::Refused(response, exact));
+        }
+        let remaining = match response.status().is_success() {
+            true => header_number(&response, session::REMAINING).unwrap_or(held.remaining.saturating_sub(1)),
+            false => held.remaining,
+        };
+        self.sessions.used(&url, &scope, remaining);
+        Ok(SessionAnswer::Served(response, remaining))
+    }
+}
+
+/// The sessions a 402's RDN headers offer, if they offer readable ones.
+fn rdn_session_offer(headers: &HeaderMap) -> Option<session::Offer> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let offer = session::Offer {
+        max_requests: text(session::MAX)?.parse().ok()?,
+        scope: text(session::SCOPE)?.to_string(),
+        ttl_seconds: text(session::TTL)?.parse().ok()?,
+    };
+    valid_offer(&offer).then_some(offer)
+}
+
+/// An offer worth taking: at least 2 requests, a path scope.
+fn valid_offer(offer: &session::Offer) -> bool {
+    offer.max_requests >= 2 && offer.scope.starts_with('/') && offer.scope.len() <= session::MAX_SCOPE
+}
+
+/// What sending a request from a prepaid session gave.
+enum SessionAnswer {
+    /// The server answered (not 402); the session has this many requests left.
+    Served(Response, u32),
+    /// The server refused the credential: its 402, and the request to pay with.
+    Refused(Response, Request),
+    /// No session for the URL: the request, untouched.
+    None(Request),
+}
+
+/// A header holding a decimal `u32`.
+fn header_number(response: &Response, name: &str) -> Option<u32> {
+    response.headers().get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Reads a refusal: x402's `error` (and the `uraiden-channel` entry's `extra.channel`) when

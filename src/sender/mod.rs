@@ -9,6 +9,7 @@
 mod client;
 mod error;
 mod http;
+mod sessions;
 mod store;
 
 pub use client::{ChannelClient, Closed, DepositPath, SenderConfig};

@@ -13,6 +13,7 @@ use http::Method;
 use serde::Deserialize;
 
 use crate::paywall::{PaywallPage, PerMethod, TokenInfo};
+use crate::receiver::SessionTerms;
 
 /// A refused configuration: which file, which key, why.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +117,9 @@ pub struct RouteConfig {
     pub content: Content,
     /// `description`: x402's `resource.description`.
     pub description: String,
+    /// `session_requests` (and `session_ttl_s`, default 3600): the prepaid sessions the route
+    /// sells, if any.
+    pub sessions: Option<SessionTerms>,
 }
 
 /// Where a route applies.
@@ -211,6 +215,8 @@ struct RawRoute {
     upstream: Option<String>,
     echo: Option<bool>,
     description: Option<String>,
+    session_requests: Option<u32>,
+    session_ttl_s: Option<u64>,
 }
 
 impl ProxyConfig {
@@ -431,7 +437,42 @@ impl At<'_> {
             let price =
                 price(&route.price).map_err(|(sub, reason)| self.fail(&format!("{}{sub}", key("price")), reason))?;
             let content = self.content(i, &path, route.dir, route.upstream, route.echo.unwrap_or(false), server)?;
-            routes.push(RouteConfig { path, price, content, description: route.description.unwrap_or_default() });
+            let sessions = match (route.session_requests, route.session_ttl_s) {
+                (None, None) => None,
+                (None, Some(_)) => {
+                    return Err(
+                        self.fail(&key("session_ttl_s"), "needs session_requests (the most one payment buys)".into())
+                    );
+                }
+                (Some(n), _) if n < 2 => {
+                    return Err(self.fail(&key("session_requests"), format!("{n}: a session buys at least 2 requests")));
+                }
+                (Some(_), Some(0)) => return Err(self.fail(&key("session_ttl_s"), "must be at least 1".into())),
+                (Some(_), _) if route.path.len() > crate::protocol::session::MAX_SCOPE => {
+                    return Err(self.fail(
+                        &key("session_requests"),
+                        format!(
+                            "a route path over {} bytes cannot scope a session",
+                            crate::protocol::session::MAX_SCOPE
+                        ),
+                    ));
+                }
+                (Some(n), ttl) => Some(SessionTerms {
+                    scope: match &path {
+                        RoutePath::Exact(path) => path.clone(),
+                        RoutePath::Prefix(prefix) => format!("{prefix}/"),
+                    },
+                    max_requests: n,
+                    ttl: Duration::from_secs(ttl.unwrap_or(3600)),
+                }),
+            };
+            routes.push(RouteConfig {
+                path,
+                price,
+                content,
+                description: route.description.unwrap_or_default(),
+                sessions,
+            });
         }
         Ok(routes)
     }

@@ -74,10 +74,13 @@ pub fn app(config: &ProxyConfig, manager: &ChannelManager, token: TokenInfo) -> 
                 let rest = request.extensions().get::<Rest>().map(|r| r.0.clone()).unwrap_or_default();
                 source.clone().serve(request, rest)
             });
-            let paywall = PaywallLayer::new(manager.clone(), route.price.clone())
+            let mut paywall = PaywallLayer::new(manager.clone(), route.price.clone())
                 .with_description(route.description.clone(), None)
                 .with_observer(metrics.clone())
                 .with_page(page.clone());
+            if let Some(terms) = &route.sessions {
+                paywall = paywall.with_sessions(terms.clone());
+            }
             BoxCloneSyncService::new(tower::Layer::layer(&paywall, content))
         })
         .collect();

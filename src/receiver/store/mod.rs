@@ -16,6 +16,7 @@
 //! commit); PostgreSQL with its default `synchronous_commit=on`.
 
 mod lease;
+mod sessions;
 mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -25,6 +26,7 @@ use sqlx::{PgPool, SqlitePool};
 
 mod view;
 
+pub(crate) use sessions::SessionRow;
 pub use view::StoreView;
 
 use super::{
@@ -65,6 +67,8 @@ pub(crate) struct PaymentWrite {
     pub balance: U192,
     /// The sender's proof of it.
     pub signature: Bytes,
+    /// The prepaid session it buys, written in the same transaction.
+    pub session: Option<SessionRow>,
 }
 
 /// A close transaction the receiver sent.
@@ -141,6 +145,7 @@ macro_rules! with_pool {
         }
     };
 }
+pub(crate) use with_pool;
 
 /// A channel's chain-derived columns, read for [`Store::apply_confirmed`].
 const SELECT_CHAIN_STATE: &str = "SELECT deposit, status, closing_balance, settle_block, settled_balance FROM channels";
@@ -358,6 +363,9 @@ impl Store {
                 .await?
                 .rows_affected();
                 written[i] = rows == 1;
+                if let (true, Some(session)) = (written[i], &p.session) {
+                    sessions::bind_insert!(sqlx::query(sessions::INSERT_SESSION), session).execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
             Ok(written)
@@ -506,8 +514,15 @@ async fn commit_chains(
     .bind(&signatures)
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
     let updated: std::collections::HashSet<(Vec<u8>, i64)> = updated.into_iter().collect();
+    for p in payments {
+        if let Some(session) = &p.session
+            && updated.contains(&(p.id.sender.to_vec(), i64::from(p.id.open_block)))
+        {
+            sessions::bind_insert!(sqlx::query(sessions::INSERT_SESSION), session).execute(&mut *tx).await?;
+        }
+    }
+    tx.commit().await?;
     let mut written = vec![false; payments.len()];
     for (chain, key) in chains.iter().zip(senders.into_iter().zip(open_blocks)) {
         if updated.contains(&key) {
