@@ -8,6 +8,7 @@ mod docs;
 mod layer;
 mod openapi;
 mod page;
+mod sessions;
 
 use std::net::SocketAddr;
 
@@ -19,7 +20,7 @@ use uraiden::{
     channel::ChannelId,
     paywall::{PaywallLayer, PerMethod, api, metrics::Metrics},
     protocol::{rdn, x402},
-    receiver::ChannelManager,
+    receiver::{ChannelManager, SessionTerms},
 };
 
 use common::receivers::{CONFIRMATIONS, Env};
@@ -28,7 +29,9 @@ const PRICE: u64 = 3;
 const ADMIN_TOKEN: &str = "s3cret-admin-token";
 
 /// A demo app: `/paid` (3 tokens; PUT costs 5), `/fail` (paid, but the handler fails),
-/// `/free`, `/status/{code}` (free, answers `code`), and the management API.
+/// `/free`, `/status/{code}` (free, answers `code`), `/s/*` and `/t/*` (3 tokens, sessions of up
+/// to 5 requests; `…/fail` answers 500), `/short/*` (the same, sessions of one second), and the
+/// management API.
 fn app(manager: &ChannelManager) -> Router {
     let metrics = Metrics::new(manager.clone());
     let echo = |method: axum::http::Method, uri: axum::http::Uri| async move { format!("{method} {uri}") };
@@ -48,6 +51,19 @@ fn app(manager: &ChannelManager) -> Router {
             U192::from(size.unwrap_or(1u64))
         },
     ));
+    let session_route = |prefix: &'static str, ttl: u64| {
+        let serve = |uri: axum::http::Uri| async move {
+            match uri.path().ends_with("/fail") {
+                true => (StatusCode::INTERNAL_SERVER_ERROR, "boom".to_string()),
+                false => (StatusCode::OK, format!("served {uri}")),
+            }
+        };
+        let terms =
+            SessionTerms { scope: format!("/{prefix}/"), max_requests: 5, ttl: std::time::Duration::from_secs(ttl) };
+        Router::new()
+            .route(&format!("/{prefix}/{{item}}"), get(serve))
+            .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)).with_sessions(terms))
+    };
     let free = Router::new()
         .route("/free", get(|| async { "free" }))
         .route(
@@ -62,6 +78,9 @@ fn app(manager: &ChannelManager) -> Router {
         .merge(failing)
         .merge(sized)
         .merge(free)
+        .merge(session_route("s", 3600))
+        .merge(session_route("t", 3600))
+        .merge(session_route("short", 1))
         .merge(metrics.router())
         .layer(axum::middleware::from_fn_with_state(metrics, Metrics::track))
 }
