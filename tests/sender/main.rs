@@ -17,8 +17,12 @@ use uraiden::{
     channel::ChannelStatus,
     node::{Node, Nonce, Resend, TxSender},
     paywall::{PaywallLayer, Terms, api, challenge},
-    protocol::{rdn, x402},
-    receiver::ChannelManager,
+    protocol::{
+        rdn,
+        session::{self, Credential},
+        x402,
+    },
+    receiver::{ChannelManager, SessionTerms},
     sender::{ChannelClient, DepositPath, PayingClient, PaymentPolicy, SenderConfig, SenderError},
 };
 
@@ -34,7 +38,9 @@ struct System {
 }
 
 /// `/x402` offers both protocols; `/rdn` strips `PAYMENT-REQUIRED` (an RDN-only server);
-/// `/liar` answers every payment with a correction the sender never signed.
+/// `/liar` answers every payment with a correction the sender never signed; `/sess/*` sells
+/// prepaid sessions of up to 10 requests, and `/sold/*` too but answers with a credential granting
+/// more than was bought.
 fn app(manager: &ChannelManager) -> Router {
     let paid = |router: Router| router.route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)));
     let rdn_only = paid(Router::new().route("/rdn", get(|| async { "rdn content" }))).layer(
@@ -79,7 +85,26 @@ fn app(manager: &ChannelManager) -> Router {
             if paid { "free, sent payment headers" } else { "free" }
         }),
     );
+    let sessions = |scope: &str| SessionTerms { scope: scope.into(), max_requests: 10, ttl: Duration::from_secs(600) };
+    let selling = Router::new()
+        .route("/sess/{item}", get(|| async { "session content" }))
+        .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)).with_sessions(sessions("/sess/")));
+    // `/sold/*` sells sessions and then answers with a credential granting more than was bought.
+    let overselling = Router::new()
+        .route("/sold/{item}", get(|| async { "sold content" }))
+        .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)).with_sessions(sessions("/sold/")))
+        .layer(axum::middleware::map_response(|mut response: axum::response::Response| async move {
+            let bought = response.headers().get(session::SESSION).and_then(|v| Credential::decode(v.to_str().ok()?));
+            if let Some(mut credential) = bought {
+                credential.grant.requests += 100;
+                let value = HeaderValue::from_str(&credential.encode()).unwrap();
+                response.headers_mut().insert(session::SESSION, value);
+            }
+            response
+        }));
     paid(Router::new().route("/x402", get(|| async { "x402 content" })))
+        .merge(selling)
+        .merge(overselling)
         .merge(rdn_only)
         .merge(moved)
         .merge(free)
@@ -984,4 +1009,47 @@ fn a_redirect_from_https_to_plain_http_is_not_paid() {
     assert!(bare.spec.seen("/honest").is_empty(), "nothing sent in clear text");
     let contract = bare.env.f.c.channels;
     assert_eq!(bare.env.f.balance(contract), 0, "nothing deposited");
+}
+
+#[test]
+fn prepaid_sessions_are_bought_within_the_cap_and_spent_before_paying_again() {
+    let system = System::start();
+    let client = system.client(PaymentPolicy { max_prepay: 4, ..policy() });
+    let mut payments = Vec::new();
+    let mut left = Vec::new();
+    for i in 0..8 {
+        let paid = system.get(&client, &format!("/sess/{i}")).unwrap();
+        assert_eq!(paid.response.status(), 200, "request {i}");
+        assert_eq!(system.env.rt.block_on(paid.response.text()).unwrap(), "session content");
+        payments.push(paid.payment.map(|p| p.amount));
+        left.push(paid.session_remaining);
+    }
+    // Two payments of 4 prices (the cap, below the server's 10), each followed by 3 requests
+    // served from the session without a payment.
+    let four = Some(U192::from(4 * PRICE));
+    assert_eq!(payments, [four, None, None, None, four, None, None, None]);
+    assert_eq!(left, [Some(3), Some(2), Some(1), Some(0), Some(3), Some(2), Some(1), Some(0)]);
+    assert_eq!(system.registered(), U192::from(8 * PRICE));
+    // A route selling no sessions is paid per request, cap or not.
+    let paid = system.get(&client, "/x402").unwrap();
+    assert_eq!((paid.payment.map(|p| p.amount), paid.session_remaining), (Some(U192::from(PRICE)), None));
+    // Without a cap the client never prepays.
+    let plain = system.client(policy());
+    let paid = system.get(&plain, "/sess/x").unwrap();
+    assert_eq!((paid.payment.map(|p| p.amount), paid.session_remaining), (Some(U192::from(PRICE)), None));
+}
+
+#[test]
+fn a_credential_granting_other_than_what_was_bought_stops_the_client() {
+    let system = System::start();
+    let client = system.client(PaymentPolicy { max_prepay: 5, ..policy() });
+    let error = system.get(&client, "/sold/a").unwrap_err();
+    assert!(
+        matches!(&error, SenderError::Protocol { reason, .. } if reason.contains("not what was bought")),
+        "{error}"
+    );
+    // Nothing of the bad credential is kept: the next request pays with a proof again.
+    let paid = system.get(&client, "/sold/b");
+    assert!(paid.is_err(), "the same server, the same answer");
+    assert_eq!(system.registered(), U192::from(10 * PRICE), "two sessions of 5 were paid, and never used");
 }
