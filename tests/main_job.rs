@@ -11,9 +11,13 @@ fn the_main_job_buys_paid_requests_and_settles_every_token() {
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("bought 90 paid requests"), "{stdout}");
     assert!(stdout.contains("balance 180, 1 channel(s), deposit 240"), "opened with 80, topped up twice: {stdout}");
-    assert!(stdout.contains("closed cooperatively at balance 180"), "{stdout}");
+    // Then 90 more with a proof each (360), and 90 from one prepaid session of 100 (200): the 10
+    // requests it did not use (20) are refunded at the cooperative close.
+    assert!(stdout.contains("topped up by 360: deposit 600"), "{stdout}");
+    assert!(stdout.contains("bought 90 more with prepaid sessions"), "{stdout}");
+    assert!(stdout.contains("closed cooperatively at balance 540 (20 of unused prepaid requests refunded"), "{stdout}");
     let balances: Vec<&str> = stdout.lines().skip_while(|l| *l != "balances on chain").skip(1).collect();
-    assert_eq!(balances, ["  sender     9820", "  receiver   180", "  contract   0"], "{stdout}");
+    assert_eq!(balances, ["  sender     9460", "  receiver   540", "  contract   0"], "{stdout}");
 }
 
 #[test]
@@ -41,7 +45,7 @@ fn the_readme_block_is_what_the_main_job_prints() {
 }
 
 /// `line` with what varies between runs replaced: `0x…` words by `0x`, URLs by `URL`, and the
-/// time and rate of "bought N paid requests in T s (R requests/s)" by `T` and `R`.
+/// time, ratio and rate of "bought … in T s (… R requests/s)" by `T` and `R`.
 fn steady(line: &str) -> String {
     let words: Vec<String> = line
         .split(' ')

@@ -394,13 +394,23 @@ impl ChannelManager {
         };
         let unavailable = |e: StoreError| CloseError::Unavailable(e.to_string());
         if balance < last.0 {
-            // A refund: the sessions end first, so that nothing is served after what is
-            // counted as unused.
+            // A refund of what prepaid sessions did not use: checked, then the sessions end
+            // (nothing is served after what is counted as unused), then checked again.
+            let lowest = || async {
+                let unused = self.sessions.unused(&self.ctx.store, &id, last.0).await.map_err(unavailable)?;
+                if unused.is_zero() {
+                    return Err(CloseError::NotLatest);
+                }
+                Ok(last.0.saturating_sub(unused))
+            };
+            let before = lowest().await?;
+            if balance < before {
+                return Err(CloseError::BelowUnused { balance, lowest: before });
+            }
             self.sessions.end(&self.ctx.store, &id).await.map_err(unavailable)?;
-            let unused = self.sessions.unused(&self.ctx.store, &id, last.0).await.map_err(unavailable)?;
-            let lowest = last.0.saturating_sub(unused);
-            if balance < lowest {
-                return Err(CloseError::BelowUnused { balance, lowest });
+            let after = lowest().await?;
+            if balance < after {
+                return Err(CloseError::BelowUnused { balance, lowest: after });
             }
         }
         // Matched against the last registered payment: none may come in between.

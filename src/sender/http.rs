@@ -689,7 +689,9 @@ impl PayingClient {
         if most < 2 || quote.price.is_zero() {
             return 1;
         }
-        let affordable = channel.room() / quote.price;
+        // From the acknowledged balance, not the highest signed: a retry of the same payment (its
+        // deposit not seen yet) buys the same number again, with the same proof.
+        let affordable = channel.deposit.saturating_sub(channel.balance) / quote.price;
         let n = U192::from(most).min(affordable).to::<u32>();
         if n >= 2 { n } else { 1 }
     }

@@ -6,8 +6,8 @@ use alloy_primitives::{Address, aliases::U192};
 use reqwest::header::HeaderMap;
 use uraiden::{
     proof::VerifyError,
-    protocol::{api::API_BASE, rdn, x402},
-    receiver::PaymentError,
+    protocol::{api::API_BASE, rdn, session, x402},
+    receiver::{PaymentError, SessionError},
 };
 
 use super::{Server, pay_rdn, pay_x402, payment_required, rdn_headers};
@@ -44,6 +44,11 @@ fn the_protocol_document_lists_exactly_the_refusal_reasons() {
         PaymentError::InvalidProof(VerifyError::WrongSigner(Address::ZERO)),
         PaymentError::AmountMismatch { expected: U192::ZERO, last_balance: U192::ZERO, last_signature: None },
         PaymentError::InsufficientFunds { balance: U192::ZERO, deposit: U192::ZERO },
+        PaymentError::Session(SessionError::Unknown),
+        PaymentError::Session(SessionError::Forged),
+        PaymentError::Session(SessionError::Expired { expires: 0 }),
+        PaymentError::Session(SessionError::Exhausted { requests: 2 }),
+        PaymentError::Session(SessionError::Mismatch(String::new())),
     ];
     let mut code: BTreeSet<String> = errors.iter().map(|e| e.reason().to_string()).collect();
     code.insert(uraiden::paywall::Refusal::ContractMismatch.reason().unwrap().to_string());
@@ -64,6 +69,7 @@ fn the_protocol_headers_on_the_wire_are_the_listed_ones() {
     let mut server = Server::start();
     let ch = server.channel(10);
     let small = server.channel(2);
+    let rich = server.channel(100);
     let fresh = server.env.f.open_erc20(10);
     server.env.sync(&server.manager);
     let f = &server.env.f;
@@ -82,6 +88,18 @@ fn the_protocol_headers_on_the_wire_are_the_listed_ones() {
         server.get("/paid", pay_x402(&server, &ch, 6, &accepted)),
         // After payments: the refusal hands back the last proof.
         server.get("/paid", pay_rdn(&server, &ch, 5)),
+        // Prepaid sessions: the offer, a purchase, a use, a refused credential.
+        server.get("/s/a", HeaderMap::new()),
+        server.get("/s/a", {
+            let mut headers = pay_rdn(&server, &rich, 2 * 3);
+            headers.insert(session::REQUESTS, 2.into());
+            headers
+        }),
+        server.get("/s/b", {
+            let mut headers = HeaderMap::new();
+            headers.insert(session::SESSION, "v1.AA.AA".parse().unwrap());
+            headers
+        }),
     ];
     let sent: BTreeSet<String> = answers
         .iter()
@@ -89,8 +107,11 @@ fn the_protocol_headers_on_the_wire_are_the_listed_ones() {
         .map(|name| name.as_str().to_string())
         .filter(|name| name.starts_with("rdn-") || name.starts_with("payment-"))
         .collect();
-    let read: BTreeSet<String> =
-        rdn::PAYMENT_HEADERS.into_iter().chain([x402::PAYMENT_SIGNATURE]).map(str::to_string).collect();
+    let read: BTreeSet<String> = rdn::PAYMENT_HEADERS
+        .into_iter()
+        .chain([x402::PAYMENT_SIGNATURE, session::REQUESTS])
+        .map(str::to_string)
+        .collect();
     let listed: BTreeSet<String> = uraiden::protocol::headers().map(str::to_string).collect();
     assert!(sent.is_subset(&listed), "sent but not listed: {:?}", sent.difference(&listed).collect::<Vec<_>>());
     let unused: Vec<_> = listed.difference(&sent).filter(|name| !read.contains(*name)).collect();
@@ -98,7 +119,7 @@ fn the_protocol_headers_on_the_wire_are_the_listed_ones() {
     let only_requests: Vec<_> = listed.difference(&sent).collect();
     assert_eq!(
         only_requests,
-        [x402::PAYMENT_SIGNATURE, rdn::BALANCE, rdn::OPEN_BLOCK, rdn::SENDER_ADDRESS],
+        [x402::PAYMENT_SIGNATURE, rdn::BALANCE, rdn::OPEN_BLOCK, rdn::SENDER_ADDRESS, session::REQUESTS],
         "what only clients send"
     );
 }

@@ -191,11 +191,12 @@ fn a_cooperative_close_refunds_what_the_sessions_did_not_use() {
         server.env.rt.block_on(async { server.http.get(&url).send().await?.json().await }).unwrap();
     assert_eq!(view["unused_prepaid"], "9", "3 requests at 3");
 
-    // Below what was used: refused, and the sessions end anyway (the sender asked to close).
+    // Below what was used: refused, and nothing changes (the session still serves).
     let f = &server.env.f;
     let response = close(&server, &ch, &close_body(8, &f.pay(&ch, 8), &consent(&server, &ch, 8)));
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert_eq!(server.json(response)["error"], "below_unused");
+    assert_eq!(server.get("/s/c", with_credential(&credential)).status(), StatusCode::OK, "3 used now");
     // A lower balance signed by someone else is no refund.
     let not_senders = f.outsider.sign_digest(f.c.domain.balance_digest(ch.receiver, ch.open_block, U192::from(9)));
     let response = close(&server, &ch, &close_body(9, &not_senders, &consent(&server, &ch, 9)));
@@ -220,8 +221,8 @@ fn a_cooperative_close_refunds_what_the_sessions_did_not_use() {
         let channel = client.acknowledge(&channel, U192::from(18)).await.unwrap();
         client.close_cooperatively(&channel, &server.base).await.unwrap()
     });
-    assert_eq!(server.env.f.balance(ch.receiver), receiver_before + 9, "the receiver kept what was used");
-    assert_eq!(server.env.f.balance(ch.sender), sender_before + 91, "the sender got the rest, refund included");
+    assert_eq!(server.env.f.balance(ch.receiver), receiver_before + 12, "the receiver kept what was used");
+    assert_eq!(server.env.f.balance(ch.sender), sender_before + 88, "the sender got the rest, refund included");
     // The credential is worth nothing now.
     let after = server.get("/s/c", with_credential(&credential));
     assert_eq!(after.status(), StatusCode::PAYMENT_REQUIRED);
