@@ -94,7 +94,12 @@ impl ChannelManager {
         );
         // SQLite: claims a crashed run held are this process's to serve again.
         ctx.store.reset_session_claims().await?;
-        let sessions = Arc::new(Sessions::new(&ctx.config.receiver, ctx.store.is_shared()));
+        let sessions = Arc::new(Sessions::new(
+            &ctx.config.receiver,
+            ctx.identity.chain_id,
+            ctx.identity.contract,
+            ctx.store.is_shared(),
+        ));
         let (payments, writer) = Payments::start(ctx.clone());
         let disputes = Disputes::new(ctx.clone(), closer.clone());
         let follower = tokio::spawn(Follower::new(ctx.clone(), disputes).run());
@@ -301,15 +306,7 @@ impl ChannelManager {
                 checked.price()
             ))));
         }
-        let (credential, row) = self.sessions.sell(
-            self.chain_id(),
-            self.contract(),
-            checked.channel(),
-            terms,
-            price,
-            requests,
-            checked.balance(),
-        );
+        let (credential, row) = self.sessions.sell(checked.channel(), terms, price, requests, checked.balance());
         let accepted = self.payments.commit(checked.buying(row.clone())).await?;
         Ok((accepted, credential.encode(), self.sessions.sold(&row)))
     }
@@ -326,10 +323,7 @@ impl ChannelManager {
         channel: Option<(Address, u32)>,
     ) -> Result<SessionUse, PaymentError> {
         let channel = channel.map(|(sender, open_block)| self.id(sender, open_block));
-        let credential = self
-            .sessions
-            .check(credential, self.chain_id(), self.contract(), scope, price, channel)
-            .map_err(PaymentError::Session)?;
+        let credential = self.sessions.check(credential, scope, price, channel).map_err(PaymentError::Session)?;
         self.ctx.state.read().expect("state lock").payable(&credential.grant.channel, self.confirmations())?;
         self.sessions.spend(&self.ctx.store, &credential).await.map_err(|error| match error {
             SpendError::Session(error) => PaymentError::Session(error),

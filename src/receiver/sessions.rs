@@ -86,6 +86,8 @@ struct Slot {
 pub(crate) struct Sessions {
     key: [u8; 32],
     receiver: Address,
+    chain_id: u64,
+    contract: Address,
     /// Requests claimed at a time.
     block: u32,
     slots: Mutex<HashMap<[u8; 16], Slot>>,
@@ -95,14 +97,17 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
-    /// The sessions of `receiver` (whose key derives the MAC key) on `store`.
-    pub(crate) fn new(receiver: &Signer, shared: bool) -> Self {
+    /// The sessions of `receiver` (whose key derives the MAC key) on `contract` of `chain_id`,
+    /// on a store `shared` with other servers or not.
+    pub(crate) fn new(receiver: &Signer, chain_id: u64, contract: Address, shared: bool) -> Self {
         let mut derive =
             <Hmac<Sha256> as Mac>::new_from_slice(&receiver.signing_key().to_bytes()).expect("any key length");
         derive.update(b"uraiden session credential v1");
         Self {
             key: derive.finalize().into_bytes().into(),
             receiver: receiver.address(),
+            chain_id,
+            contract,
             block: if shared { SHARED_BLOCK } else { u32::MAX },
             slots: Mutex::default(),
             loads: tokio::sync::Semaphore::new(4),
@@ -123,8 +128,6 @@ impl Sessions {
     /// requests at `price` on `terms.scope`, the buying one served.
     pub(crate) fn sell(
         &self,
-        chain_id: u64,
-        contract: Address,
         channel: ChannelId,
         terms: &SessionTerms,
         price: U192,
@@ -132,6 +135,7 @@ impl Sessions {
         balance: U192,
     ) -> (Credential, SessionRow) {
         let expires = unix_now().saturating_add(terms.ttl.as_secs());
+        let (chain_id, contract) = (self.chain_id, self.contract);
         let grant =
             Grant { chain_id, contract, channel, scope: terms.scope.clone(), price, requests, balance, expires };
         let credential = Credential { mac: self.mac(&grant), grant };
@@ -168,20 +172,19 @@ impl Sessions {
     }
 
     /// Reads and checks a credential for a request on `scope` costing `price`, from a client
-    /// naming `channel` (if it named one), on chain `chain_id` and contract `contract`: the
-    /// grant, then the MAC, then the expiry. The channel's state is the caller's to check.
+    /// naming `channel` (if it named one): the grant, then the MAC, then the expiry. The
+    /// channel's state is the caller's to check.
     pub(crate) fn check(
         &self,
         text: &str,
-        chain_id: u64,
-        contract: Address,
         scope: &str,
         price: U192,
         channel: Option<ChannelId>,
     ) -> Result<Credential, SessionError> {
         let credential = Credential::decode(text).ok_or(SessionError::Unknown)?;
         let grant = &credential.grant;
-        if grant.channel.receiver != self.receiver || grant.contract != contract || grant.chain_id != chain_id {
+        if grant.channel.receiver != self.receiver || grant.contract != self.contract || grant.chain_id != self.chain_id
+        {
             return Err(SessionError::Mismatch(format!(
                 "receiver {} on contract {} of chain {}",
                 grant.channel.receiver, grant.contract, grant.chain_id

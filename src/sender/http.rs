@@ -305,7 +305,7 @@ impl PayingClient {
     pub async fn execute(&self, request: Request) -> Result<PaidResponse, SenderError> {
         let original_scheme = request.url().scheme().to_string();
         let mut redirects = Vec::new();
-        let (response, exact) = match self.from_session(request).await? {
+        let (response, exact) = match self.try_session(request).await? {
             SessionAnswer::Served(response, remaining) => {
                 return Ok(PaidResponse { response, payment: None, redirects, session_remaining: Some(remaining) });
             }
@@ -736,7 +736,7 @@ impl PayingClient {
     /// Sends `request` with a credential of a session bought for its URL, if there is one:
     /// served (2xx or any answer but a 402), refused (the 402 to pay, the session forgotten), or
     /// no session to use.
-    async fn from_session(&self, mut request: Request) -> Result<SessionAnswer, SenderError> {
+    async fn try_session(&self, mut request: Request) -> Result<SessionAnswer, SenderError> {
         let Some((scope, held)) = self.sessions.for_url(request.url()) else { return Ok(SessionAnswer::None(request)) };
         let Some(exact) = request.try_clone() else { return Ok(SessionAnswer::None(request)) };
         strip_payment(request.headers_mut());
