@@ -3,7 +3,8 @@
 //! pre-signed proofs (signing is not measured). Reports, from one run, paid requests per second
 //! on one channel (sequential) and across 100 channels (concurrent), p50/p99 latencies, the free
 //! route under the same load, both routes at the same offered rate (open loop: half the paid
-//! concurrent rate) for the p99 comparison, and balance-proof checks per second on one core.
+//! concurrent rate) for the p99 comparison, prepaid sessions (one payment buys each client's
+//! every request) against the free route, and balance-proof checks per second on one core.
 //!
 //! Run with `cargo bench --bench paywall` (`PAYWALL_BENCH_REQUESTS` sets requests per client).
 
@@ -16,7 +17,7 @@ mod load;
 use std::{sync::Arc, time::Instant};
 
 use alloy_primitives::aliases::U192;
-use load::{CHANNELS, Headers, PRICE, Server, headers_for, run, run_paced};
+use load::{CHANNELS, Headers, PRICE, Server, headers_for, run, run_paced, run_sessions, session_purchase};
 use uraiden::{
     chain::{Chain, RpcChain},
     channel::ChannelId,
@@ -47,12 +48,15 @@ fn main() {
     // paced one, each large enough.
     let deposit = (requests.max(PACED_RUNS * per_channel) as u64 + 1) * PRICE;
     let (deployer, sender) = (f.deployer.address(), f.sender.address());
-    f.c.transfer(&mut f.chain, deployer, sender, common::u256(deposit * (2 * CHANNELS as u64 + 4))).unwrap();
+    f.c.transfer(&mut f.chain, deployer, sender, common::u256(deposit * (3 * CHANNELS as u64 + 5))).unwrap();
     let sequential = f.open_erc223(deposit);
     // One channel for each other durability mode's sequential run.
     let durability_channels: Vec<ChannelId> = (0..3).map(|_| f.open_erc223(deposit)).collect();
     let channels: Vec<ChannelId> = (0..CHANNELS).map(|_| f.open_erc223(deposit)).collect();
     let paced_channels: Vec<ChannelId> = (0..CHANNELS).map(|_| f.open_erc223(deposit)).collect();
+    // Prepaid sessions: one channel for the sequential run, CHANNELS for the concurrent one.
+    let session_sequential = f.open_erc223(deposit);
+    let session_channels: Vec<ChannelId> = (0..CHANNELS).map(|_| f.open_erc223(deposit)).collect();
     f.chain.mine(2).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -68,6 +72,16 @@ fn main() {
     let clients =
         channels.iter().map(|ch| (format!("{base}/paid"), per_channel, headers_for(&f, *ch, per_channel))).collect();
     let paid_conc = rt.block_on(run(clients));
+    let session_seq = rt.block_on(run_sessions(vec![(
+        format!("{base}/session"),
+        requests,
+        session_purchase(&f, session_sequential, requests),
+    )]));
+    let clients = session_channels
+        .iter()
+        .map(|ch| (format!("{base}/session"), per_channel, session_purchase(&f, *ch, per_channel)))
+        .collect();
+    let session_conc = rt.block_on(run_sessions(clients));
     // The same offered load on both routes, open loop: half the paid route's concurrent rate.
     let offered = paid_conc.rate() / 2.0;
     // Repeated: the tail is what varies from run to run (the median and the worst are reported).
@@ -106,6 +120,8 @@ fn main() {
         ("paid, 1 channel, sequential", &paid_seq),
         ("free route, 100 clients", &free_conc),
         ("paid, 100 channels, concurrent", &paid_conc),
+        ("prepaid sessions, 1 channel, sequential", &session_seq),
+        ("prepaid sessions, 100 channels, concurrent", &session_conc),
         ("free route, 100 clients, paced (one of the runs)", free_paced),
         ("paid, 100 channels, paced (the same run)", paid_paced),
     ] {
@@ -118,6 +134,11 @@ fn main() {
         paid_conc.rate() / free_conc.rate()
     );
     println!("paid concurrent / proof checks on one core: {:.2} (goal >= 0.7)", paid_conc.rate() / checks);
+    println!(
+        "prepaid sessions/free throughput: {:.2} sequential, {:.2} concurrent (goal >= 0.85 both; one payment buys a client's every request)",
+        session_seq.rate() / free_seq.rate(),
+        session_conc.rate() / free_conc.rate()
+    );
     println!(
         "paid p99 / free p99 at the same offered load ({offered:.0} requests/s, open loop), {PACED_RUNS} runs: \
          median {:.2}, worst {:.2}, all {ratios:.2?} (goal <= 2)",

@@ -16,7 +16,8 @@ use uraiden::{
     channel::ChannelId,
     paywall::PaywallLayer,
     protocol::rdn,
-    receiver::{ChannelManager, ManagerConfig},
+    protocol::session,
+    receiver::{ChannelManager, ManagerConfig, SessionTerms},
 };
 
 use super::common::Fixture;
@@ -26,7 +27,11 @@ pub const PRICE: u64 = 1;
 /// Channels (one client each) of the concurrent runs.
 pub const CHANNELS: usize = 100;
 
-/// The server under load: `{base}/paid` behind the paywall and `{base}/free` beside it.
+/// The most requests one payment buys on `{base}/session`.
+pub const SESSION_REQUESTS: u32 = 1_000_000;
+
+/// The server under load: `{base}/paid` behind the paywall, `{base}/session` behind one that
+/// sells prepaid sessions, and `{base}/free` beside them.
 pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -48,7 +53,15 @@ impl Server {
         let paid = Router::new()
             .route("/paid", get(|| async { "paid content" }))
             .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)));
-        let app = paid.route("/free", get(|| async { "paid content" }));
+        let terms = SessionTerms {
+            scope: "/session".into(),
+            max_requests: SESSION_REQUESTS,
+            ttl: Duration::from_secs(3600),
+        };
+        let sessions = Router::new()
+            .route("/session", get(|| async { "paid content" }))
+            .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)).with_sessions(terms));
+        let app = paid.merge(sessions).route("/free", get(|| async { "paid content" }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -134,6 +147,52 @@ pub async fn run_paced(clients: Vec<(String, usize, Headers)>, rate: f64) -> Loa
         latencies.extend(task.await.unwrap());
     }
     Load { requests: latencies.len(), seconds: start.elapsed().as_secs_f64(), latencies }
+}
+
+/// One client of a prepaid session: its first request buys `requests` with `buy` (the payment
+/// headers), the others carry the credential; one keep-alive connection.
+async fn session_client(url: String, requests: usize, buy: reqwest::header::HeaderMap) -> Vec<Duration> {
+    let http = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    let mut latencies = Vec::with_capacity(requests);
+    let start = Instant::now();
+    let bought = http.get(&url).headers(buy).send().await.unwrap();
+    assert!(bought.status().is_success(), "{}", bought.status());
+    let credential = bought.headers().get(session::SESSION).expect("a credential").clone();
+    bought.bytes().await.unwrap();
+    latencies.push(start.elapsed());
+    for _ in 1..requests {
+        let start = Instant::now();
+        let response = http.get(&url).header(session::SESSION, credential.clone()).send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        response.bytes().await.unwrap();
+        latencies.push(start.elapsed());
+    }
+    latencies
+}
+
+/// `clients` each buying a prepaid session with its first request (the payment headers given)
+/// and spending it with the others, as fast as answered.
+pub async fn run_sessions(clients: Vec<(String, usize, reqwest::header::HeaderMap)>) -> Load {
+    let start = Instant::now();
+    let tasks: Vec<_> = clients.into_iter().map(|(url, n, h)| tokio::spawn(session_client(url, n, h))).collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    Load { requests: latencies.len(), seconds: start.elapsed().as_secs_f64(), latencies }
+}
+
+/// The headers buying a session of `requests` on a channel nothing was paid on yet.
+pub fn session_purchase(f: &Fixture<RpcChain>, ch: ChannelId, requests: usize) -> reqwest::header::HeaderMap {
+    let balance = requests as u64 * PRICE;
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(rdn::CONTRACT_ADDRESS, f.c.channels.to_string().parse().unwrap());
+    h.insert(rdn::SENDER_ADDRESS, ch.sender.to_string().parse().unwrap());
+    h.insert(rdn::OPEN_BLOCK, ch.open_block.to_string().parse().unwrap());
+    h.insert(rdn::BALANCE, balance.to_string().parse().unwrap());
+    h.insert(rdn::BALANCE_SIGNATURE, f.pay(&ch, balance).to_string().parse().unwrap());
+    h.insert(session::REQUESTS, requests.to_string().parse().unwrap());
+    h
 }
 
 /// `clients` each sending its requests one after the other, as fast as answered.
