@@ -75,11 +75,11 @@ fn main() {
     let session_seq = rt.block_on(run_sessions(vec![(
         format!("{base}/session"),
         requests,
-        session_purchase(&f, session_sequential, requests),
+        session_purchase(&f, session_sequential, 0, requests),
     )]));
     let clients = session_channels
         .iter()
-        .map(|ch| (format!("{base}/session"), per_channel, session_purchase(&f, *ch, per_channel)))
+        .map(|ch| (format!("{base}/session"), per_channel, session_purchase(&f, *ch, 0, per_channel)))
         .collect();
     let session_conc = rt.block_on(run_sessions(clients));
     // The same offered load on both routes, open loop: half the paid route's concurrent rate.

@@ -7,7 +7,8 @@
 //! first of these its stack contains: the proof check, SQLite, the receiver (payment writer,
 //! state), the paywall (parsing, locks, receipt headers), HTTP (hyper, axum, tower), sockets and
 //! the event loop, the async runtime, else "other". Prints microseconds of CPU per request for
-//! each, and writes flame graphs to `target/profile/{free,paid}.svg`.
+//! each, on the free route, the paid route (a proof per request) and requests served from
+//! prepaid sessions, and writes flame graphs to `target/profile/{free,paid,session}.svg`.
 //!
 //! Run with `cargo bench --bench profile --features profile` (`PROFILE_REQUESTS` sets the
 //! requests per client, default 300). The server's CPU time is read from the kernel per thread;
@@ -32,6 +33,7 @@ const CATEGORIES: &[(&str, &[&str])] = &[
     ("proof check (digest, ecrecover)", &["uraiden::proof", "k256::", "secp256k1", "ecdsa::", "keccak", "sha3::"]),
     ("SQLite (commit, fsync)", &["sqlite3", "sqlx_sqlite", "libsqlite3"]),
     ("receiver (payment writer, state)", &["uraiden::receiver"]),
+    ("session credential (HMAC, decode)", &["uraiden::receiver::sessions", "hmac::", "sha2::", "base64::"]),
     ("paywall (parse, lock, receipt headers)", &["uraiden::paywall", "uraiden::protocol"]),
     ("HTTP (hyper, axum, tower)", &["hyper::", "hyper_util::", "axum::", "tower::", "httparse", "http::"]),
     (
@@ -136,7 +138,7 @@ fn profile(
 fn main() {
     let per_client: usize = std::env::var("PROFILE_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
     let mut f = common::Fixture::new(common::anvil_chain());
-    let deposit = (2 * per_client + 1) as u64 * load::PRICE;
+    let deposit = (3 * per_client + 1) as u64 * load::PRICE;
     let (deployer, sender) = (f.deployer.address(), f.sender.address());
     f.c.transfer(&mut f.chain, deployer, sender, common::u256(deposit * CHANNELS as u64)).unwrap();
     let url = f.chain.anvil_endpoint().unwrap();
@@ -176,6 +178,31 @@ fn main() {
         })
         .collect();
     let paid_profile = profile(&load_rt, paid_clients, &out.join("paid.svg"));
+    // Each channel buys a session of `per_client` requests (not profiled), then spends it.
+    let paid = (offset + per_client) as u64 * load::PRICE;
+    let credentials: Vec<reqwest::header::HeaderValue> = load_rt.block_on(async {
+        let http = reqwest::Client::new();
+        let mut credentials = Vec::new();
+        for ch in &channels {
+            let purchase = load::session_purchase(&f, *ch, paid, per_client);
+            let bought = http.get(format!("{base}/session")).headers(purchase).send().await.unwrap();
+            assert!(bought.status().is_success(), "{}", bought.status());
+            credentials.push(bought.headers()[uraiden::protocol::session::SESSION].clone());
+        }
+        credentials
+    });
+    let session_clients = credentials
+        .into_iter()
+        .map(|credential| {
+            let headers = Arc::new(move |_| {
+                let mut h = reqwest::header::HeaderMap::new();
+                h.insert(uraiden::protocol::session::SESSION, credential.clone());
+                h
+            }) as Headers;
+            (format!("{base}/session"), per_client - 1, headers)
+        })
+        .collect();
+    let session_profile = profile(&load_rt, session_clients, &out.join("session.svg"));
 
     println!(
         "CPU per request by part of the server, in microseconds: {CHANNELS} keep-alive clients x {per_client} \
@@ -183,36 +210,28 @@ fn main() {
         if query.is_empty() { "synchronous=FULL" } else { query.as_str() },
         out.display()
     );
-    println!("| part | free route | paid route |");
-    println!("|---|---:|---:|");
+    println!("| part | free route | paid route | prepaid session |");
+    println!("|---|---:|---:|---:|");
+    let runs = [&free_profile, &paid_profile, &session_profile];
     let names = CATEGORIES.iter().map(|(name, _)| *name).chain(["other"]);
     for name in names {
-        let (free_us, paid_us) = (free_profile.us_per_request(name), paid_profile.us_per_request(name));
-        println!("| {name} | {free_us:.1} | {paid_us:.1} |");
+        let us = runs.map(|p| p.us_per_request(name));
+        println!("| {name} | {:.1} | {:.1} | {:.1} |", us[0], us[1], us[2]);
     }
-    println!(
-        "| **server, all** | **{:.1}** | **{:.1}** |",
-        free_profile.per_request(free_profile.cpu.0),
-        paid_profile.per_request(paid_profile.cpu.0)
-    );
-    println!(
-        "| load generator (reqwest client) | {:.1} | {:.1} |",
-        free_profile.per_request(free_profile.cpu.1),
-        paid_profile.per_request(paid_profile.cpu.1)
-    );
+    let server = runs.map(|p| p.per_request(p.cpu.0));
+    println!("| **server, all** | **{:.1}** | **{:.1}** | **{:.1}** |", server[0], server[1], server[2]);
+    let load = runs.map(|p| p.per_request(p.cpu.1));
+    println!("| load generator (reqwest client) | {:.1} | {:.1} | {:.1} |", load[0], load[1], load[2]);
     let samples = |p: &Profile| p.server.values().sum::<isize>();
     let busy = |p: &Profile| (p.cpu.0 + p.cpu.1) / p.seconds;
-    println!(
-        "requests/s: {:.0} free, {:.0} paid; cores busy (server and load generator): {:.2} free, {:.2} paid; \
-         p50 latency {:.2?} free, {:.2?} paid; server samples: {} free, {} paid",
-        free_profile.requests as f64 / free_profile.seconds,
-        paid_profile.requests as f64 / paid_profile.seconds,
-        busy(&free_profile),
-        busy(&paid_profile),
-        free_profile.p50,
-        paid_profile.p50,
-        samples(&free_profile),
-        samples(&paid_profile)
-    );
+    for (name, p) in ["free", "paid", "session"].into_iter().zip(runs) {
+        println!(
+            "{name}: {:.0} requests/s, cores busy (server and load generator) {:.2}, p50 latency {:.2?}, {} server samples",
+            p.requests as f64 / p.seconds,
+            busy(p),
+            p.p50,
+            samples(p)
+        );
+    }
     server_rt.block_on(manager.shutdown());
 }

@@ -182,9 +182,9 @@ pub async fn run_sessions(clients: Vec<(String, usize, reqwest::header::HeaderMa
     Load { requests: latencies.len(), seconds: start.elapsed().as_secs_f64(), latencies }
 }
 
-/// The headers buying a session of `requests` on a channel nothing was paid on yet.
-pub fn session_purchase(f: &Fixture<RpcChain>, ch: ChannelId, requests: usize) -> reqwest::header::HeaderMap {
-    let balance = requests as u64 * PRICE;
+/// The headers buying a session of `requests` on a channel whose registered balance is `paid`.
+pub fn session_purchase(f: &Fixture<RpcChain>, ch: ChannelId, paid: u64, requests: usize) -> reqwest::header::HeaderMap {
+    let balance = paid + requests as u64 * PRICE;
     let mut h = reqwest::header::HeaderMap::new();
     h.insert(rdn::CONTRACT_ADDRESS, f.c.channels.to_string().parse().unwrap());
     h.insert(rdn::SENDER_ADDRESS, ch.sender.to_string().parse().unwrap());
