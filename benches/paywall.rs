@@ -48,14 +48,18 @@ fn main() {
     // paced one, each large enough.
     let deposit = (requests.max(PACED_RUNS * per_channel) as u64 + 1) * PRICE;
     let (deployer, sender) = (f.deployer.address(), f.sender.address());
-    f.c.transfer(&mut f.chain, deployer, sender, common::u256(deposit * (3 * CHANNELS as u64 + 5))).unwrap();
+    // The runs without a proof per request (free, sessions) are ten times longer: they are quick.
+    let quick = 10 * requests;
+    let quick_deposit = (quick as u64 + 1) * PRICE;
+    let total = deposit * (3 * CHANNELS as u64 + 5) + quick_deposit;
+    f.c.transfer(&mut f.chain, deployer, sender, common::u256(total)).unwrap();
     let sequential = f.open_erc223(deposit);
     // One channel for each other durability mode's sequential run.
     let durability_channels: Vec<ChannelId> = (0..3).map(|_| f.open_erc223(deposit)).collect();
     let channels: Vec<ChannelId> = (0..CHANNELS).map(|_| f.open_erc223(deposit)).collect();
     let paced_channels: Vec<ChannelId> = (0..CHANNELS).map(|_| f.open_erc223(deposit)).collect();
     // Prepaid sessions: one channel for the sequential run, CHANNELS for the concurrent one.
-    let session_sequential = f.open_erc223(deposit);
+    let session_sequential = f.open_erc223(quick_deposit);
     let session_channels: Vec<ChannelId> = (0..CHANNELS).map(|_| f.open_erc223(deposit)).collect();
     f.chain.mine(2).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -65,7 +69,7 @@ fn main() {
     let Server { base, manager } = rt.block_on(Server::start(&f, store, head));
     let free_headers: Headers = Arc::new(|_| reqwest::header::HeaderMap::new());
 
-    let free_seq = rt.block_on(run(vec![(format!("{base}/free"), requests, free_headers.clone())]));
+    let free_seq = rt.block_on(run(vec![(format!("{base}/free"), quick, free_headers.clone())]));
     let paid_seq = rt.block_on(run(vec![(format!("{base}/paid"), requests, headers_for(&f, sequential, requests))]));
     let free_conc =
         rt.block_on(run((0..CHANNELS).map(|_| (format!("{base}/free"), per_channel, free_headers.clone())).collect()));
@@ -74,8 +78,8 @@ fn main() {
     let paid_conc = rt.block_on(run(clients));
     let session_seq = rt.block_on(run_sessions(vec![(
         format!("{base}/session"),
-        requests,
-        session_purchase(&f, session_sequential, 0, requests),
+        quick,
+        session_purchase(&f, session_sequential, 0, quick),
     )]));
     let clients = session_channels
         .iter()
@@ -111,7 +115,7 @@ fn main() {
     let checks = proof_checks_per_second(&f, sequential);
 
     println!(
-        "paywall load, {requests} sequential requests and {CHANNELS} clients x {per_channel} concurrent; SQLite synchronous=FULL"
+        "paywall load, {requests} sequential paid requests ({quick} free or from a session) and {CHANNELS} clients x {per_channel} concurrent; SQLite synchronous=FULL"
     );
     println!("| run | requests/s | p50 | p99 |");
     println!("|---|---:|---:|---:|");

@@ -53,11 +53,8 @@ impl Server {
         let paid = Router::new()
             .route("/paid", get(|| async { "paid content" }))
             .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)));
-        let terms = SessionTerms {
-            scope: "/session".into(),
-            max_requests: SESSION_REQUESTS,
-            ttl: Duration::from_secs(3600),
-        };
+        let terms =
+            SessionTerms { scope: "/session".into(), max_requests: SESSION_REQUESTS, ttl: Duration::from_secs(3600) };
         let sessions = Router::new()
             .route("/session", get(|| async { "paid content" }))
             .route_layer(PaywallLayer::new(manager.clone(), U192::from(PRICE)).with_sessions(terms));
@@ -183,7 +180,12 @@ pub async fn run_sessions(clients: Vec<(String, usize, reqwest::header::HeaderMa
 }
 
 /// The headers buying a session of `requests` on a channel whose registered balance is `paid`.
-pub fn session_purchase(f: &Fixture<RpcChain>, ch: ChannelId, paid: u64, requests: usize) -> reqwest::header::HeaderMap {
+pub fn session_purchase(
+    f: &Fixture<RpcChain>,
+    ch: ChannelId,
+    paid: u64,
+    requests: usize,
+) -> reqwest::header::HeaderMap {
     let balance = paid + requests as u64 * PRICE;
     let mut h = reqwest::header::HeaderMap::new();
     h.insert(rdn::CONTRACT_ADDRESS, f.c.channels.to_string().parse().unwrap());

@@ -84,7 +84,8 @@ struct Slot {
 
 /// The receiver's sessions.
 pub(crate) struct Sessions {
-    key: [u8; 32],
+    /// HMAC-SHA256 keyed with the MAC key, cloned for each MAC (the key's two blocks hashed once).
+    keyed: Hmac<Sha256>,
     receiver: Address,
     chain_id: u64,
     contract: Address,
@@ -103,8 +104,9 @@ impl Sessions {
         let mut derive =
             <Hmac<Sha256> as Mac>::new_from_slice(&receiver.signing_key().to_bytes()).expect("any key length");
         derive.update(b"uraiden session credential v1");
+        let key = derive.finalize().into_bytes();
         Self {
-            key: derive.finalize().into_bytes().into(),
+            keyed: <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("any key length"),
             receiver: receiver.address(),
             chain_id,
             contract,
@@ -115,7 +117,7 @@ impl Sessions {
     }
 
     fn keyed(&self, grant: &Grant) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        let mut mac = self.keyed.clone();
         mac.update(&grant.to_bytes());
         mac
     }

@@ -8,6 +8,7 @@ mod common;
 mod disputes;
 mod interleavings;
 mod reliability;
+mod sessions;
 
 use alloy::providers::ext::AnvilApi;
 use alloy_primitives::Bytes;
