@@ -25,6 +25,18 @@ pub(crate) fn consent(server: &Server, ch: &ChannelId, balance: u64) -> Bytes {
     f.sender.sign_digest(f.c.domain.close_request_digest(ch.receiver, ch.open_block, U192::from(balance)))
 }
 
+/// The sender's channel client's configuration, its store in `dir`.
+pub(crate) fn sender_config(server: &Server, dir: &std::path::Path) -> SenderConfig {
+    SenderConfig {
+        rpc_url: server.env.url.clone(),
+        contract: server.env.f.c.channels,
+        deployment_block: 0,
+        key: server.env.f.sender.clone(),
+        data_dir: dir.to_path_buf(),
+        deposit_path: DepositPath::Erc20,
+    }
+}
+
 pub(crate) fn close_body(balance: u64, balance_sig: &Bytes, consent: &Bytes) -> serde_json::Value {
     serde_json::json!({
         "balance": balance.to_string(),
@@ -80,14 +92,7 @@ fn balance_proofs_alone_get_no_closing_agreement_but_the_senders_client_closes()
 
     // The sender's own client closes cooperatively, through the real API, settled at once.
     let dir = tempfile::tempdir().unwrap();
-    let config = SenderConfig {
-        rpc_url: server.env.url.clone(),
-        contract: server.env.f.c.channels,
-        deployment_block: 0,
-        key: server.env.f.sender.clone(),
-        data_dir: dir.path().to_path_buf(),
-        deposit_path: DepositPath::Erc20,
-    };
+    let config = sender_config(&server, dir.path());
     let receiver_before = server.env.f.balance(ch.receiver);
     let tx = server.env.rt.block_on(async {
         let client = ChannelClient::connect(config).await.unwrap();

@@ -14,11 +14,11 @@ use uraiden::{
         session::{self, Credential, Grant},
         x402,
     },
-    sender::{ChannelClient, DepositPath, SenderConfig},
+    sender::ChannelClient,
 };
 
 use super::{PRICE, Server, header, pay_rdn, payment_required};
-use crate::close::{close, close_body, consent};
+use crate::close::{close, close_body, consent, sender_config};
 
 /// Buys `n` requests of `path` on `ch` at `balance` (the last balance plus `n` prices).
 fn buy(server: &Server, path: &str, ch: &ChannelId, balance: u64, n: u32) -> reqwest::Response {
@@ -204,14 +204,7 @@ fn a_cooperative_close_refunds_what_the_sessions_did_not_use() {
 
     // The sender's own client asks what is unused, signs that much less, and closes on chain.
     let dir = tempfile::tempdir().unwrap();
-    let config = SenderConfig {
-        rpc_url: server.env.url.clone(),
-        contract: server.env.f.c.channels,
-        deployment_block: 0,
-        key: server.env.f.sender.clone(),
-        data_dir: dir.path().to_path_buf(),
-        deposit_path: DepositPath::Erc20,
-    };
+    let config = sender_config(&server, dir.path());
     let receiver_before = server.env.f.balance(ch.receiver);
     let sender_before = server.env.f.balance(ch.sender);
     server.env.rt.block_on(async {
