@@ -289,16 +289,18 @@ async function proofOfBalance(ctx, channel) {
 async function closeCooperatively(ctx, channel, { origin = "", apiBase = API_BASE, fetch: fetcher = globalThis.fetch, confirmations = 1 } = {}) {
   if (channel.status === "settled") throw new UraidenError("not_open", "the channel is settled");
   const domain = channelDomain(channel.chainId, channel.contract);
-  const balanceSignature = await proofOfBalance(ctx, channel);
+  const refund = await unusedPrepaid(`${origin}${channelPath(apiBase, channel)}`, fetcher);
+  const balance = refund > 0n && refund <= channel.balance ? channel.balance - refund : channel.balance;
+  const balanceSignature = balance === channel.balance ? await proofOfBalance(ctx, channel) : await signBalance(ctx.signer, channel, balance);
   const closeRequestSignature = await ctx.signer.wallet.signTypedData({
     account: ctx.signer.account,
-    ...closeRequest(domain, channel.receiver, channel.openBlock, channel.balance)
+    ...closeRequest(domain, channel.receiver, channel.openBlock, balance)
   });
   const response = await fetcher(`${origin}${channelPath(apiBase, channel)}`, {
     method: "DELETE",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
-      balance: channel.balance.toString(),
+      balance: balance.toString(),
       balance_signature: balanceSignature,
       close_request_signature: closeRequestSignature
     })
@@ -330,12 +332,23 @@ async function closeCooperatively(ctx, channel, { origin = "", apiBase = API_BAS
       address: channel.contract,
       abi: channelsAbi,
       functionName: "close",
-      args: [channel.receiver, channel.openBlock, channel.balance, balanceSignature, closingSignature]
+      args: [channel.receiver, channel.openBlock, balance, balanceSignature, closingSignature]
     },
     confirmations
   );
+  channel.balance = balance;
   channel.status = "settled";
   return channel;
+}
+async function unusedPrepaid(url, fetcher) {
+  try {
+    const response = await fetcher(url, { signal: AbortSignal.timeout(1e4) });
+    if (!response.ok) return 0n;
+    const unused = (await response.json())?.unused_prepaid;
+    return typeof unused === "string" && /^\d+$/.test(unused) ? BigInt(unused) : 0n;
+  } catch {
+    return 0n;
+  }
 }
 async function requestClose(ctx, channel, { confirmations = 1 } = {}) {
   if (channel.status !== "open") throw new UraidenError("not_open", `the channel is ${channel.status}`);
@@ -596,68 +609,8 @@ var ChannelClient = class {
   }
 };
 
-// src/wallet.ts
-import {
-  createPublicClient,
-  createWalletClient,
-  custom,
-  getAddress,
-  http
-} from "viem";
-async function discoverWallets(timeoutMs = 300) {
-  const target = globalThis;
-  const found = [];
-  if (target.addEventListener && target.dispatchEvent) {
-    const listener = (event) => {
-      const detail = event.detail;
-      if (detail?.provider && !found.some((w) => w.info?.uuid === detail.info?.uuid)) found.push(detail);
-    };
-    target.addEventListener("eip6963:announceProvider", listener);
-    target.dispatchEvent(new Event("eip6963:requestProvider"));
-    await new Promise((resolve) => setTimeout(resolve, timeoutMs));
-    target.removeEventListener?.("eip6963:announceProvider", listener);
-  }
-  if (found.length === 0 && target.ethereum) {
-    found.push({ info: { uuid: "window.ethereum", name: "Browser wallet", icon: "", rdns: "" }, provider: target.ethereum });
-  }
-  return found;
-}
-function providerContext(provider, account, chainId, contract) {
-  const transport = custom(provider);
-  return {
-    publicClient: createPublicClient({ transport }),
-    signer: { wallet: createWalletClient({ transport }), account: getAddress(account) },
-    chainId,
-    contract: getAddress(contract)
-  };
-}
-async function requestAccount(provider) {
-  let accounts;
-  try {
-    accounts = await createWalletClient({ transport: custom(provider) }).requestAddresses();
-  } catch (cause) {
-    if (isUserRejection(cause)) throw new UraidenError("rejected", "the wallet refused to connect", { cause });
-    throw cause;
-  }
-  if (accounts.length === 0) throw new UraidenError("rejected", "the wallet gave no account");
-  return getAddress(accounts[0]);
-}
-async function authorizedAccount(provider) {
-  const accounts = await createWalletClient({ transport: custom(provider) }).getAddresses();
-  return accounts.length > 0 ? getAddress(accounts[0]) : void 0;
-}
-function accountContext(account, rpcUrl, chainId, contract) {
-  const transport = http(rpcUrl);
-  return {
-    publicClient: createPublicClient({ transport }),
-    signer: { wallet: createWalletClient({ transport, account }), account },
-    chainId,
-    contract: getAddress(contract)
-  };
-}
-
 // src/x402.ts
-import { getAddress as getAddress2 } from "viem";
+import { getAddress } from "viem";
 var SCHEME = "uraiden-channel";
 var PAYMENT_SIGNATURE = "PAYMENT-SIGNATURE";
 var PAYMENT_REQUIRED = "PAYMENT-REQUIRED";
@@ -695,12 +648,13 @@ function checkRequirements(requirements, chainId, contract, token) {
   }
   if (!/^\d+$/.test(requirements.amount)) throw new UraidenError("protocol", `the amount ${requirements.amount} is not an integer`);
 }
-function paymentPayload(channel, signed) {
+function paymentPayload(channel, signed, sessionRequests) {
   return {
     sender: channel.sender,
     openBlockNumber: channel.openBlock,
     balance: signed.balance.toString(),
-    signature: signed.signature
+    signature: signed.signature,
+    ...sessionRequests !== void 0 && sessionRequests > 1 ? { sessionRequests } : {}
   };
 }
 var UraidenChannelScheme = class {
@@ -726,7 +680,7 @@ var UraidenChannelScheme = class {
     if (this.options.maxAmount !== void 0 && amount > this.options.maxAmount) {
       throw new UraidenError("protocol", `the server asks ${amount}; the cap is ${this.options.maxAmount}`);
     }
-    const receiver = getAddress2(requirements.payTo);
+    const receiver = getAddress(requirements.payTo);
     const confirmations = (requirements.extra?.confirmations ?? 0) + 1;
     let channel = this.channelTo(receiver) ?? await this.client.channel(receiver);
     if (channel && channel.status !== "open") channel = void 0;
@@ -745,8 +699,18 @@ var UraidenChannelScheme = class {
       channel = await this.client.topUp(channel, added, { method: this.options.method, confirmations });
     }
     this.#channels.set(receiver.toLowerCase(), channel);
-    const signed = await this.client.pay(channel, amount);
-    return { x402Version, payload: paymentPayload(channel, signed) };
+    const requests = this.requestsToBuy(requirements, channel, amount);
+    const signed = await this.client.pay(channel, amount * BigInt(requests));
+    return { x402Version, payload: paymentPayload(channel, signed, requests) };
+  }
+  /** 1, or a session of up to the offer's and `maxPrepay` requests that the deposit covers. */
+  requestsToBuy(requirements, channel, amount) {
+    const offer = requirements.extra?.session;
+    const most = Math.min(offer?.maxRequests ?? 1, this.options.maxPrepay ?? 1);
+    if (most < 2 || amount === 0n) return 1;
+    const affordable = (channel.deposit - channel.balance) / amount;
+    const n = affordable < BigInt(most) ? Number(affordable) : most;
+    return n >= 2 ? n : 1;
   }
   checkCap(deposit, added) {
     const cap = this.options.maxDeposit;
@@ -773,6 +737,136 @@ var UraidenChannelScheme = class {
     return this.client.acknowledge(channel, reported);
   }
 };
+
+// src/sessions.ts
+var SESSION = "RDN-Session";
+var SESSION_REMAINING = "RDN-Session-Remaining";
+var SESSION_REQUESTS = "RDN-Session-Requests";
+var FIXED = 20 + 20 + 8 + 20 + 4 + 24 + 4 + 24 + 8;
+function base64url(text) {
+  const padded = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - text.length % 4) % 4);
+  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+}
+function grantOf(credential) {
+  const [version, grant, mac, extra] = credential.trim().split(".");
+  if (version !== "v1" || !grant || !mac || extra !== void 0) {
+    throw new UraidenError("protocol", "the session credential is not v1.<grant>.<mac>");
+  }
+  const bytes = base64url(grant);
+  if (bytes.length < FIXED) throw new UraidenError("protocol", "the session credential's grant is too short");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return {
+    requests: view.getUint32(96),
+    expires: Number(view.getBigUint64(124)),
+    scope: new TextDecoder().decode(bytes.subarray(FIXED))
+  };
+}
+function inScope(scope, path) {
+  return scope.endsWith("/") ? path.startsWith(scope) : path === scope;
+}
+var SessionWallet = class {
+  #held = /* @__PURE__ */ new Map();
+  /** A live credential for `url`, if one was bought with requests left. */
+  forUrl(url) {
+    const now = Date.now() / 1e3;
+    let best;
+    for (const [key, held] of this.#held) {
+      if (!key.startsWith(`${url.origin} `) || !inScope(held.scope, url.pathname)) continue;
+      if (held.remaining <= 0 || held.expires <= now) continue;
+      if (!best || held.scope.length > best.scope.length) best = held;
+    }
+    return best;
+  }
+  /** Keeps (or updates) what the server answered for `url`. */
+  keep(url, credential, remaining) {
+    const grant = grantOf(credential);
+    this.#held.set(`${url.origin} ${grant.scope}`, { credential, scope: grant.scope, remaining, expires: grant.expires });
+  }
+  /** Forgets `held` (the server refused it). */
+  forget(url, held) {
+    this.#held.delete(`${url.origin} ${held.scope}`);
+  }
+};
+function withSessions(fetcher = globalThis.fetch, wallet = new SessionWallet()) {
+  return async (input, init) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    const paying = request.headers.has(PAYMENT_SIGNATURE);
+    const held = paying ? void 0 : wallet.forUrl(url);
+    if (held) request.headers.set(SESSION, held.credential);
+    const response = await fetcher(request);
+    const remaining = Number(response.headers.get(SESSION_REMAINING));
+    const bought = response.headers.get(SESSION);
+    if (bought) {
+      wallet.keep(url, bought, remaining);
+    } else if (held && response.status === 402) {
+      wallet.forget(url, held);
+    } else if (held && response.ok && Number.isInteger(remaining)) {
+      held.remaining = Math.min(held.remaining, remaining);
+    }
+    return response;
+  };
+}
+
+// src/wallet.ts
+import {
+  createPublicClient,
+  createWalletClient,
+  custom,
+  getAddress as getAddress2,
+  http
+} from "viem";
+async function discoverWallets(timeoutMs = 300) {
+  const target = globalThis;
+  const found = [];
+  if (target.addEventListener && target.dispatchEvent) {
+    const listener = (event) => {
+      const detail = event.detail;
+      if (detail?.provider && !found.some((w) => w.info?.uuid === detail.info?.uuid)) found.push(detail);
+    };
+    target.addEventListener("eip6963:announceProvider", listener);
+    target.dispatchEvent(new Event("eip6963:requestProvider"));
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs));
+    target.removeEventListener?.("eip6963:announceProvider", listener);
+  }
+  if (found.length === 0 && target.ethereum) {
+    found.push({ info: { uuid: "window.ethereum", name: "Browser wallet", icon: "", rdns: "" }, provider: target.ethereum });
+  }
+  return found;
+}
+function providerContext(provider, account, chainId, contract) {
+  const transport = custom(provider);
+  return {
+    publicClient: createPublicClient({ transport }),
+    signer: { wallet: createWalletClient({ transport }), account: getAddress2(account) },
+    chainId,
+    contract: getAddress2(contract)
+  };
+}
+async function requestAccount(provider) {
+  let accounts;
+  try {
+    accounts = await createWalletClient({ transport: custom(provider) }).requestAddresses();
+  } catch (cause) {
+    if (isUserRejection(cause)) throw new UraidenError("rejected", "the wallet refused to connect", { cause });
+    throw cause;
+  }
+  if (accounts.length === 0) throw new UraidenError("rejected", "the wallet gave no account");
+  return getAddress2(accounts[0]);
+}
+async function authorizedAccount(provider) {
+  const accounts = await createWalletClient({ transport: custom(provider) }).getAddresses();
+  return accounts.length > 0 ? getAddress2(accounts[0]) : void 0;
+}
+function accountContext(account, rpcUrl, chainId, contract) {
+  const transport = http(rpcUrl);
+  return {
+    publicClient: createPublicClient({ transport }),
+    signer: { wallet: createWalletClient({ transport, account }), account },
+    chainId,
+    contract: getAddress2(contract)
+  };
+}
 export {
   API_BASE,
   BALANCE_PROOF_TYPES,
@@ -787,6 +881,10 @@ export {
   PAYMENT_RESPONSE,
   PAYMENT_SIGNATURE,
   SCHEME,
+  SESSION,
+  SESSION_REMAINING,
+  SESSION_REQUESTS,
+  SessionWallet,
   UraidenChannelScheme,
   UraidenError,
   accountContext,
@@ -813,6 +911,8 @@ export {
   discoverWallets,
   encodeHeader,
   findChannels,
+  grantOf,
+  inScope,
   isUserRejection,
   openChannel,
   paymentPayload,
@@ -827,5 +927,6 @@ export {
   signerAddress,
   tokenAbi,
   tokenOf,
-  topUp
+  topUp,
+  withSessions
 };

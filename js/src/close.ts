@@ -47,16 +47,21 @@ export async function closeCooperatively(
 ): Promise<Channel> {
   if (channel.status === "settled") throw new UraidenError("not_open", "the channel is settled");
   const domain = channelDomain(channel.chainId, channel.contract);
-  const balanceSignature = await proofOfBalance(ctx, channel);
+  // Prepaid sessions' unused requests are refunded: the receiver says what they come to, and the
+  // sender signs that much less (never more than it acknowledged).
+  const refund = await unusedPrepaid(`${origin}${channelPath(apiBase, channel)}`, fetcher);
+  const balance = refund > 0n && refund <= channel.balance ? channel.balance - refund : channel.balance;
+  const balanceSignature =
+    balance === channel.balance ? await proofOfBalance(ctx, channel) : await signBalance(ctx.signer, channel, balance);
   const closeRequestSignature = await ctx.signer.wallet.signTypedData({
     account: ctx.signer.account,
-    ...closeRequest(domain, channel.receiver, channel.openBlock, channel.balance),
+    ...closeRequest(domain, channel.receiver, channel.openBlock, balance),
   });
   const response = await fetcher(`${origin}${channelPath(apiBase, channel)}`, {
     method: "DELETE",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
-      balance: channel.balance.toString(),
+      balance: balance.toString(),
       balance_signature: balanceSignature,
       close_request_signature: closeRequestSignature,
     }),
@@ -88,12 +93,28 @@ export async function closeCooperatively(
       address: channel.contract,
       abi: channelsAbi,
       functionName: "close",
-      args: [channel.receiver, channel.openBlock, channel.balance, balanceSignature, closingSignature],
+      args: [channel.receiver, channel.openBlock, balance, balanceSignature, closingSignature],
     },
     confirmations,
   );
+  channel.balance = balance;
   channel.status = "settled";
   return channel;
+}
+
+/**
+ * What the receiver says the channel at `url` prepaid and did not use (`unused_prepaid`); 0 when
+ * it does not say within 10 s.
+ */
+async function unusedPrepaid(url: string, fetcher: typeof fetch): Promise<bigint> {
+  try {
+    const response = await fetcher(url, { signal: AbortSignal.timeout(10_000) });
+    if (!response.ok) return 0n;
+    const unused = (await response.json())?.unused_prepaid;
+    return typeof unused === "string" && /^\d+$/.test(unused) ? BigInt(unused) : 0n;
+  } catch {
+    return 0n;
+  }
 }
 
 /**

@@ -17,6 +17,17 @@ export {
 export { type DepositMethod, type DepositOptions, openChannel, topUp } from "./deposit.js";
 export { type ErrorCode, UraidenError, isUserRejection } from "./errors.js";
 export { type SignedBalance, type Signer, acknowledge, adoptBalance, signBalance, signPayment, signerAddress } from "./pay.js";
+export {
+  type Grant,
+  SESSION,
+  SESSION_REMAINING,
+  SESSION_REQUESTS,
+  type SessionOffer,
+  SessionWallet,
+  grantOf,
+  inScope,
+  withSessions,
+} from "./sessions.js";
 export { ChannelStore, type KeyValueStorage, MemoryStorage, channelKey, defaultStorage } from "./storage.js";
 export {
   BALANCE_PROOF_TYPES,

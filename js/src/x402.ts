@@ -7,6 +7,7 @@ import { type Channel, sameAddress } from "./channel.js";
 import type { ChannelClient } from "./client.js";
 import type { DepositMethod } from "./deposit.js";
 import { UraidenError } from "./errors.js";
+import type { SessionOffer } from "./sessions.js";
 import { DOMAIN_NAME, DOMAIN_VERSION } from "./typedData.js";
 
 /** The scheme's name. */
@@ -34,6 +35,8 @@ export interface PaymentRequirements {
     confirmations?: number;
     /** With `amount_mismatch`: the last registered balance and its proof. */
     channel?: { balance: string; signature: string };
+    /** Prepaid sessions, when the route sells them. */
+    session?: SessionOffer;
   };
 }
 
@@ -98,13 +101,14 @@ export function checkRequirements(requirements: PaymentRequirements, chainId: nu
   if (!/^\d+$/.test(requirements.amount)) throw new UraidenError("protocol", `the amount ${requirements.amount} is not an integer`);
 }
 
-/** The payload of a payment of `signed` on `channel`. */
-export function paymentPayload(channel: Channel, signed: { balance: bigint; signature: Hex }) {
+/** The payload of a payment of `signed` on `channel` (buying `sessionRequests` requests, if given). */
+export function paymentPayload(channel: Channel, signed: { balance: bigint; signature: Hex }, sessionRequests?: number) {
   return {
     sender: channel.sender,
     openBlockNumber: channel.openBlock,
     balance: signed.balance.toString(),
     signature: signed.signature,
+    ...(sessionRequests !== undefined && sessionRequests > 1 ? { sessionRequests } : {}),
   };
 }
 
@@ -118,6 +122,11 @@ export interface UraidenSchemeOptions {
   maxDeposit?: bigint;
   /** How deposits move (default `erc20`). */
   method?: DepositMethod;
+  /**
+   * Where a route sells prepaid sessions, the most requests one payment may buy (default 1:
+   * never prepay). Use the SDK's paying fetch over `withSessions(fetch)`, which spends them.
+   */
+  maxPrepay?: number;
 }
 
 /**
@@ -169,8 +178,19 @@ export class UraidenChannelScheme {
       channel = await this.client.topUp(channel, added, { method: this.options.method, confirmations });
     }
     this.#channels.set(receiver.toLowerCase(), channel);
-    const signed = await this.client.pay(channel, amount);
-    return { x402Version, payload: paymentPayload(channel, signed) };
+    const requests = this.requestsToBuy(requirements, channel, amount);
+    const signed = await this.client.pay(channel, amount * BigInt(requests));
+    return { x402Version, payload: paymentPayload(channel, signed, requests) };
+  }
+
+  /** 1, or a session of up to the offer's and `maxPrepay` requests that the deposit covers. */
+  private requestsToBuy(requirements: PaymentRequirements, channel: Channel, amount: bigint): number {
+    const offer = requirements.extra?.session;
+    const most = Math.min(offer?.maxRequests ?? 1, this.options.maxPrepay ?? 1);
+    if (most < 2 || amount === 0n) return 1;
+    const affordable = (channel.deposit - channel.balance) / amount;
+    const n = affordable < BigInt(most) ? Number(affordable) : most;
+    return n >= 2 ? n : 1;
   }
 
   private checkCap(deposit: bigint, added: bigint) {

@@ -879,6 +879,62 @@ fn the_node_going_away_does_not_stop_the_server_and_confirmed_channels_still_pay
     assert_eq!(send(third, "/echo"), (StatusCode::OK, Some("3".to_string())));
 }
 
+/// An `@x402/fetch` user buys prepaid sessions through the proxy (`js/test/x402/sdk-sessions.mjs`:
+/// the SDK's paying fetch over the package's `withSessions`, `maxPrepay` 5, a route selling up to
+/// 10): 12 requests cost three payments of five prices, the others carry the credential; the
+/// cooperative close refunds the three requests the last session did not use.
+#[test]
+fn an_x402_fetch_user_buys_prepaid_sessions_and_is_refunded_what_it_did_not_use() {
+    let mut w = World::new();
+    let config = "[server]\nlisten = \"127.0.0.1:0\"\n\n[[route]]\npath = \"/echo/*\"\nprice = 7\necho = true\nsession_requests = 10\n";
+    let proxy = w.proxy("sessions", config);
+    let mining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let miner = {
+        let (mining, url, http) = (mining.clone(), w.url.clone(), w.http.clone());
+        w.rt.spawn(async move {
+            let mine = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": ["0x1"]});
+            while mining.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = http.post(&url).json(&mine).send().await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let receiver_before = w.f.balance(w.f.receiver.address());
+    common::js::installed();
+    let out = Command::new("node")
+        .arg(common::js::js_dir().join("test/x402/sdk-sessions.mjs"))
+        .env("URL", format!("{}/echo", proxy.base))
+        .env("RPC_URL", &w.url)
+        .env("PRIVATE_KEY", keccak256("uraiden test key 1").to_string())
+        .env("CHAIN_ID", w.f.chain.chain_id().to_string())
+        .env("CONTRACT", w.f.c.channels.to_string())
+        .env("TOKEN", w.f.c.token.to_string())
+        .env("RECEIVER", w.f.receiver.address().to_string())
+        .env("DEPOSIT", "700")
+        .env("COUNT", "12")
+        .env("MAX_PREPAY", "5")
+        .output()
+        .expect("node runs");
+    mining.store(false, std::sync::atomic::Ordering::Relaxed);
+    w.rt.block_on(miner).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 13, "{stdout}");
+    for (i, line) in lines[..12].iter().enumerate() {
+        assert_eq!(
+            (line["status"].as_u64(), line["body"].as_str()),
+            (Some(200), Some(format!("GET /echo/{i}\n").as_str()))
+        );
+        let bought = i % 5 == 0;
+        assert_eq!(line["paid"], if bought { "35".into() } else { serde_json::Value::Null }, "request {i}: {line}");
+        assert_eq!(line["remaining"], (4 - i % 5).to_string(), "request {i}: {line}");
+    }
+    let closed = &lines[12];
+    assert_eq!((closed["acknowledged"].as_str(), closed["balance"].as_str()), (Some("105"), Some("84")), "{closed}");
+    assert_eq!(w.f.balance(w.f.receiver.address()), receiver_before + 84, "12 requests at 7, the rest refunded");
+}
+
 /// An `@x402/fetch` user pays from zero through the proxy: the official x402 SDK (`@x402/core`,
 /// `@x402/fetch`, from npm) with the scheme client of `js/` (`js/test/x402/sdk-pays.mjs`), which
 /// opens the channel on the first 402 and tops it up when the deposit runs out. Our

@@ -124,10 +124,18 @@ test("closing alone: a close request, settle refused before the challenge period
   assert.equal(c.store.get(ch), undefined, "a settled channel is forgotten");
 });
 
-/** A receiver's cooperative-close route from the spec: signs the closing agreement with `key`. */
+/**
+ * A receiver's cooperative-close route from the spec: signs the closing agreement with `key`.
+ * It has no channel route (the spec's `unused_prepaid` is optional): a GET is a 404.
+ */
 async function receiverApi(signerAccount) {
   const seen = [];
   const server = createServer(async (request, response) => {
+    if (request.method === "GET") {
+      response.statusCode = 404;
+      response.end();
+      return;
+    }
     let body = "";
     for await (const chunk of request) body += chunk;
     seen.push({ method: request.method, url: request.url, body: JSON.parse(body || "null") });
