@@ -386,7 +386,11 @@ pub(crate) fn close(
         let client = client(node, sender, deployments).await?;
         let channel = find(&client, receiver, open_block).await?;
         match client.close(&channel, cooperative).await? {
-            Closed::Cooperatively { tx } => {
+            Closed::Cooperatively { tx, balance } if balance < channel.balance => println!(
+                "closed cooperatively at balance {balance}, {} of unused prepaid requests refunded (tx {tx}): settled",
+                channel.balance - balance
+            ),
+            Closed::Cooperatively { tx, .. } => {
                 println!("closed cooperatively at balance {} (tx {tx}): settled", channel.balance)
             }
             Closed::Uncooperatively { settle_block, refusal } => {

@@ -86,6 +86,9 @@ pub enum Closed {
     Cooperatively {
         /// The cooperative close's transaction.
         tx: B256,
+        /// The balance it closed at: the acknowledged one, less what prepaid sessions did not
+        /// use (refunded).
+        balance: U192,
     },
     /// Alone: the challenge period runs until `settle_block`.
     Uncooperatively {
@@ -465,6 +468,15 @@ impl ChannelClient {
     /// with the sender's signed close request (the consent a server requires, which no payment
     /// carries), checks the answer is the receiver's, then sends the cooperative close.
     pub async fn close_cooperatively(&self, channel: &SenderChannel, api_base: &str) -> Result<B256, SenderError> {
+        Ok(self.close_cooperatively_at(channel, api_base).await?.0)
+    }
+
+    /// [`close_cooperatively`](Self::close_cooperatively), and the balance it closed at.
+    async fn close_cooperatively_at(
+        &self,
+        channel: &SenderChannel,
+        api_base: &str,
+    ) -> Result<(B256, U192), SenderError> {
         let url = format!("{}{}", api_base.trim_end_matches('/'), api::channel_path(self.sender(), channel.open_block));
         // Prepaid sessions' unused requests are refunded: the receiver says what they come to,
         // and the sender signs that much less (never more than it acknowledged).
@@ -522,7 +534,7 @@ impl ChannelClient {
         };
         let receipt = self.transact(call, Nonce::Pending).await?;
         self.store.upsert_chain(&SenderChannel { status: ChannelStatus::Settled, ..channel.clone() }).await?;
-        Ok(receipt.transaction_hash)
+        Ok((receipt.transaction_hash, channel.balance))
     }
 
     /// What the receiver says the channel at `url` (its management API's channel) prepaid and
@@ -555,8 +567,8 @@ impl ChannelClient {
             Some(api_base) => {
                 // The HTTP exchange is bounded by the timeout; the transaction after it is not
                 // cut short (a close sent and then abandoned would make the fallback revert).
-                match self.close_cooperatively(channel, api_base).await {
-                    Ok(tx) => return Ok(Closed::Cooperatively { tx }),
+                match self.close_cooperatively_at(channel, api_base).await {
+                    Ok((tx, balance)) => return Ok(Closed::Cooperatively { tx, balance }),
                     Err(
                         error @ (SenderError::CloseRefused(_) | SenderError::Http(_) | SenderError::TimedOut { .. }),
                     ) => Some(error.to_string()),

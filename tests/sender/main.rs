@@ -1053,3 +1053,43 @@ fn a_credential_granting_other_than_what_was_bought_stops_the_client() {
     assert!(paid.is_err(), "the same server, the same answer");
     assert_eq!(system.registered(), U192::from(10 * PRICE), "two sessions of 5 were paid, and never used");
 }
+
+#[test]
+fn the_command_line_prepays_a_session_for_its_urls_and_the_close_refunds_the_rest() {
+    let system = System::start();
+    let dir = system.data_dir.path().to_path_buf();
+    let key = format!("{}", alloy_primitives::keccak256("uraiden test key 1"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_uraiden"))
+            .args(args)
+            .args(["--contract", &system.env.f.c.channels.to_string(), "--data-dir", dir.to_str().unwrap()])
+            .env("PRIVATE_KEY", &key)
+            .env("ETH_RPC_URL", &system.env.url)
+            .output()
+            .unwrap();
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(out.status.success(), "uraiden {args:?}: {stderr}");
+        (stdout, stderr)
+    };
+    let urls: Vec<String> = (0..3).map(|i| format!("{}/sess/{i}", system.base)).collect();
+    let mut args = vec!["get", "--max-prepay", "4", "--deposit", "40"];
+    args.extend(urls.iter().map(String::as_str));
+    let (stdout, stderr) = run(&args);
+    assert_eq!(stdout, "session content".repeat(3));
+    assert!(stderr.contains(&format!("paid {} to", 4 * PRICE)), "one payment of four prices: {stderr}");
+    assert!(stderr.contains("the payment bought a prepaid session: 3 more request(s)"), "{stderr}");
+    assert!(stderr.contains("paid from a prepaid session (2 request(s) left)"), "{stderr}");
+    assert!(stderr.contains("paid from a prepaid session (1 request(s) left)"), "{stderr}");
+    assert_eq!(system.registered(), U192::from(4 * PRICE));
+
+    let (stdout, _) = run(&["channels", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let open_block = listed[0]["open_block"].as_u64().unwrap().to_string();
+    let receiver = system.env.f.receiver.address().to_string();
+    let (stdout, _) =
+        run(&["channel", "close", "--receiver", &receiver, "--open-block", &open_block, "--cooperative", &system.base]);
+    let refunded =
+        format!("closed cooperatively at balance {}, {PRICE} of unused prepaid requests refunded", 3 * PRICE);
+    assert!(stdout.contains(&refunded), "{stdout}");
+}
