@@ -879,15 +879,10 @@ fn the_node_going_away_does_not_stop_the_server_and_confirmed_channels_still_pay
     assert_eq!(send(third, "/echo"), (StatusCode::OK, Some("3".to_string())));
 }
 
-/// An `@x402/fetch` user buys prepaid sessions through the proxy (`js/test/x402/sdk-sessions.mjs`:
-/// the SDK's paying fetch over the package's `withSessions`, `maxPrepay` 5, a route selling up to
-/// 10): 12 requests cost three payments of five prices, the others carry the credential; the
-/// cooperative close refunds the three requests the last session did not use.
-#[test]
-fn an_x402_fetch_user_buys_prepaid_sessions_and_is_refunded_what_it_did_not_use() {
-    let mut w = World::new();
-    let config = "[server]\nlisten = \"127.0.0.1:0\"\n\n[[route]]\npath = \"/echo/*\"\nprice = 7\necho = true\nsession_requests = 10\n";
-    let proxy = w.proxy("sessions", config);
+/// Runs the x402 SDK script `js/test/x402/<script>` against `url` (the sender's key, the
+/// chain, contract, token and receiver in its environment, and `env`) while blocks keep coming
+/// (anvil mines only on transactions here, and deposits need confirmations); its JSON lines.
+fn run_sdk_script(w: &World, script: &str, url: String, env: &[(&str, &str)]) -> Vec<serde_json::Value> {
     let mining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let miner = {
         let (mining, url, http) = (mining.clone(), w.url.clone(), w.http.clone());
@@ -899,28 +894,39 @@ fn an_x402_fetch_user_buys_prepaid_sessions_and_is_refunded_what_it_did_not_use(
             }
         })
     };
-    let receiver_before = w.f.balance(w.f.receiver.address());
     common::js::installed();
     let out = Command::new("node")
-        .arg(common::js::js_dir().join("test/x402/sdk-sessions.mjs"))
-        .env("URL", format!("{}/echo", proxy.base))
+        .arg(common::js::js_dir().join("test/x402").join(script))
+        .env("URL", url)
         .env("RPC_URL", &w.url)
         .env("PRIVATE_KEY", keccak256("uraiden test key 1").to_string())
         .env("CHAIN_ID", w.f.chain.chain_id().to_string())
         .env("CONTRACT", w.f.c.channels.to_string())
         .env("TOKEN", w.f.c.token.to_string())
         .env("RECEIVER", w.f.receiver.address().to_string())
-        .env("DEPOSIT", "700")
-        .env("COUNT", "12")
-        .env("MAX_PREPAY", "5")
+        .envs(env.iter().copied())
         .output()
         .expect("node runs");
     mining.store(false, std::sync::atomic::Ordering::Relaxed);
     w.rt.block_on(miner).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 13, "{stdout}");
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// An `@x402/fetch` user buys prepaid sessions through the proxy (`js/test/x402/sdk-sessions.mjs`:
+/// the SDK's paying fetch over the package's `withSessions`, `maxPrepay` 5, a route selling up to
+/// 10): 12 requests cost three payments of five prices, the others carry the credential; the
+/// cooperative close refunds the three requests the last session did not use.
+#[test]
+fn an_x402_fetch_user_buys_prepaid_sessions_and_is_refunded_what_it_did_not_use() {
+    let mut w = World::new();
+    let config = "[server]\nlisten = \"127.0.0.1:0\"\n\n[[route]]\npath = \"/echo/*\"\nprice = 7\necho = true\nsession_requests = 10\n";
+    let proxy = w.proxy("sessions", config);
+    let receiver_before = w.f.balance(w.f.receiver.address());
+    let env = [("DEPOSIT", "700"), ("COUNT", "12"), ("MAX_PREPAY", "5")];
+    let lines = run_sdk_script(&w, "sdk-sessions.mjs", format!("{}/echo", proxy.base), &env);
+    assert_eq!(lines.len(), 13, "{lines:?}");
     for (i, line) in lines[..12].iter().enumerate() {
         assert_eq!(
             (line["status"].as_u64(), line["body"].as_str()),
@@ -945,40 +951,10 @@ fn an_x402_fetch_user_pays_from_zero_through_the_proxy() {
     let w = World::new();
     let proxy =
         w.proxy("sdk", "[server]\nlisten = \"127.0.0.1:0\"\n\n[[route]]\npath = \"/echo\"\nprice = 7\necho = true\n");
-    // Blocks keep coming (anvil mines only on transactions here): deposits get their confirmations.
-    let mining = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let miner = {
-        let (mining, url, http) = (mining.clone(), w.url.clone(), w.http.clone());
-        w.rt.spawn(async move {
-            let mine = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "anvil_mine", "params": ["0x1"]});
-            while mining.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = http.post(&url).json(&mine).send().await;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
     let (count, deposit) = (5u64, 21u64);
-    common::js::installed();
-    let script = common::js::js_dir().join("test/x402/sdk-pays.mjs");
-    let out = Command::new("node")
-        .arg(&script)
-        .env("URL", format!("{}/echo", proxy.base))
-        .env("RPC_URL", &w.url)
-        .env("PRIVATE_KEY", keccak256("uraiden test key 1").to_string())
-        .env("CHAIN_ID", w.f.chain.chain_id().to_string())
-        .env("CONTRACT", w.f.c.channels.to_string())
-        .env("TOKEN", w.f.c.token.to_string())
-        .env("RECEIVER", w.f.receiver.address().to_string())
-        .env("DEPOSIT", deposit.to_string())
-        .env("COUNT", count.to_string())
-        .output()
-        .expect("node runs");
-    mining.store(false, std::sync::atomic::Ordering::Relaxed);
-    w.rt.block_on(miner).unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len() as u64, count + 2, "{stdout}");
+    let env = [("DEPOSIT", "21"), ("COUNT", "5")];
+    let lines = run_sdk_script(&w, "sdk-pays.mjs", format!("{}/echo", proxy.base), &env);
+    assert_eq!(lines.len() as u64, count + 2, "{lines:?}");
     let sender = w.f.sender.address().to_string();
     let open_block = lines[0]["openBlock"].as_u64().expect("a channel was opened");
     for (i, line) in lines[..count as usize].iter().enumerate() {
