@@ -95,6 +95,9 @@ pub(crate) struct Sessions {
     /// One claim or load from the store at a time per server (a flood of unknown credentials
     /// does not become a flood of reads).
     loads: tokio::sync::Semaphore,
+    /// One write of the uses at a time, and none while a refund is counted: uses taken for
+    /// writing are in the store before anyone reads what is unused.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl Sessions {
@@ -113,6 +116,7 @@ impl Sessions {
             block: if shared { SHARED_BLOCK } else { u32::MAX },
             slots: Mutex::default(),
             loads: tokio::sync::Semaphore::new(4),
+            writing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -283,6 +287,12 @@ impl Sessions {
 
     /// Writes the requests served since the last write.
     pub(crate) async fn write_uses(&self, store: &Store) -> Result<(), StoreError> {
+        let _one_at_a_time = self.writing.lock().await;
+        self.write_taken_uses(store).await
+    }
+
+    /// [`write_uses`](Self::write_uses), its caller holding `writing`.
+    async fn write_taken_uses(&self, store: &Store) -> Result<(), StoreError> {
         let uses: Vec<([u8; 16], u32)> = {
             let mut slots = self.slots.lock().expect("sessions lock");
             slots
@@ -310,7 +320,10 @@ impl Sessions {
     /// What the channel's sessions did not use, in tokens, of the sessions `balance` paid for
     /// (this server's uses written first; another server's last unwritten uses are not seen).
     pub(crate) async fn unused(&self, store: &Store, channel: &ChannelId, balance: U192) -> Result<U192, StoreError> {
-        self.write_uses(store).await?;
+        // Held until the rows are read: a periodic write that took uses and has not committed
+        // them yet would otherwise make them look unused (and refunded: the receiver's loss).
+        let _one_at_a_time = self.writing.lock().await;
+        self.write_taken_uses(store).await?;
         let rows = store.sessions_of(channel).await?;
         Ok(rows
             .iter()
